@@ -1,0 +1,134 @@
+"""Accounts over the API: sign-up, tokens, the current user, companies and their members."""
+
+import marshmallow as ma
+from flask import current_app, url_for
+from flask_smorest import Blueprint
+
+from marketplace.accounts import service
+from marketplace.api import token_required
+from marketplace.db import db
+from marketplace.extensions import limiter
+from marketplace.notifications import mail
+
+blp = Blueprint("accounts_api", __name__, description="Accounts, tokens and companies")
+
+
+class SignupIn(ma.Schema):
+    email = ma.fields.String(required=True)
+    password = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class UserOut(ma.Schema):
+    id = ma.fields.Integer()
+    email = ma.fields.String()
+    name = ma.fields.String()
+
+
+class MeOut(UserOut):
+    headline = ma.fields.String()
+    skills = ma.fields.Method("skill_names")
+    companies = ma.fields.Method("company_list")
+
+    def skill_names(self, user):
+        return [skill.slug for skill in user.skills]
+
+    def company_list(self, user):
+        return [{"id": c.id, "name": c.name, "role": role.value} for c, role in service.companies_of(db.session, user)]
+
+
+class TokenIn(ma.Schema):
+    email = ma.fields.String(required=True)
+    password = ma.fields.String(required=True)
+    name = ma.fields.String(load_default="API token")
+
+
+class TokenOut(ma.Schema):
+    token = ma.fields.String()
+    id = ma.fields.Integer()
+
+
+class CompanyIn(ma.Schema):
+    name = ma.fields.String(required=True)
+    description = ma.fields.String(load_default="")
+
+
+class CompanyOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+
+
+class MemberIn(ma.Schema):
+    email = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+
+
+class InvitationOut(ma.Schema):
+    id = ma.fields.Integer()
+    email = ma.fields.String()
+    role = ma.fields.Function(lambda invitation: invitation.role.value)
+    status = ma.fields.Function(lambda invitation: "joined" if invitation.accepted_at else "invited")
+
+
+def _auth_limit() -> str:
+    return current_app.config["AUTH_RATE_LIMIT"]
+
+
+@blp.post("/users")
+@limiter.limit(_auth_limit)
+@blp.arguments(SignupIn)
+@blp.response(201, UserOut)
+def create_user(data):
+    user = service.register(db.session, **data)
+    db.session.commit()
+    return user
+
+
+@blp.post("/tokens")
+@limiter.limit(_auth_limit)
+@blp.arguments(TokenIn)
+@blp.response(201, TokenOut)
+def create_token(data):
+    user = service.authenticate(db.session, email=data["email"], password=data["password"])
+    token, raw = service.create_api_token(db.session, user, name=data["name"])
+    db.session.commit()
+    return {"token": raw, "id": token.id}
+
+
+@blp.get("/me")
+@token_required
+@blp.response(200, MeOut)
+def me(user):
+    return user
+
+
+@blp.post("/companies")
+@token_required
+@blp.arguments(CompanyIn)
+@blp.response(201, CompanyOut)
+def create_company(user, data):
+    company = service.create_company(db.session, user, **data)
+    db.session.commit()
+    return company
+
+
+@blp.post("/companies/<int:company_id>/members")
+@token_required
+@blp.arguments(MemberIn)
+@blp.response(201, InvitationOut)
+def invite_member(user, data, company_id):
+    from marketplace.accounts.views import send_invitation
+
+    invitation, token = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
+    send_invitation(invitation, token)
+    db.session.commit()
+    return invitation
+
+
+@blp.post("/invitations/<token>/accept")
+@token_required
+@blp.response(200, CompanyOut)
+def accept_invitation(user, token):
+    membership = service.accept_invitation(db.session, user, token)
+    db.session.commit()
+    return membership.company

@@ -1,0 +1,59 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from marketplace.accounts.service import MIN_PASSWORD_LENGTH
+
+
+class SignupForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("E-mail", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
+    submit = SubmitField("Create my account")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember = BooleanField("Keep me logged in")
+    submit = SubmitField("Log in")
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email()])
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
+    confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
+    submit = SubmitField("Set my password")
+
+
+class ProfileForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    headline = StringField("Headline", validators=[Length(max=200)], description="What you do, in a line.")
+    skills = StringField("Skills", description="Comma-separated, e.g. PostgreSQL, replication, Python.")
+    show_name_on_chains = BooleanField(
+        "Show my name on referral chains",
+        description="If unticked, companies and people beyond your direct contacts see “Anonymous member”. "
+        "You are paid either way.",
+    )
+    submit = SubmitField("Save profile")
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired(), Length(max=80)], default="API token")
+    submit = SubmitField("Create token")
+
+
+class CompanyForm(FlaskForm):
+    name = StringField("Company name", validators=[DataRequired(), Length(min=2, max=120)])
+    description = TextAreaField("About the company", validators=[Length(max=2000)])
+    submit = SubmitField("Create company")
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email()])
+    role = SelectField("Role", choices=[("employee", "Employee"), ("admin", "Admin")])
+    submit = SubmitField("Send invitation")

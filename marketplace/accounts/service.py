@@ -1,0 +1,310 @@
+"""Accounts and companies: sign-up, log-in, password reset, profiles, roles, invitations, tokens."""
+
+import hashlib
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
+from marketplace.db import utcnow
+from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
+from marketplace.network.skills import resolve_skills
+
+MIN_PASSWORD_LENGTH = 8
+RESET_TOKEN_MAX_AGE = 3600
+# Checked against when an e-mail is unknown, so a failed log-in takes as long either way.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def normalize_email(email: str) -> str:
+    """A canonical, validated address; domains lower-cased, no deliverability look-up."""
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationError(
+            f"That e-mail address is not valid: {exc}", code="invalid_email"
+        ) from None
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password"
+        )
+    if len(password) > 256:
+        raise ValidationError("That password is too long.", code="weak_password")
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise ValidationError("Give a name of 1 to 120 characters.", code="invalid_name")
+    return name
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def register(session: Session, *, email: str, password: str, name: str) -> User:
+    email = normalize_email(email)
+    _check_password(password)
+    name = _check_name(name)
+    if user_by_email(session, email) is not None:
+        raise Conflict("An account with this e-mail already exists.", code="email_taken")
+    user = User(email=email, name=name, password_hash=generate_password_hash(password))
+    session.add(user)
+    session.flush()
+    _accept_pending_invitations(session, user)
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    user = user_by_email(session, email or "")
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        raise Unauthorized("Wrong e-mail or password.", code="bad_credentials")
+    if not check_password_hash(user.password_hash, password or ""):
+        raise Unauthorized("Wrong e-mail or password.", code="bad_credentials")
+    return user
+
+
+def update_profile(
+    session: Session, user: User, *, name: str, headline: str, skills, show_name_on_chains: bool
+) -> User:
+    user.name = _check_name(name)
+    headline = (headline or "").strip()
+    if len(headline) > 200:
+        raise ValidationError("Keep the headline under 200 characters.", code="invalid_headline")
+    user.headline = headline
+    user.skills = resolve_skills(session, skills)
+    user.show_name_on_chains = bool(show_name_on_chains)
+    session.flush()
+    return user
+
+
+# Password reset -------------------------------------------------------------------------------
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="password-reset")
+
+
+def make_reset_token(user: User, secret_key: str) -> str:
+    # Binding the token to the current hash makes it single-use: a reset changes the hash.
+    return _reset_serializer(secret_key).dumps({"uid": user.id, "fp": user.password_hash[-16:]})
+
+
+def reset_password(session: Session, *, token: str, password: str, secret_key: str) -> User:
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=RESET_TOKEN_MAX_AGE)
+    except SignatureExpired:
+        raise ValidationError(
+            "This reset link has expired; ask for a new one.", code="token_expired"
+        ) from None
+    except BadSignature:
+        raise ValidationError("This reset link is not valid.", code="bad_token") from None
+    user = session.get(User, data.get("uid"))
+    if user is None or user.password_hash[-16:] != data.get("fp"):
+        raise ValidationError("This reset link has already been used.", code="bad_token")
+    _check_password(password)
+    user.password_hash = generate_password_hash(password)
+    session.flush()
+    return user
+
+
+# Companies and roles ---------------------------------------------------------------------------
+
+
+def create_company(session: Session, owner: User, *, name: str, description: str = "") -> Company:
+    name = (name or "").strip()
+    if not 2 <= len(name) <= 120:
+        raise ValidationError(
+            "Give the company a name of 2 to 120 characters.", code="invalid_name"
+        )
+    company = Company(name=name, description=(description or "").strip()[:2000])
+    session.add(company)
+    session.flush()
+    session.add(Membership(company_id=company.id, user_id=owner.id, role=Role.OWNER))
+    session.flush()
+    return company
+
+
+def role_in(session: Session, user: User | None, company_id: int) -> Role | None:
+    if user is None or not getattr(user, "id", None):
+        return None
+    membership = session.get(Membership, (company_id, user.id))
+    return membership.role if membership else None
+
+
+def get_company(session: Session, company_id: int) -> Company:
+    company = session.get(Company, company_id)
+    if company is None:
+        raise NotFound("No such company.")
+    return company
+
+
+def require_member(session: Session, user: User | None, company_id: int) -> Role:
+    """The user's role in the company; outsiders learn nothing about it (404)."""
+    role = role_in(session, user, company_id)
+    if role is None:
+        raise NotFound("No such company.")
+    return role
+
+
+def require_manager(session: Session, user: User | None, company_id: int) -> Role:
+    role = require_member(session, user, company_id)
+    if not role.manages:
+        raise Forbidden("Only the company's owner or an admin can do this.")
+    return role
+
+
+def companies_of(session: Session, user: User) -> list[tuple[Company, Role]]:
+    rows = session.execute(
+        select(Company, Membership.role)
+        .join(Membership, Membership.company_id == Company.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Company.name)
+    )
+    return [(company, role) for company, role in rows]
+
+
+def members_of(session: Session, company_id: int) -> list[Membership]:
+    return list(
+        session.scalars(
+            select(Membership)
+            .where(Membership.company_id == company_id)
+            .order_by(Membership.created_at)
+        )
+    )
+
+
+def invite(
+    session: Session, actor: User, company_id: int, *, email: str, role: str
+) -> tuple[Invitation, str]:
+    """Invite someone by e-mail; returns the invitation and the raw token for the link."""
+    actor_role = require_manager(session, actor, company_id)
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise ValidationError("Role must be 'admin' or 'employee'.", code="invalid_role") from None
+    if role_value == Role.OWNER:
+        raise ValidationError(
+            "A company has one owner; invite an admin instead.", code="invalid_role"
+        )
+    if role_value == Role.ADMIN and actor_role != Role.OWNER:
+        raise Forbidden("Only the owner can invite admins.")
+    email = normalize_email(email)
+    existing_user = user_by_email(session, email)
+    if existing_user and role_in(session, existing_user, company_id):
+        raise Conflict("That person is already a member of this company.", code="already_member")
+    invitation = session.scalar(
+        select(Invitation).where(Invitation.company_id == company_id, Invitation.email == email)
+    )
+    token = secrets.token_urlsafe(32)
+    if invitation is None:
+        invitation = Invitation(
+            company_id=company_id,
+            email=email,
+            invited_by_id=actor.id,
+            role=role_value,
+            token_hash=sha256_hex(token),
+        )
+        session.add(invitation)
+    else:  # Inviting again renews the link and the role.
+        invitation.role, invitation.token_hash, invitation.invited_by_id = (
+            role_value,
+            sha256_hex(token),
+            actor.id,
+        )
+        invitation.accepted_at = None
+    session.flush()
+    return invitation, token
+
+
+def invitation_by_token(session: Session, token: str) -> Invitation:
+    invitation = session.scalar(
+        select(Invitation).where(Invitation.token_hash == sha256_hex(token or ""))
+    )
+    if invitation is None:
+        raise NotFound("This invitation link is not valid.")
+    return invitation
+
+
+def accept_invitation(session: Session, user: User, token: str) -> Membership:
+    invitation = invitation_by_token(session, token)
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation has already been used.", code="invitation_used")
+    if invitation.email != user.email:
+        raise Forbidden(
+            f"This invitation was sent to {invitation.email}; "
+            "log in with that address to accept it."
+        )
+    return _join(session, invitation, user)
+
+
+def _join(session: Session, invitation: Invitation, user: User) -> Membership:
+    membership = session.get(Membership, (invitation.company_id, user.id))
+    if membership is None:
+        membership = Membership(
+            company_id=invitation.company_id, user_id=user.id, role=invitation.role
+        )
+        session.add(membership)
+    invitation.accepted_at = utcnow()
+    session.flush()
+    return membership
+
+
+def _accept_pending_invitations(session: Session, user: User) -> None:
+    """Signing up with an invited address joins those companies: the e-mail proved ownership."""
+    for invitation in session.scalars(
+        select(Invitation).where(Invitation.email == user.email, Invitation.accepted_at.is_(None))
+    ):
+        _join(session, invitation, user)
+
+
+# API tokens ------------------------------------------------------------------------------------
+
+
+def create_api_token(
+    session: Session, user: User, *, name: str = "API token"
+) -> tuple[ApiToken, str]:
+    name = (name or "API token").strip()[:80] or "API token"
+    raw = "mp_" + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=sha256_hex(raw), prefix=raw[:10])
+    session.add(token)
+    session.flush()
+    return token, raw
+
+
+def user_for_token(session: Session, raw: str) -> User:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(raw)))
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("The API token is missing, revoked or wrong.", code="bad_token")
+    return token.user
+
+
+def revoke_api_token(session: Session, user: User, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("No such token.")
+    token.revoked_at = token.revoked_at or utcnow()
+    session.flush()
+
+
+def api_tokens_of(session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc())
+        )
+    )

@@ -1,0 +1,205 @@
+"""Sign-up, log-in, password reset, profile, API tokens, companies and invitations."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from marketplace.accounts import forms, service
+from marketplace.db import db
+from marketplace.errors import MarketplaceError
+from marketplace.extensions import limiter
+from marketplace.notifications import mail
+from marketplace.web.util import form_error, safe_next
+
+bp = Blueprint("accounts", __name__)
+
+
+def auth_limit() -> str:
+    return current_app.config["AUTH_RATE_LIMIT"]
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(auth_limit, methods=["POST"])
+def signup():
+    form = forms.SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = service.register(db.session, email=form.email.data, password=form.password.data, name=form.name.data)
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(f"Welcome, {user.name}! Add your skills so chains can find you.", "success")
+            return redirect(safe_next() or url_for("accounts.profile"))
+    return render_template("accounts/signup.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(auth_limit, methods=["POST"])
+def login():
+    form = forms.LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(db.session, email=form.email.data, password=form.password.data)
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next() or url_for("main.dashboard"))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(auth_limit, methods=["POST"])
+def forgot_password():
+    form = forms.ResetRequestForm()
+    if form.validate_on_submit():
+        user = service.user_by_email(db.session, form.email.data)
+        if user is not None:
+            token = service.make_reset_token(user, current_app.config["SECRET_KEY"])
+            link = current_app.config["BASE_URL"] + url_for("accounts.reset_password", token=token)
+            mail.send(user.email, "Reset your password", "password_reset", user=user, link=link)
+        # The same answer whether or not the address has an account.
+        flash("If that address has an account, a reset link is on its way.", "info")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    form = forms.ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_password(
+                db.session, token=token, password=form.password.data, secret_key=current_app.config["SECRET_KEY"]
+            )
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Your password is changed; log in with it.", "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset.html", form=form)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    form = forms.ProfileForm(obj=current_user)
+    if request.method == "GET":
+        form.skills.data = ", ".join(skill.name for skill in current_user.skills)
+    if form.validate_on_submit():
+        try:
+            service.update_profile(
+                db.session, current_user, name=form.name.data, headline=form.headline.data,
+                skills=form.skills.data or "", show_name_on_chains=form.show_name_on_chains.data,
+            )
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Profile saved.", "success")
+            return redirect(url_for("accounts.profile"))
+    return render_template(
+        "accounts/profile.html", form=form, token_form=forms.TokenForm(),
+        tokens=service.api_tokens_of(db.session, current_user), new_token=None,
+    )
+
+
+@bp.post("/profile/tokens")
+@login_required
+def create_token():
+    form = forms.TokenForm()
+    if not form.validate_on_submit():
+        flash("Give the token a name.", "danger")
+        return redirect(url_for("accounts.profile"))
+    _, raw = service.create_api_token(db.session, current_user, name=form.name.data)
+    db.session.commit()
+    return render_template(
+        "accounts/profile.html", form=forms.ProfileForm(obj=current_user), token_form=forms.TokenForm(),
+        tokens=service.api_tokens_of(db.session, current_user), new_token=raw,
+    )
+
+
+@bp.post("/profile/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    service.revoke_api_token(db.session, current_user, token_id)
+    db.session.commit()
+    flash("Token revoked.", "info")
+    return redirect(url_for("accounts.profile"))
+
+
+# Companies -------------------------------------------------------------------------------------
+
+
+@bp.route("/companies/new", methods=["GET", "POST"])
+@login_required
+def new_company():
+    form = forms.CompanyForm()
+    if form.validate_on_submit():
+        try:
+            company = service.create_company(db.session, current_user, name=form.name.data, description=form.description.data)
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{company.name} is set up. Invite your colleagues, then post a problem.", "success")
+            return redirect(url_for("accounts.company", company_id=company.id))
+    return render_template("accounts/company_new.html", form=form)
+
+
+@bp.get("/companies/<int:company_id>")
+@login_required
+def company(company_id: int):
+    from marketplace.problems.service import company_problems
+
+    role = service.require_member(db.session, current_user, company_id)
+    return render_template(
+        "accounts/company.html", company=service.get_company(db.session, company_id), role=role,
+        members=service.members_of(db.session, company_id), invite_form=forms.InviteForm(),
+        problems=company_problems(db.session, current_user, company_id),
+    )
+
+
+@bp.post("/companies/<int:company_id>/invitations")
+@login_required
+def invite(company_id: int):
+    form = forms.InviteForm()
+    if not form.validate_on_submit():
+        flash("Give a valid e-mail address and a role.", "danger")
+        return redirect(url_for("accounts.company", company_id=company_id))
+    invitation, token = service.invite(db.session, current_user, company_id, email=form.email.data, role=form.role.data)
+    send_invitation(invitation, token)
+    db.session.commit()
+    flash(f"Invitation sent to {invitation.email}.", "success")
+    return redirect(url_for("accounts.company", company_id=company_id))
+
+
+def send_invitation(invitation, token: str) -> None:
+    link = current_app.config["BASE_URL"] + url_for("accounts.invitation", token=token)
+    mail.send(
+        invitation.email, f"{invitation.invited_by.name} invites you to {invitation.company.name}",
+        "invitation", invitation=invitation, link=link,
+    )
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def invitation(token: str):
+    invitation = service.invitation_by_token(db.session, token)
+    if request.method == "POST":
+        if not current_user.is_authenticated:
+            return redirect(url_for("accounts.login", next=request.path))
+        service.accept_invitation(db.session, current_user, token)
+        db.session.commit()
+        flash(f"You joined {invitation.company.name}.", "success")
+        return redirect(url_for("accounts.company", company_id=invitation.company_id))
+    return render_template("accounts/invitation.html", invitation=invitation)

@@ -1,0 +1,75 @@
+"""Command-line jobs: ``flask problems expire``, ``flask referrals verify``, ``flask demo seed``,
+``flask worker``."""
+
+import sys
+import time
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from marketplace.db import db
+
+problems_cli = AppGroup("problems", help="Problem lifecycle jobs.")
+referrals_cli = AppGroup("referrals", help="Referral chain checks.")
+demo_cli = AppGroup("demo", help="The demo data set.")
+
+
+@problems_cli.command("expire")
+def expire_problems():
+    """Close every problem whose expiry date has passed."""
+    from marketplace.problems.service import expire_due
+
+    expired = expire_due(db.session)
+    db.session.commit()
+    click.echo(f"expired {len(expired)} problem(s)" + (f": {', '.join(map(str, expired))}" if expired else ""))
+
+
+@referrals_cli.command("verify")
+def verify_referrals():
+    """Recompute every chain hash; exits 1 and lists each referral that does not match."""
+    from marketplace.referrals.service import verify_chains
+
+    broken = verify_chains(db.session)
+    for line in broken:
+        click.echo(line, err=True)
+    if broken:
+        sys.exit(1)
+    click.echo("all referral chains verify")
+
+
+@demo_cli.command("seed")
+def seed_demo():
+    """Create the demo data once (does nothing if it exists) and print the logins."""
+    from marketplace.demo import seed
+
+    created = seed(db.session)
+    db.session.commit()
+    from marketplace.demo import LOGINS, PASSWORD
+
+    click.echo("demo data " + ("created" if created else "already present") + "; log in with any of:")
+    for email, who in LOGINS:
+        click.echo(f"  {email:<30} {PASSWORD}   {who}")
+
+
+@click.command("worker")
+@click.option("--interval", default=30.0, help="Seconds between rounds of time-based jobs.")
+@click.option("--once", is_flag=True, help="Run one round and exit.")
+def worker(interval: float, once: bool):
+    """Run the time-based jobs (expiring problems) until stopped."""
+    from marketplace.problems.service import expire_due
+
+    while True:
+        expired = expire_due(db.session)
+        db.session.commit()
+        if expired:
+            click.echo(f"expired problems {expired}")
+        db.session.remove()
+        if once:
+            return
+        time.sleep(interval)
+
+
+def init_app(app: Flask) -> None:
+    for command in (problems_cli, referrals_cli, demo_cli, worker):
+        app.cli.add_command(command)

@@ -1,0 +1,9 @@
+"""Imports every model module, so ``Base.metadata`` is complete for Alembic and the tests."""
+
+from marketplace.accounts import models as accounts  # noqa: F401
+from marketplace.db import Base
+from marketplace.network import models as network  # noqa: F401
+from marketplace.problems import models as problems  # noqa: F401
+from marketplace.referrals import models as referrals  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,158 @@
+"""Problems over the API: post, edit a draft, publish, cancel, the board and one problem."""
+
+import marshmallow as ma
+from flask import current_app
+from flask_smorest import Blueprint
+
+from marketplace.api import current_api_user, token_required
+from marketplace.db import db
+from marketplace.problems import service
+from marketplace.problems.service import ProblemInput
+
+blp = Blueprint("problems_api", __name__, description="Problems and the board")
+
+
+class BountySchema(ma.Schema):
+    amount = ma.fields.Integer(required=True, strict=True, metadata={"description": "minor units, e.g. cents"})
+    currency = ma.fields.String(required=True)
+
+
+class ProblemIn(ma.Schema):
+    company_id = ma.fields.Integer(required=True, strict=True)
+    title = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    skills = ma.fields.List(ma.fields.String(), required=True)
+    bounty = ma.fields.Nested(BountySchema, required=True)
+    split_rule = ma.fields.String(load_default="flat_fee_finder_rest")
+    split_params = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(strict=True), load_default=None)
+    max_depth = ma.fields.Integer(strict=True, load_default=6)
+    guarantee_days = ma.fields.Integer(strict=True, load_default=30)
+    candidate_share_bps = ma.fields.Integer(strict=True, load_default=0)
+    visibility = ma.fields.String(load_default="public")
+    expires_at = ma.fields.AwareDateTime(load_default=None)
+    publish = ma.fields.Boolean(load_default=True)
+
+
+class ProblemUpdateIn(ProblemIn):
+    company_id = ma.fields.Integer(load_default=None)
+    publish = ma.fields.Boolean(load_default=False)
+
+
+class ProblemOut(ma.Schema):
+    id = ma.fields.Integer()
+    company_id = ma.fields.Integer()
+    company = ma.fields.Function(lambda p: p.company.name)
+    title = ma.fields.String()
+    description = ma.fields.String()
+    status = ma.fields.Function(lambda p: p.status.value)
+    visibility = ma.fields.Function(lambda p: p.visibility.value)
+    skills = ma.fields.Function(lambda p: [s.slug for s in p.skills])
+    bounty = ma.fields.Function(lambda p: {"amount": p.bounty_amount, "currency": p.currency})
+    split_rule = ma.fields.String()
+    split_params = ma.fields.Dict()
+    platform_fee_bps = ma.fields.Integer()
+    candidate_share_bps = ma.fields.Integer()
+    max_depth = ma.fields.Integer()
+    guarantee_days = ma.fields.Integer()
+    expires_at = ma.fields.DateTime()
+    created_at = ma.fields.DateTime()
+    payout_preview = ma.fields.Method("preview")
+
+    def preview(self, problem):
+        return [
+            {"links": len(s.shares), "platform_fee": s.platform_fee, "candidate_share": s.candidate_share,
+             "shares": list(s.shares), "remainder": s.remainder}
+            for s in service.payout_preview(problem)
+        ]
+
+
+class BoardArgs(ma.Schema):
+    q = ma.fields.String(load_default="")
+    skill = ma.fields.String(load_default="")
+    status = ma.fields.String(load_default="open")
+    sort = ma.fields.String(load_default="newest")
+    currency = ma.fields.String(load_default="")
+    min_bounty = ma.fields.Integer(load_default=None)
+    max_bounty = ma.fields.Integer(load_default=None)
+    page = ma.fields.Integer(load_default=1)
+
+
+class ProblemSummaryOut(ProblemOut):
+    class Meta:
+        exclude = ("description", "payout_preview")
+
+
+class BoardOut(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ProblemSummaryOut))
+    next_page = ma.fields.Integer(allow_none=True)
+    total = ma.fields.Integer()
+
+
+def _input(data: dict) -> ProblemInput:
+    bounty = data["bounty"]
+    return ProblemInput(
+        title=data["title"], description=data["description"], skills=data["skills"],
+        bounty_amount=bounty["amount"], currency=bounty["currency"], split_rule=data["split_rule"],
+        split_params=data["split_params"], max_depth=data["max_depth"], guarantee_days=data["guarantee_days"],
+        visibility=data["visibility"], expires_at=data["expires_at"], candidate_share_bps=data["candidate_share_bps"],
+    )
+
+
+@blp.post("/problems")
+@token_required
+@blp.arguments(ProblemIn)
+@blp.response(201, ProblemOut)
+def create_problem(user, data):
+    problem = service.create_problem(
+        db.session, user, data["company_id"], _input(data), publish=data["publish"],
+        platform_fee_bps=current_app.config["PLATFORM_FEE_BPS"],
+    )
+    db.session.commit()
+    return problem
+
+
+@blp.get("/problems")
+@blp.arguments(BoardArgs, location="query")
+@blp.response(200, BoardOut)
+def list_problems(args):
+    page = service.board(db.session, current_api_user(), service.BoardQuery(**args))
+    return {"items": page.items, "next_page": page.next_page, "total": page.total}
+
+
+@blp.get("/problems/<int:problem_id>")
+@blp.response(200, ProblemOut)
+def get_problem(problem_id):
+    return service.get_visible(db.session, current_api_user(), problem_id)
+
+
+@blp.put("/problems/<int:problem_id>")
+@token_required
+@blp.arguments(ProblemUpdateIn)
+@blp.response(200, ProblemOut)
+def update_problem(user, data, problem_id):
+    problem = service.get_visible(db.session, user, problem_id)
+    service.update_draft(db.session, user, problem, _input(data))
+    if data["publish"]:
+        service.publish(db.session, user, problem)
+    db.session.commit()
+    return problem
+
+
+@blp.post("/problems/<int:problem_id>/publish")
+@token_required
+@blp.response(200, ProblemOut)
+def publish_problem(user, problem_id):
+    problem = service.get_visible(db.session, user, problem_id)
+    service.publish(db.session, user, problem)
+    db.session.commit()
+    return problem
+
+
+@blp.post("/problems/<int:problem_id>/cancel")
+@token_required
+@blp.response(200, ProblemOut)
+def cancel_problem(user, problem_id):
+    problem = service.get_visible(db.session, user, problem_id)
+    service.cancel(db.session, user, problem)
+    db.session.commit()
+    return problem

@@ -1,0 +1,71 @@
+"""Problems posted by companies, with their bounty and lifecycle (DESIGN.md section 3)."""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import Company, User, str_enum
+from marketplace.db import Base, utcnow
+from marketplace.network.models import Skill, problem_skills
+
+
+class ProblemStatus(enum.StrEnum):
+    DRAFT = "draft"
+    AWAITING_PAYMENT = "awaiting_payment"
+    OPEN = "open"
+    MATCHED = "matched"
+    IN_GUARANTEE = "in_guarantee"
+    DISPUTED = "disputed"
+    SETTLED = "settled"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class Problem(Base):
+    __tablename__ = "problems"
+    __table_args__ = (
+        CheckConstraint("bounty_amount > 0", name="bounty_positive"),
+        CheckConstraint("max_depth BETWEEN 1 AND 12", name="max_depth_range"),
+        CheckConstraint("guarantee_days BETWEEN 0 AND 365", name="guarantee_days_range"),
+        Index("ix_problems_board", "visibility", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    bounty_amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    split_rule: Mapped[str] = mapped_column(String(32))
+    split_params: Mapped[dict] = mapped_column(JSON, default=dict)
+    platform_fee_bps: Mapped[int]
+    candidate_share_bps: Mapped[int] = mapped_column(default=0)
+    max_depth: Mapped[int] = mapped_column(default=6)
+    guarantee_days: Mapped[int] = mapped_column(default=30)
+    visibility: Mapped[Visibility] = mapped_column(str_enum(Visibility, "visibility"))
+    status: Mapped[ProblemStatus] = mapped_column(
+        str_enum(ProblemStatus, "problem_status"), default=ProblemStatus.DRAFT, index=True
+    )
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None]
+    funded_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    company: Mapped[Company] = relationship()
+    created_by: Mapped[User] = relationship()
+    skills: Mapped[list[Skill]] = relationship(secondary=problem_skills, order_by=Skill.slug)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == ProblemStatus.OPEN

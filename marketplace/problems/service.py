@@ -1,0 +1,369 @@
+"""Posting, editing, publishing, funding, cancelling and expiring problems; the public board."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Membership, User
+from marketplace.accounts.service import require_manager, require_member, role_in
+from marketplace.db import utcnow
+from marketplace.errors import Conflict, NotFound, ValidationError
+from marketplace.ledger import splits
+from marketplace.money import MINOR_DIGITS as CURRENCIES
+from marketplace.network.models import Skill, problem_skills
+from marketplace.network.skills import resolve_skills, skill_slug
+from marketplace.problems.models import Problem, ProblemStatus, Visibility
+
+MIN_BOUNTY_MAJOR = 10
+MAX_BOUNTY_MINOR = 10**11
+DEFAULT_EXPIRY_DAYS = 60
+PAGE_SIZE = 20
+
+
+class ProblemError(Conflict):
+    code = "problem_state"
+
+
+@dataclass
+class ProblemInput:
+    """What a company fills in when posting; validated by ``_apply``."""
+
+    title: str
+    description: str
+    bounty_amount: int
+    currency: str = "usd"
+    skills: list[str] | str = field(default_factory=list)
+    split_rule: str = splits.DEFAULT_RULE
+    split_params: dict | None = None
+    max_depth: int = 6
+    guarantee_days: int = 30
+    visibility: str = "public"
+    expires_at: datetime | None = None
+    candidate_share_bps: int = 0
+
+
+def _int_in(value, low: int, high: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            f"{what} must be a whole number from {low} to {high}.",
+            code="invalid_" + what.lower().replace(" ", "_"),
+        )
+    return value
+
+
+def _apply(session: Session, problem: Problem, data: ProblemInput, platform_fee_bps: int) -> None:
+    title = (data.title or "").strip()
+    if not 5 <= len(title) <= 200:
+        raise ValidationError(
+            "Give the problem a title of 5 to 200 characters.", code="invalid_title"
+        )
+    description = (data.description or "").strip()
+    if not 20 <= len(description) <= 20000:
+        raise ValidationError(
+            "Describe the problem in 20 to 20,000 characters.", code="invalid_description"
+        )
+    currency = (data.currency or "").strip().lower()
+    if currency not in CURRENCIES:
+        raise ValidationError(
+            f"Currency must be one of {', '.join(sorted(c.upper() for c in CURRENCIES))}.",
+            code="invalid_currency",
+        )
+    minimum = MIN_BOUNTY_MAJOR * 10 ** CURRENCIES[currency]
+    amount = _int_in(data.bounty_amount, minimum, MAX_BOUNTY_MINOR, "Bounty amount")
+    max_depth = _int_in(data.max_depth, 1, 12, "Max depth")
+    guarantee_days = _int_in(data.guarantee_days, 0, 365, "Guarantee days")
+    candidate_share_bps = _int_in(data.candidate_share_bps, 0, 5000, "Candidate share bps")
+    try:
+        visibility = Visibility(data.visibility)
+    except ValueError:
+        raise ValidationError(
+            "Visibility must be 'public' or 'private'.", code="invalid_visibility"
+        ) from None
+    params = splits.normalize_params(data.split_rule, data.split_params, max_depth=max_depth)
+    expires_at = data.expires_at or (utcnow() + timedelta(days=DEFAULT_EXPIRY_DAYS))
+    if expires_at.tzinfo is None:
+        raise ValidationError("Give the expiry with a time zone.", code="invalid_expires_at")
+    if expires_at <= utcnow():
+        raise ValidationError("The expiry date must be in the future.", code="invalid_expires_at")
+    skills = resolve_skills(session, data.skills)
+    if not skills:
+        raise ValidationError("Name at least one skill the expert needs.", code="invalid_skills")
+    problem.title, problem.description = title, description
+    problem.bounty_amount, problem.currency = amount, currency
+    problem.split_rule, problem.split_params = data.split_rule, params
+    problem.platform_fee_bps, problem.candidate_share_bps = platform_fee_bps, candidate_share_bps
+    problem.max_depth, problem.guarantee_days = max_depth, guarantee_days
+    problem.visibility, problem.expires_at, problem.skills = visibility, expires_at, skills
+
+
+def create_problem(
+    session: Session,
+    actor: User,
+    company_id: int,
+    data: ProblemInput,
+    *,
+    publish: bool,
+    platform_fee_bps: int,
+) -> Problem:
+    """Any member of the company may post; a published problem waits for its bounty to be funded."""
+    require_member(session, actor, company_id)
+    problem = Problem(company_id=company_id, created_by_id=actor.id, status=ProblemStatus.DRAFT)
+    _apply(session, problem, data, platform_fee_bps)
+    session.add(problem)
+    if publish:
+        _publish(problem)
+    session.flush()
+    return problem
+
+
+def update_draft(session: Session, actor: User, problem: Problem, data: ProblemInput) -> Problem:
+    require_member(session, actor, problem.company_id)
+    if problem.status != ProblemStatus.DRAFT:
+        raise ProblemError("Only a draft can be edited; this problem is already published.")
+    _apply(session, problem, data, problem.platform_fee_bps)
+    session.flush()
+    return problem
+
+
+def publish(session: Session, actor: User, problem: Problem) -> Problem:
+    require_member(session, actor, problem.company_id)
+    if problem.status != ProblemStatus.DRAFT:
+        raise ProblemError("This problem is already published.")
+    _publish(problem)
+    session.flush()
+    return problem
+
+
+def _publish(problem: Problem) -> None:
+    problem.status = ProblemStatus.AWAITING_PAYMENT
+    problem.published_at = utcnow()
+
+
+def transition(
+    session: Session, problem: Problem, expected: set[ProblemStatus], new: ProblemStatus, **values
+) -> None:
+    """A guarded state change: one UPDATE that only succeeds from an expected state.
+
+    Two requests racing for the same change cannot both win; the loser gets a clear conflict.
+    """
+    result = session.execute(
+        update(Problem)
+        .where(Problem.id == problem.id, Problem.status.in_(expected))
+        .values(status=new, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.refresh(problem)
+        raise ProblemError(
+            f"This problem is {problem.status.value.replace('_', ' ')}; it cannot become {new.value.replace('_', ' ')}."
+        )
+    session.refresh(problem)
+
+
+def fund(session: Session, problem: Problem) -> Problem:
+    """Open a problem whose bounty has been paid (called by the Checkout webhook and the demo)."""
+    transition(
+        session, problem, {ProblemStatus.AWAITING_PAYMENT}, ProblemStatus.OPEN, funded_at=utcnow()
+    )
+    return problem
+
+
+def cancel(session: Session, actor: User, problem: Problem) -> Problem:
+    require_manager(session, actor, problem.company_id)
+    transition(
+        session,
+        problem,
+        {ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN},
+        ProblemStatus.CANCELLED,
+        closed_at=utcnow(),
+    )
+    _close_open_work(session, problem)
+    return problem
+
+
+def expire_due(session: Session, now: datetime | None = None) -> list[int]:
+    """Close every problem past its expiry that is still waiting or open; returns their ids."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(Problem).where(
+                Problem.expires_at <= now,
+                Problem.status.in_([ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN]),
+            )
+        )
+    )
+    expired = []
+    for problem in due:
+        try:
+            transition(
+                session,
+                problem,
+                {ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN},
+                ProblemStatus.EXPIRED,
+                closed_at=now,
+            )
+        except ProblemError:
+            continue  # Someone accepted an introduction in the meantime.
+        _close_open_work(session, problem)
+        expired.append(problem.id)
+    return expired
+
+
+def _close_open_work(session: Session, problem: Problem) -> None:
+    from marketplace.referrals.service import close_open_work
+
+    close_open_work(session, problem)
+
+
+# Visibility ------------------------------------------------------------------------------------
+
+
+def participant_filter(user_id: int):
+    """Problems where the user took part: holds or was sent a referral, or was introduced."""
+    from marketplace.referrals.models import Introduction, Referral
+
+    in_chain = exists().where(
+        Referral.problem_id == Problem.id,
+        or_(
+            Referral.holder_id == user_id,
+            Referral.recipient_user_id == user_id,
+            Referral.sender_id == user_id,
+        ),
+    )
+    introduced = exists().where(
+        Introduction.problem_id == Problem.id,
+        or_(Introduction.candidate_user_id == user_id, Introduction.introducer_id == user_id),
+    )
+    return or_(in_chain, introduced)
+
+
+def visible_filter(user: User | None):
+    """Who sees what: public problems once published; private ones only to the company and chain."""
+    public = and_(Problem.visibility == Visibility.PUBLIC, Problem.status != ProblemStatus.DRAFT)
+    if user is None or not getattr(user, "id", None):
+        return public
+    member = exists().where(
+        Membership.company_id == Problem.company_id, Membership.user_id == user.id
+    )
+    return or_(
+        public, member, and_(Problem.status != ProblemStatus.DRAFT, participant_filter(user.id))
+    )
+
+
+def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
+    problem = session.scalar(select(Problem).where(Problem.id == problem_id, visible_filter(user)))
+    if problem is None:
+        raise NotFound("No such problem, or it is not shared with you.")
+    return problem
+
+
+def is_company_member(session: Session, user: User | None, problem: Problem) -> bool:
+    return role_in(session, user, problem.company_id) is not None
+
+
+# The board -------------------------------------------------------------------------------------
+
+SORTS = {
+    "newest": (Problem.published_at.desc(), Problem.id.desc()),
+    "bounty": (Problem.bounty_amount.desc(), Problem.id.desc()),
+    "closing": (Problem.expires_at.asc(), Problem.id.asc()),
+}
+
+
+@dataclass
+class BoardQuery:
+    q: str = ""
+    skill: str = ""
+    min_bounty: int | None = None
+    max_bounty: int | None = None
+    currency: str = ""
+    status: str = "open"
+    sort: str = "newest"
+    page: int = 1
+
+
+@dataclass
+class Page:
+    items: list[Problem]
+    page: int
+    total: int
+    per_page: int = PAGE_SIZE
+
+    @property
+    def next_page(self) -> int | None:
+        return self.page + 1 if self.page * self.per_page < self.total else None
+
+    @property
+    def prev_page(self) -> int | None:
+        return self.page - 1 if self.page > 1 else None
+
+
+def _board_select(user: User | None, query: BoardQuery) -> Select:
+    stmt = select(Problem).where(visible_filter(user))
+    if query.status:
+        try:
+            stmt = stmt.where(Problem.status == ProblemStatus(query.status))
+        except ValueError:
+            raise ValidationError(
+                f"Unknown status '{query.status}'.", code="invalid_status"
+            ) from None
+    if query.q.strip():
+        pattern = f"%{query.q.strip().lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Problem.title).like(pattern),
+                func.lower(Problem.description).like(pattern),
+            )
+        )
+    if query.skill.strip():
+        stmt = stmt.where(
+            exists().where(
+                problem_skills.c.problem_id == Problem.id,
+                problem_skills.c.skill_id == Skill.id,
+                Skill.slug == skill_slug(query.skill),
+            )
+        )
+    if query.currency:
+        stmt = stmt.where(Problem.currency == query.currency.lower())
+    if query.min_bounty is not None:
+        stmt = stmt.where(Problem.bounty_amount >= query.min_bounty)
+    if query.max_bounty is not None:
+        stmt = stmt.where(Problem.bounty_amount <= query.max_bounty)
+    return stmt
+
+
+def board(session: Session, user: User | None, query: BoardQuery) -> Page:
+    if query.sort not in SORTS:
+        raise ValidationError(f"Sort by one of {', '.join(SORTS)}.", code="invalid_sort")
+    if query.page < 1 or query.page > 10_000:
+        raise ValidationError("Page must be 1 or more.", code="invalid_page")
+    stmt = _board_select(user, query)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.order_by(*SORTS[query.sort]).limit(PAGE_SIZE).offset((query.page - 1) * PAGE_SIZE)
+    ).all()
+    return Page(items=list(items), page=query.page, total=total)
+
+
+def company_problems(session: Session, actor: User, company_id: int) -> list[Problem]:
+    require_member(session, actor, company_id)
+    return list(
+        session.scalars(
+            select(Problem)
+            .where(Problem.company_id == company_id)
+            .order_by(Problem.created_at.desc())
+        )
+    )
+
+
+def payout_preview(problem: Problem, max_links: int = 6) -> list[splits.Settlement]:
+    return splits.preview(
+        problem.bounty_amount,
+        rule=problem.split_rule,
+        params=problem.split_params,
+        platform_fee_bps=problem.platform_fee_bps,
+        candidate_share_bps=problem.candidate_share_bps,
+        max_links=min(max_links, problem.max_depth),
+    )

@@ -1,0 +1,145 @@
+"""The board, posting and editing problems, and the problem page."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from marketplace.accounts.service import require_manager, require_member, role_in
+from marketplace.db import db
+from marketplace.errors import MarketplaceError, ValidationError
+from marketplace.ledger import splits
+from marketplace.money import parse_major
+from marketplace.problems import service
+from marketplace.problems.forms import ForwardForm, IntroduceForm, ProblemForm
+from marketplace.problems.models import ProblemStatus
+from marketplace.referrals import service as referrals
+from marketplace.web.util import form_error
+
+bp = Blueprint("problems", __name__)
+
+
+def _viewer():
+    return current_user if current_user.is_authenticated else None
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
+    return int(value)
+
+
+@bp.get("/problems")
+def board():
+    currency = request.args.get("currency", "").lower()
+    bounds = {}
+    for name in ("min_bounty", "max_bounty"):
+        raw = request.args.get(name, "").strip()
+        if raw:  # The board takes amounts in major units; compare in minor units of USD by default.
+            bounds[name] = parse_major(raw, currency or "usd")
+    query = service.BoardQuery(
+        q=request.args.get("q", ""), skill=request.args.get("skill", ""), currency=currency,
+        sort=request.args.get("sort", "newest"), page=_int_arg("page") or 1, **bounds,
+    )
+    page = service.board(db.session, _viewer(), query)
+    return render_template("problems/board.html", page=page, query=query, args=request.args)
+
+
+@bp.route("/companies/<int:company_id>/problems/new", methods=["GET", "POST"])
+@login_required
+def new(company_id: int):
+    require_member(db.session, current_user, company_id)
+    form = ProblemForm()
+    if form.validate_on_submit():
+        try:
+            problem = service.create_problem(
+                db.session, current_user, company_id, form.to_input(), publish=form.publish.data,
+                platform_fee_bps=current_app.config["PLATFORM_FEE_BPS"],
+            )
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Saved as a draft." if problem.status == ProblemStatus.DRAFT else
+                  "Published. Fund the bounty to open it to referrals.", "success")
+            return redirect(url_for("problems.show", problem_id=problem.id))
+    return render_template("problems/edit.html", form=form, problem=None, company_id=company_id,
+                           rules=splits.SPLIT_RULES)
+
+
+@bp.route("/problems/<int:problem_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(problem_id: int):
+    problem = service.get_visible(db.session, current_user, problem_id)
+    require_member(db.session, current_user, problem.company_id)
+    form = ProblemForm.for_problem(problem)
+    if form.validate_on_submit():
+        try:
+            service.update_draft(db.session, current_user, problem, form.to_input())
+            if form.publish.data:
+                service.publish(db.session, current_user, problem)
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("problems.show", problem_id=problem.id))
+    return render_template("problems/edit.html", form=form, problem=problem, company_id=problem.company_id,
+                           rules=splits.SPLIT_RULES)
+
+
+@bp.get("/problems/<int:problem_id>")
+def show(problem_id: int):
+    viewer = _viewer()
+    problem = service.get_visible(db.session, viewer, problem_id)
+    role = role_in(db.session, viewer, problem.company_id)
+    place = referrals.place_of(db.session, viewer, problem.id)
+    context = {
+        "problem": problem, "role": role, "place": place, "rule": splits.SPLIT_RULES[problem.split_rule],
+        "preview": service.payout_preview(problem), "forward_form": ForwardForm(), "introduce_form": IntroduceForm(),
+        "chain": referrals.chain_members(place), "introductions": [], "records": {}, "tree": [], "chains": {},
+        "test_payments": not current_app.config.get("STRIPE_SECRET_KEY"),
+    }
+    if role is not None:
+        introductions = referrals.introductions_for_problem(db.session, viewer, problem)
+        context["introductions"] = introductions
+        context["chains"] = {i.id: referrals.chain_members(i.referral) for i in introductions}
+        context["records"] = referrals.track_records(db.session, sorted({i.introducer_id for i in introductions}))
+    if role is not None or place is not None:
+        context["tree"] = referrals.tree(db.session, viewer, problem)
+    return render_template("problems/show.html", **context)
+
+
+@bp.post("/problems/<int:problem_id>/publish")
+@login_required
+def publish(problem_id: int):
+    problem = service.get_visible(db.session, current_user, problem_id)
+    service.publish(db.session, current_user, problem)
+    db.session.commit()
+    flash("Published. Fund the bounty to open it to referrals.", "success")
+    return redirect(url_for("problems.show", problem_id=problem.id))
+
+
+@bp.post("/problems/<int:problem_id>/fund")
+@login_required
+def fund(problem_id: int):
+    """Test payments: without a Stripe key the bounty is marked as paid directly."""
+    problem = service.get_visible(db.session, current_user, problem_id)
+    if current_app.config.get("STRIPE_SECRET_KEY"):
+        raise ValidationError("Fund the bounty through checkout.", code="use_checkout")
+    require_manager(db.session, current_user, problem.company_id)
+    service.fund(db.session, problem)
+    db.session.commit()
+    flash("The bounty is funded and the problem is open to referrals.", "success")
+    return redirect(url_for("problems.show", problem_id=problem.id))
+
+
+@bp.post("/problems/<int:problem_id>/cancel")
+@login_required
+def cancel(problem_id: int):
+    problem = service.get_visible(db.session, current_user, problem_id)
+    service.cancel(db.session, current_user, problem)
+    db.session.commit()
+    flash("The problem is cancelled.", "info")
+    return redirect(url_for("problems.show", problem_id=problem.id))

@@ -1,0 +1,189 @@
+"""Referrals, chains and introductions over the API."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from marketplace.api import token_required
+from marketplace.db import db
+from marketplace.problems import service as problems
+from marketplace.referrals import service
+from marketplace.referrals.views import notify_introduction, notify_referral, referral_link
+
+blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
+
+
+class ForwardIn(ma.Schema):
+    to_email = ma.fields.String(load_default=None)
+    to_user_id = ma.fields.Integer(strict=True, load_default=None)
+    note = ma.fields.String(load_default="")
+
+
+class ReferralOut(ma.Schema):
+    id = ma.fields.Integer()
+    problem_id = ma.fields.Integer()
+    token = ma.fields.String()
+    url = ma.fields.Function(referral_link)
+    depth = ma.fields.Integer()
+    status = ma.fields.Function(lambda r: r.status.value)
+    chain_hash = ma.fields.String()
+
+
+class ChainLinkOut(ma.Schema):
+    position = ma.fields.Integer()
+    user_id = ma.fields.Integer()
+    name = ma.fields.String()
+
+
+class ClaimOut(ma.Schema):
+    referral = ma.fields.Nested(ReferralOut)
+    chain = ma.fields.List(ma.fields.Nested(ChainLinkOut))
+
+
+class IntroduceIn(ma.Schema):
+    candidate_email = ma.fields.String(load_default=None)
+    candidate_user_id = ma.fields.Integer(strict=True, load_default=None)
+    candidate_name = ma.fields.String(load_default=None)
+    message = ma.fields.String(required=True)
+
+
+class IntroductionOut(ma.Schema):
+    id = ma.fields.Integer()
+    problem_id = ma.fields.Integer()
+    status = ma.fields.Function(lambda i: i.status.value)
+    introducer_id = ma.fields.Integer()
+    candidate = ma.fields.Method("candidate_details")
+    created_at = ma.fields.DateTime()
+
+    def candidate_details(self, introduction):
+        """Double opt-in: contact details only once the candidate has agreed."""
+        if not service.company_sees_candidate(introduction):
+            return None
+        return {"user_id": introduction.candidate_user_id, "email": introduction.candidate_email,
+                "name": introduction.candidate_name}
+
+
+class ConsentIn(ma.Schema):
+    accept = ma.fields.Boolean(required=True)
+    note = ma.fields.String(load_default="")
+
+
+class DecisionIn(ma.Schema):
+    note = ma.fields.String(load_default="")
+
+
+def _chain(referral):
+    return [
+        {"position": index, "user_id": user.id, "name": user.name}
+        for index, user in enumerate(service.chain_members(referral), start=1)
+    ]
+
+
+@blp.post("/problems/<int:problem_id>/pick")
+@token_required
+@blp.response(201, ClaimOut)
+def pick(user, problem_id):
+    problem = problems.get_visible(db.session, user, problem_id)
+    referral = service.pick_from_board(db.session, user, problem)
+    db.session.commit()
+    return {"referral": referral, "chain": _chain(referral)}
+
+
+@blp.post("/problems/<int:problem_id>/referrals")
+@token_required
+@blp.arguments(ForwardIn)
+@blp.response(201, ReferralOut)
+def forward(user, data, problem_id):
+    problem = problems.get_visible(db.session, user, problem_id)
+    referral = service.forward(db.session, user, problem, **data)
+    notify_referral(referral)
+    db.session.commit()
+    return referral
+
+
+@blp.post("/referrals/<token>/claim")
+@token_required
+@blp.response(200, ClaimOut)
+def claim(user, token):
+    referral = service.claim(db.session, user, token)
+    db.session.commit()
+    return {"referral": referral, "chain": _chain(referral)}
+
+
+@blp.get("/problems/<int:problem_id>/tree")
+@token_required
+def tree(user, problem_id):
+    problem = problems.get_visible(db.session, user, problem_id)
+    return {"problem_id": problem.id, "roots": [service.tree_as_dict(n) for n in service.tree(db.session, user, problem)]}
+
+
+@blp.post("/problems/<int:problem_id>/introductions")
+@token_required
+@blp.arguments(IntroduceIn)
+@blp.response(201, IntroductionOut)
+def introduce(user, data, problem_id):
+    problem = problems.get_visible(db.session, user, problem_id)
+    introduction = service.introduce(db.session, user, problem, **data)
+    notify_introduction(introduction)
+    db.session.commit()
+    return introduction
+
+
+@blp.get("/problems/<int:problem_id>/introductions")
+@token_required
+@blp.response(200, IntroductionOut(many=True))
+def list_introductions(user, problem_id):
+    problem = problems.get_visible(db.session, user, problem_id)
+    return service.introductions_for_problem(db.session, user, problem)
+
+
+@blp.post("/introductions/<int:introduction_id>/consent")
+@token_required
+@blp.arguments(ConsentIn)
+@blp.response(200, IntroductionOut)
+def consent(user, data, introduction_id):
+    introduction = service.get_visible_introduction(db.session, user, introduction_id)
+    service.consent(db.session, introduction, user, accept=data["accept"], note=data["note"])
+    db.session.commit()
+    return introduction
+
+
+@blp.post("/introductions/<int:introduction_id>/accept")
+@token_required
+def accept(user, introduction_id):
+    introduction = service.get_visible_introduction(db.session, user, introduction_id)
+    result = service.accept(db.session, user, introduction)
+    db.session.commit()
+    settlement = result.settlement
+    body = IntroductionOut().dump(introduction)
+    body["settlement"] = {
+        "currency": introduction.problem.currency,
+        "shares": [
+            {"user_id": member.id, "position": position, "amount": amount}
+            for position, (member, amount) in enumerate(zip(result.chain, settlement.shares, strict=True), start=1)
+        ],
+        "platform_fee": settlement.platform_fee,
+        "candidate_share": settlement.candidate_share,
+        "remainder": settlement.remainder,
+    }
+    return body
+
+
+@blp.post("/introductions/<int:introduction_id>/decline")
+@token_required
+@blp.arguments(DecisionIn)
+@blp.response(200, IntroductionOut)
+def decline(user, data, introduction_id):
+    introduction = service.get_visible_introduction(db.session, user, introduction_id)
+    service.decline(db.session, user, introduction, note=data["note"])
+    db.session.commit()
+    return introduction
+
+
+@blp.post("/introductions/<int:introduction_id>/withdraw")
+@token_required
+@blp.response(200, IntroductionOut)
+def withdraw(user, introduction_id):
+    introduction = service.get_visible_introduction(db.session, user, introduction_id)
+    service.withdraw(db.session, user, introduction)
+    db.session.commit()
+    return introduction

@@ -1,0 +1,145 @@
+"""Picking, forwarding and claiming referrals; introductions and the candidate's consent."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from marketplace.db import db
+from marketplace.notifications import mail
+from marketplace.problems import service as problems
+from marketplace.problems.forms import ForwardForm, IntroduceForm
+from marketplace.referrals import service
+from marketplace.referrals.models import Introduction, Referral
+
+bp = Blueprint("referrals", __name__)
+
+
+def referral_link(referral: Referral) -> str:
+    return current_app.config["BASE_URL"] + url_for("referrals.landing", token=referral.token)
+
+
+def consent_link(introduction: Introduction) -> str:
+    return current_app.config["BASE_URL"] + url_for("referrals.consent", token=introduction.consent_token)
+
+
+def notify_referral(referral: Referral) -> None:
+    to = referral.recipient_user.email if referral.recipient_user else referral.recipient_email
+    mail.send(
+        to, f"{referral.sender.name} thinks you can help: {referral.problem.title}", "referral",
+        referral=referral, link=referral_link(referral),
+    )
+
+
+def notify_introduction(introduction: Introduction) -> None:
+    if introduction.status.value != "awaiting_candidate":
+        return
+    mail.send(
+        introduction.candidate_email,
+        f"{introduction.introducer.name} would like to introduce you to {introduction.problem.company.name}",
+        "introduction_consent", introduction=introduction, link=consent_link(introduction),
+    )
+
+
+def _back(problem_id: int):
+    return redirect(url_for("problems.show", problem_id=problem_id))
+
+
+@bp.post("/problems/<int:problem_id>/pick")
+@login_required
+def pick(problem_id: int):
+    problem = problems.get_visible(db.session, current_user, problem_id)
+    service.pick_from_board(db.session, current_user, problem)
+    db.session.commit()
+    flash("You hold the first place of a new chain. Forward it to someone who might know the expert.", "success")
+    return _back(problem_id)
+
+
+@bp.post("/problems/<int:problem_id>/forward")
+@login_required
+def forward(problem_id: int):
+    problem = problems.get_visible(db.session, current_user, problem_id)
+    form = ForwardForm()
+    if not form.validate_on_submit():
+        flash("Give the e-mail address of the person you forward to.", "danger")
+        return _back(problem_id)
+    referral = service.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
+    notify_referral(referral)
+    db.session.commit()
+    flash(f"Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
+    return _back(problem_id)
+
+
+@bp.post("/problems/<int:problem_id>/introductions")
+@login_required
+def introduce(problem_id: int):
+    problem = problems.get_visible(db.session, current_user, problem_id)
+    form = IntroduceForm()
+    if not form.validate_on_submit():
+        flash("Give the expert's e-mail and a message of at least 10 characters.", "danger")
+        return _back(problem_id)
+    introduction = service.introduce(
+        db.session, current_user, problem, candidate_email=form.candidate_email.data,
+        candidate_name=form.candidate_name.data, message=form.message.data,
+    )
+    notify_introduction(introduction)
+    db.session.commit()
+    messages = {
+        "duplicate": "Someone introduced this person first; your introduction is kept as a duplicate.",
+        "proposed": "You put yourself forward; the company can now review you.",
+    }
+    flash(messages.get(introduction.status.value, "We asked them to agree; the company sees them only after they do."),
+          "info" if introduction.status.value == "duplicate" else "success")
+    return _back(problem_id)
+
+
+@bp.get("/r/<token>")
+def landing(token: str):
+    """Where a referral link lands: who forwarded it, the chain so far, and a way to join."""
+    referral = service.referral_by_token(db.session, token)
+    viewer = current_user if current_user.is_authenticated else None
+    chain = service.chain_members(referral.parent)
+    return render_template(
+        "referrals/landing.html", referral=referral, problem=referral.problem, chain=chain, viewer=viewer,
+        preview=problems.payout_preview(referral.problem), place=service.place_of(db.session, viewer, referral.problem_id),
+    )
+
+
+@bp.post("/r/<token>/claim")
+@login_required
+def claim(token: str):
+    referral = service.claim(db.session, current_user, token)
+    db.session.commit()
+    flash("You joined the chain. Introduce the expert if you know them, or forward it on.", "success")
+    return _back(referral.problem_id)
+
+
+@bp.route("/i/<token>", methods=["GET", "POST"])
+def consent(token: str):
+    """The candidate's double opt-in page, reached from the e-mailed link."""
+    introduction = service.introduction_by_token(db.session, token)
+    if request.method == "POST":
+        candidate = current_user if current_user.is_authenticated else None
+        accept = request.form.get("answer") == "accept"
+        service.consent(db.session, introduction, candidate, accept=accept, note=request.form.get("note", ""))
+        db.session.commit()
+        flash("Thank you. The company now sees your introduction." if accept else
+              "You declined; the company will not see your details.", "success" if accept else "info")
+        return redirect(url_for("referrals.consent", token=token))
+    return render_template("referrals/consent.html", introduction=introduction, problem=introduction.problem)
+
+
+@bp.post("/introductions/<int:introduction_id>/<any(accept, decline, withdraw):action>")
+@login_required
+def decide(introduction_id: int, action: str):
+    introduction = service.get_visible_introduction(db.session, current_user, introduction_id)
+    if action == "accept":
+        service.accept(db.session, current_user, introduction)
+        message = "Accepted. The bounty is settled along the chain and held for the guarantee period."
+    elif action == "decline":
+        service.decline(db.session, current_user, introduction, note=request.form.get("note", ""))
+        message = "Declined. The introducer is told politely; nobody is blamed."
+    else:
+        service.withdraw(db.session, current_user, introduction)
+        message = "Withdrawn."
+    db.session.commit()
+    flash(message, "success")
+    return _back(introduction.problem_id)

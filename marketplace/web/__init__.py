@@ -1,0 +1,89 @@
+"""The HTML side: blueprints, the one error handler, security headers and template helpers."""
+
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from marketplace.db import db
+from marketplace.errors import MarketplaceError
+from marketplace.extensions import login_manager
+from marketplace.web.filters import register_filters
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self' http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'self'"
+)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/webhooks/")
+
+
+def error_response(status: int, code: str, message: str):
+    """JSON ``{"error": {"code", "message"}}`` for the API, an HTML page or a flash elsewhere."""
+    db.session.rollback()
+    if wants_json():
+        return jsonify(error={"code": code, "message": message}), status
+    if request.method == "POST" and status in (400, 403, 409, 422) and request.referrer:
+        flash(message, "danger")
+        return redirect(request.referrer)
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    from marketplace.accounts.views import bp as accounts_bp
+    from marketplace.problems.views import bp as problems_bp
+    from marketplace.referrals.views import bp as referrals_bp
+    from marketplace.web.main import bp as main_bp
+
+    for blueprint in (main_bp, accounts_bp, problems_bp, referrals_bp):
+        app.register_blueprint(blueprint)
+    register_filters(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from marketplace.accounts.models import User
+
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    @app.errorhandler(MarketplaceError)
+    def handle_marketplace_error(error: MarketplaceError):
+        return error_response(error.status, error.code, error.message)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf_error(error: CSRFError):
+        return error_response(400, "csrf", "The form expired or came from elsewhere; please try again.")
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        code = (error.name or "error").lower().replace(" ", "_")
+        return error_response(error.code or 500, code, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        if app.testing and app.config.get("PROPAGATE_UNEXPECTED", True):
+            raise error
+        return error_response(500, "internal", "Something went wrong on our side; nothing was changed.")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+    @app.context_processor
+    def navigation():
+        from marketplace.accounts.service import companies_of
+
+        if not current_user.is_authenticated:
+            return {"my_companies": []}
+        if "my_companies" not in g:
+            g.my_companies = companies_of(db.session, current_user)
+        return {"my_companies": g.my_companies}

@@ -1,0 +1,57 @@
+"""Template filters: money, safe Markdown, dates and status badges."""
+
+from datetime import datetime
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from marketplace.money import format_money
+
+# CommonMark with raw HTML switched off, then sanitised: user text can never inject markup.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "table", "thead", "tbody", "tr", "th", "td",
+}
+
+STATUS_STYLES = {
+    "draft": "secondary", "awaiting_payment": "warning", "open": "success", "matched": "info",
+    "in_guarantee": "info", "disputed": "danger", "settled": "primary", "expired": "secondary",
+    "cancelled": "secondary", "refunded": "secondary", "sent": "info", "claimed": "success",
+    "awaiting_candidate": "warning", "proposed": "info", "accepted": "success", "declined": "secondary",
+    "withdrawn": "secondary", "duplicate": "secondary",
+}
+
+
+def render_markdown(text: str) -> Markup:
+    html = _markdown.render(text or "")
+    return Markup(nh3.clean(html, tags=_ALLOWED_TAGS, link_rel="noopener noreferrer nofollow"))
+
+
+def status_badge(status) -> Markup:
+    value = getattr(status, "value", status)
+    style = STATUS_STYLES.get(value, "secondary")
+    return Markup('<span class="badge text-bg-{}">{}</span>').format(style, value.replace("_", " "))
+
+
+def short_date(moment: datetime | None) -> str:
+    return moment.strftime("%d %b %Y") if moment else "—"
+
+
+def chain_name(user) -> str:
+    """A chain member's name as the current viewer may see it."""
+    from flask_login import current_user
+
+    from marketplace.referrals.service import display_name
+
+    viewer = current_user if current_user.is_authenticated else None
+    return display_name(user, viewer, close=False)
+
+
+def register_filters(app) -> None:
+    app.jinja_env.globals["chain_name"] = chain_name
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["status"] = status_badge
+    app.jinja_env.filters["date"] = short_date

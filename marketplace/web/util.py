@@ -1,0 +1,24 @@
+"""Small helpers shared by the views."""
+
+from urllib.parse import urlsplit
+
+from flask import request
+from flask_wtf import FlaskForm
+
+from marketplace.errors import MarketplaceError
+
+
+def form_error(form: FlaskForm, error: MarketplaceError) -> None:
+    """Show a service's error on the form it came from, so the form re-renders with it."""
+    form.form_errors.append(error.message)
+
+
+def safe_next() -> str | None:
+    """The ``next`` target after log-in, only if it stays on this site."""
+    target = request.args.get("next") or request.form.get("next")
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
