@@ -31,9 +31,7 @@ def from_environment() -> dict:
         "STRIPE_EMULATOR_PORT": _env_int("STRIPE_EMULATOR_PORT", 12111),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "MAIL_URL": os.environ.get("MAIL_URL", ""),
-        "MAIL_FROM": os.environ.get(
-            "MAIL_FROM", "Referral Marketplace <noreply@marketplace.local>"
-        ),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Referral Marketplace <noreply@marketplace.local>"),
         "PLATFORM_FEE_BPS": _env_int("PLATFORM_FEE_BPS", 1000),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "10 per minute"),

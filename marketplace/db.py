@@ -1,10 +1,13 @@
 """Engine, session and declarative base.
 
-SQLite is the embedded default and PostgreSQL (psycopg 3) the production engine. On SQLite every
-transaction starts with ``BEGIN IMMEDIATE`` (WAL, busy timeout) so that two writers queue for the
-lock instead of failing half-way; PostgreSQL uses row locks and guarded updates.
+SQLite is the embedded default and PostgreSQL (psycopg 3) the production engine. On SQLite a
+transaction that may write starts with ``BEGIN IMMEDIATE`` (WAL, busy timeout), so that two writers
+queue for the lock instead of one failing half-way; read-only requests (GET, HEAD) begin deferred
+and never wait, since WAL readers do not block. PostgreSQL uses row locks and guarded updates.
 """
 
+import threading
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
@@ -19,6 +22,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# Whether the current unit of work may write; read-only web requests switch it off.
+sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
 
 
 class UTCDateTime(TypeDecorator):
@@ -78,10 +85,22 @@ def make_engine(url: str, **kwargs) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _sqlite_begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _sqlite_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
     return engine
+
+
+def _current_scope() -> object:
+    """One session per request, else per app context, else per thread.
+
+    Keying by request (not only by app context) keeps each request's unit of work separate even
+    when a test holds an app context open across several requests.
+    """
+    from flask.globals import _cv_app, _cv_request
+
+    context = _cv_request.get(None) or _cv_app.get(None)
+    return id(context) if context is not None else threading.get_ident()
 
 
 class Database:
@@ -90,12 +109,27 @@ class Database:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.session_factory = sessionmaker(expire_on_commit=False)
-        self.session = scoped_session(self.session_factory)
+        self.session = scoped_session(self.session_factory, scopefunc=_current_scope)
 
     def init_app(self, app) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
         self.session_factory.configure(bind=self.engine)
         app.extensions["database"] = self
+
+        @app.before_request
+        def _declare_intent():
+            from flask import g, request
+
+            g.write_intent_token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+        @app.teardown_request
+        def _remove_request_session(_exc):
+            from flask import g
+
+            self.session.remove()
+            token = g.pop("write_intent_token", None)
+            if token is not None:
+                sqlite_write_intent.reset(token)
 
         @app.teardown_appcontext
         def _remove_session(_exc):

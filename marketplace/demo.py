@@ -52,36 +52,61 @@ def seed(session: Session) -> bool:
     accounts.accept_invitation(session, users["ethan"], token)
 
     def post(title, description, skills, amount, **extra) -> problems.Problem:
-        data = ProblemInput(title=title, description=description, skills=skills, bounty_amount=amount,
-                            expires_at=utcnow() + timedelta(days=45), **extra)
-        return problems.create_problem(session, users["olivia"], company.id, data, publish=True,
-                                       platform_fee_bps=1000)
+        data = ProblemInput(
+            title=title,
+            description=description,
+            skills=skills,
+            bounty_amount=amount,
+            expires_at=utcnow() + timedelta(days=45),
+            **extra,
+        )
+        return problems.create_problem(session, users["olivia"], company.id, data, publish=True, platform_fee_bps=1000)
 
     replication = post(
         "Fix our PostgreSQL replication lag",
         "Our read replicas fall **minutes** behind the primary at peak hours.\n\n"
         "- PostgreSQL 16, streaming replication, 2 TB\n- We tried `wal_compression` and bigger `wal_buffers`\n\n"
         "We need someone who has tuned replication at this size before.",
-        "postgres, replication", 500_000,
+        "postgres, replication",
+        500_000,
     )
     problems.fund(session, replication)
     ann_place = referrals.pick_from_board(session, users["ann"], replication)
-    to_bob = referrals.forward(session, users["ann"], replication, to_user_id=users["bob"].id,
-                               note="Bob, you ran Postgres at your last job: who fixed your replicas?")
+    to_bob = referrals.forward(
+        session,
+        users["ann"],
+        replication,
+        to_user_id=users["bob"].id,
+        note="Bob, you ran Postgres at your last job: who fixed your replicas?",
+    )
     referrals.claim(session, users["bob"], to_bob.token)
-    to_cleo = referrals.forward(session, users["bob"], replication, to_email=users["cleo"].email,
-                                note="Cleo knows every database person in town.")
+    to_cleo = referrals.forward(
+        session,
+        users["bob"],
+        replication,
+        to_email=users["cleo"].email,
+        note="Cleo knows every database person in town.",
+    )
     referrals.claim(session, users["cleo"], to_cleo.token)
-    referrals.introduce(session, users["cleo"], replication, candidate_user_id=users["dev"].id,
-                        message="Dev rebuilt the replication setup of a 5 TB cluster last year. Highly recommended.")
-    referrals.forward(session, users["ann"], replication, to_email="frank@example.com",
-                      note="Frank, any idea who could help here?")
+    referrals.introduce(
+        session,
+        users["cleo"],
+        replication,
+        candidate_user_id=users["dev"].id,
+        message="Dev rebuilt the replication setup of a 5 TB cluster last year. Highly recommended.",
+    )
+    referrals.forward(
+        session, users["ann"], replication, to_email="frank@example.com", note="Frank, any idea who could help here?"
+    )
     assert ann_place.depth == 1
 
     autoscaling = post(
         "Kubernetes autoscaling keeps flapping",
         "Our HPA scales the API deployment up and down every few minutes. We want a calm, cheap cluster.",
-        "kubernetes", 250_000, split_rule="finder_and_first", visibility="public",
+        "kubernetes",
+        250_000,
+        split_rule="finder_and_first",
+        visibility="public",
     )
     problems.fund(session, autoscaling)
     referrals.pick_from_board(session, users["bob"], autoscaling)
@@ -89,7 +114,9 @@ def seed(session: Session) -> bool:
     post(
         "Design a data retention policy for GDPR",
         "We keep everything forever. Help us decide what to delete, when, and how to prove it.",
-        "gdpr, data-governance", 300_000, visibility="private",
+        "gdpr, data-governance",
+        300_000,
+        visibility="private",
     )
     session.flush()
     return True

@@ -1,14 +1,13 @@
 """Accounts over the API: sign-up, tokens, the current user, companies and their members."""
 
 import marshmallow as ma
-from flask import current_app, url_for
+from flask import current_app
 from flask_smorest import Blueprint
 
 from marketplace.accounts import service
 from marketplace.api import token_required
 from marketplace.db import db
 from marketplace.extensions import limiter
-from marketplace.notifications import mail
 
 blp = Blueprint("accounts_api", __name__, description="Accounts, tokens and companies")
 

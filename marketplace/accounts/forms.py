@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from marketplace.accounts.service import MIN_PASSWORD_LENGTH
@@ -55,5 +56,5 @@ class CompanyForm(FlaskForm):
 
 class InviteForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Email()])
-    role = SelectField("Role", choices=[("employee", "Employee"), ("admin", "Admin")])
+    role = SelectField("Role", choices=[SelectChoice("employee", "Employee"), SelectChoice("admin", "Admin")])
     submit = SubmitField("Send invitation")

@@ -25,9 +25,7 @@ def normalize_email(email: str) -> str:
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise ValidationError(
-            f"That e-mail address is not valid: {exc}", code="invalid_email"
-        ) from None
+        raise ValidationError(f"That e-mail address is not valid: {exc}", code="invalid_email") from None
 
 
 def sha256_hex(value: str) -> str:
@@ -36,9 +34,7 @@ def sha256_hex(value: str) -> str:
 
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password"
-        )
+        raise ValidationError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
     if len(password) > 256:
         raise ValidationError("That password is too long.", code="weak_password")
 
@@ -107,9 +103,7 @@ def reset_password(session: Session, *, token: str, password: str, secret_key: s
     try:
         data = _reset_serializer(secret_key).loads(token, max_age=RESET_TOKEN_MAX_AGE)
     except SignatureExpired:
-        raise ValidationError(
-            "This reset link has expired; ask for a new one.", code="token_expired"
-        ) from None
+        raise ValidationError("This reset link has expired; ask for a new one.", code="token_expired") from None
     except BadSignature:
         raise ValidationError("This reset link is not valid.", code="bad_token") from None
     user = session.get(User, data.get("uid"))
@@ -127,9 +121,7 @@ def reset_password(session: Session, *, token: str, password: str, secret_key: s
 def create_company(session: Session, owner: User, *, name: str, description: str = "") -> Company:
     name = (name or "").strip()
     if not 2 <= len(name) <= 120:
-        raise ValidationError(
-            "Give the company a name of 2 to 120 characters.", code="invalid_name"
-        )
+        raise ValidationError("Give the company a name of 2 to 120 characters.", code="invalid_name")
     company = Company(name=name, description=(description or "").strip()[:2000])
     session.add(company)
     session.flush()
@@ -179,17 +171,11 @@ def companies_of(session: Session, user: User) -> list[tuple[Company, Role]]:
 
 def members_of(session: Session, company_id: int) -> list[Membership]:
     return list(
-        session.scalars(
-            select(Membership)
-            .where(Membership.company_id == company_id)
-            .order_by(Membership.created_at)
-        )
+        session.scalars(select(Membership).where(Membership.company_id == company_id).order_by(Membership.created_at))
     )
 
 
-def invite(
-    session: Session, actor: User, company_id: int, *, email: str, role: str
-) -> tuple[Invitation, str]:
+def invite(session: Session, actor: User, company_id: int, *, email: str, role: str) -> tuple[Invitation, str]:
     """Invite someone by e-mail; returns the invitation and the raw token for the link."""
     actor_role = require_manager(session, actor, company_id)
     try:
@@ -197,9 +183,7 @@ def invite(
     except ValueError:
         raise ValidationError("Role must be 'admin' or 'employee'.", code="invalid_role") from None
     if role_value == Role.OWNER:
-        raise ValidationError(
-            "A company has one owner; invite an admin instead.", code="invalid_role"
-        )
+        raise ValidationError("A company has one owner; invite an admin instead.", code="invalid_role")
     if role_value == Role.ADMIN and actor_role != Role.OWNER:
         raise Forbidden("Only the owner can invite admins.")
     email = normalize_email(email)
@@ -231,9 +215,7 @@ def invite(
 
 
 def invitation_by_token(session: Session, token: str) -> Invitation:
-    invitation = session.scalar(
-        select(Invitation).where(Invitation.token_hash == sha256_hex(token or ""))
-    )
+    invitation = session.scalar(select(Invitation).where(Invitation.token_hash == sha256_hex(token or "")))
     if invitation is None:
         raise NotFound("This invitation link is not valid.")
     return invitation
@@ -244,19 +226,14 @@ def accept_invitation(session: Session, user: User, token: str) -> Membership:
     if invitation.accepted_at is not None:
         raise Conflict("This invitation has already been used.", code="invitation_used")
     if invitation.email != user.email:
-        raise Forbidden(
-            f"This invitation was sent to {invitation.email}; "
-            "log in with that address to accept it."
-        )
+        raise Forbidden(f"This invitation was sent to {invitation.email}; log in with that address to accept it.")
     return _join(session, invitation, user)
 
 
 def _join(session: Session, invitation: Invitation, user: User) -> Membership:
     membership = session.get(Membership, (invitation.company_id, user.id))
     if membership is None:
-        membership = Membership(
-            company_id=invitation.company_id, user_id=user.id, role=invitation.role
-        )
+        membership = Membership(company_id=invitation.company_id, user_id=user.id, role=invitation.role)
         session.add(membership)
     invitation.accepted_at = utcnow()
     session.flush()
@@ -274,9 +251,7 @@ def _accept_pending_invitations(session: Session, user: User) -> None:
 # API tokens ------------------------------------------------------------------------------------
 
 
-def create_api_token(
-    session: Session, user: User, *, name: str = "API token"
-) -> tuple[ApiToken, str]:
+def create_api_token(session: Session, user: User, *, name: str = "API token") -> tuple[ApiToken, str]:
     name = (name or "API token").strip()[:80] or "API token"
     raw = "mp_" + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=sha256_hex(raw), prefix=raw[:10])

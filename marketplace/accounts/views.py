@@ -99,8 +99,12 @@ def profile():
     if form.validate_on_submit():
         try:
             service.update_profile(
-                db.session, current_user, name=form.name.data, headline=form.headline.data,
-                skills=form.skills.data or "", show_name_on_chains=form.show_name_on_chains.data,
+                db.session,
+                current_user,
+                name=form.name.data,
+                headline=form.headline.data,
+                skills=form.skills.data or "",
+                show_name_on_chains=form.show_name_on_chains.data,
             )
         except MarketplaceError as error:
             form_error(form, error)
@@ -109,8 +113,11 @@ def profile():
             flash("Profile saved.", "success")
             return redirect(url_for("accounts.profile"))
     return render_template(
-        "accounts/profile.html", form=form, token_form=forms.TokenForm(),
-        tokens=service.api_tokens_of(db.session, current_user), new_token=None,
+        "accounts/profile.html",
+        form=form,
+        token_form=forms.TokenForm(),
+        tokens=service.api_tokens_of(db.session, current_user),
+        new_token=None,
     )
 
 
@@ -124,8 +131,11 @@ def create_token():
     _, raw = service.create_api_token(db.session, current_user, name=form.name.data)
     db.session.commit()
     return render_template(
-        "accounts/profile.html", form=forms.ProfileForm(obj=current_user), token_form=forms.TokenForm(),
-        tokens=service.api_tokens_of(db.session, current_user), new_token=raw,
+        "accounts/profile.html",
+        form=forms.ProfileForm(obj=current_user),
+        token_form=forms.TokenForm(),
+        tokens=service.api_tokens_of(db.session, current_user),
+        new_token=raw,
     )
 
 
@@ -147,7 +157,9 @@ def new_company():
     form = forms.CompanyForm()
     if form.validate_on_submit():
         try:
-            company = service.create_company(db.session, current_user, name=form.name.data, description=form.description.data)
+            company = service.create_company(
+                db.session, current_user, name=form.name.data, description=form.description.data
+            )
         except MarketplaceError as error:
             form_error(form, error)
         else:
@@ -164,8 +176,11 @@ def company(company_id: int):
 
     role = service.require_member(db.session, current_user, company_id)
     return render_template(
-        "accounts/company.html", company=service.get_company(db.session, company_id), role=role,
-        members=service.members_of(db.session, company_id), invite_form=forms.InviteForm(),
+        "accounts/company.html",
+        company=service.get_company(db.session, company_id),
+        role=role,
+        members=service.members_of(db.session, company_id),
+        invite_form=forms.InviteForm(),
         problems=company_problems(db.session, current_user, company_id),
     )
 
@@ -187,8 +202,11 @@ def invite(company_id: int):
 def send_invitation(invitation, token: str) -> None:
     link = current_app.config["BASE_URL"] + url_for("accounts.invitation", token=token)
     mail.send(
-        invitation.email, f"{invitation.invited_by.name} invites you to {invitation.company.name}",
-        "invitation", invitation=invitation, link=link,
+        invitation.email,
+        f"{invitation.invited_by.name} invites you to {invitation.company.name}",
+        "invitation",
+        invitation=invitation,
+        link=link,
     )
 
 

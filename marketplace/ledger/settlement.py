@@ -40,9 +40,7 @@ def settle_introduction(session: Session, introduction: Introduction, actor: Use
     from marketplace.referrals.service import _set_status
 
     problem = introduction.problem
-    transition(
-        session, problem, {ProblemStatus.OPEN}, ProblemStatus.IN_GUARANTEE, closed_at=utcnow()
-    )
+    transition(session, problem, {ProblemStatus.OPEN}, ProblemStatus.IN_GUARANTEE, closed_at=utcnow())
     _set_status(
         session,
         introduction,

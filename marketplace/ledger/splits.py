@@ -116,9 +116,7 @@ def _split_finder_and_first(pool: int, n: int, params: dict[str, int]) -> Split:
     if n == 1:
         return Split((pool,), 0)
     exact_finder_share = Fraction(pool * params["s_bps"], BPS_SCALE)
-    first_share, finder_share = _largest_remainder(
-        [pool - exact_finder_share, exact_finder_share], pool
-    )
+    first_share, finder_share = _largest_remainder([pool - exact_finder_share, exact_finder_share], pool)
     return Split((first_share,) + (0,) * (n - 2) + (finder_share,), 0)
 
 

@@ -60,8 +60,13 @@ class ProblemOut(ma.Schema):
 
     def preview(self, problem):
         return [
-            {"links": len(s.shares), "platform_fee": s.platform_fee, "candidate_share": s.candidate_share,
-             "shares": list(s.shares), "remainder": s.remainder}
+            {
+                "links": len(s.shares),
+                "platform_fee": s.platform_fee,
+                "candidate_share": s.candidate_share,
+                "shares": list(s.shares),
+                "remainder": s.remainder,
+            }
             for s in service.payout_preview(problem)
         ]
 
@@ -91,10 +96,18 @@ class BoardOut(ma.Schema):
 def _input(data: dict) -> ProblemInput:
     bounty = data["bounty"]
     return ProblemInput(
-        title=data["title"], description=data["description"], skills=data["skills"],
-        bounty_amount=bounty["amount"], currency=bounty["currency"], split_rule=data["split_rule"],
-        split_params=data["split_params"], max_depth=data["max_depth"], guarantee_days=data["guarantee_days"],
-        visibility=data["visibility"], expires_at=data["expires_at"], candidate_share_bps=data["candidate_share_bps"],
+        title=data["title"],
+        description=data["description"],
+        skills=data["skills"],
+        bounty_amount=bounty["amount"],
+        currency=bounty["currency"],
+        split_rule=data["split_rule"],
+        split_params=data["split_params"],
+        max_depth=data["max_depth"],
+        guarantee_days=data["guarantee_days"],
+        visibility=data["visibility"],
+        expires_at=data["expires_at"],
+        candidate_share_bps=data["candidate_share_bps"],
     )
 
 
@@ -104,7 +117,11 @@ def _input(data: dict) -> ProblemInput:
 @blp.response(201, ProblemOut)
 def create_problem(user, data):
     problem = service.create_problem(
-        db.session, user, data["company_id"], _input(data), publish=data["publish"],
+        db.session,
+        user,
+        data["company_id"],
+        _input(data),
+        publish=data["publish"],
         platform_fee_bps=current_app.config["PLATFORM_FEE_BPS"],
     )
     db.session.commit()

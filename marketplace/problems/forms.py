@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from marketplace.ledger import splits
@@ -10,31 +11,56 @@ from marketplace.problems.service import ProblemInput
 
 
 class ProblemForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(min=5, max=200)],
-                        description="One line an expert would recognise, e.g. “Fix our Postgres replication lag”.")
-    description = TextAreaField("Description", validators=[DataRequired(), Length(min=20, max=20000)],
-                                description="Markdown. What is wrong, what you tried, what a good outcome is.")
-    skills = StringField("Skills", validators=[DataRequired()], description="Comma-separated, e.g. PostgreSQL, replication.")
-    bounty = StringField("Bounty", validators=[DataRequired()], description="Paid only when you accept an introduction.")
-    currency = SelectField("Currency", choices=[(c, c.upper()) for c in MINOR_DIGITS], default="usd")
+    title = StringField(
+        "Title",
+        validators=[DataRequired(), Length(min=5, max=200)],
+        description="One line an expert would recognise, e.g. “Fix our Postgres replication lag”.",
+    )
+    description = TextAreaField(
+        "Description",
+        validators=[DataRequired(), Length(min=20, max=20000)],
+        description="Markdown. What is wrong, what you tried, what a good outcome is.",
+    )
+    skills = StringField(
+        "Skills", validators=[DataRequired()], description="Comma-separated, e.g. PostgreSQL, replication."
+    )
+    bounty = StringField(
+        "Bounty", validators=[DataRequired()], description="Paid only when you accept an introduction."
+    )
+    currency = SelectField("Currency", choices=[SelectChoice(c, c.upper()) for c in MINOR_DIGITS], default="usd")
     split_rule = SelectField(
         "How the bounty is split along the chain",
-        choices=[(name, info.label) for name, info in splits.SPLIT_RULES.items()],
+        choices=[SelectChoice(name, info.label) for name, info in splits.SPLIT_RULES.items()],
         default=splits.DEFAULT_RULE,
     )
-    hop_fee_percent = IntegerField("Fee per forwarding link (% of the pool)", validators=[Optional(), NumberRange(0, 50)],
-                                   description="Flat fee rule only; default 5%.")
-    finder_percent = IntegerField("Finder's share (% of the pool)", validators=[Optional(), NumberRange(50, 100)],
-                                  description="Finder-and-first rule only; default 80%.")
+    hop_fee_percent = IntegerField(
+        "Fee per forwarding link (% of the pool)",
+        validators=[Optional(), NumberRange(0, 50)],
+        description="Flat fee rule only; default 5%.",
+    )
+    finder_percent = IntegerField(
+        "Finder's share (% of the pool)",
+        validators=[Optional(), NumberRange(50, 100)],
+        description="Finder-and-first rule only; default 80%.",
+    )
     max_depth = IntegerField("Longest chain", default=6, validators=[DataRequired(), NumberRange(1, 12)])
-    guarantee_days = IntegerField("Guarantee period (days)", default=30, validators=[NumberRange(0, 365)],
-                                  description="Shares are held this long; you can report a failed introduction meanwhile.")
-    candidate_share_percent = IntegerField("Thank-you share for the expert (% of the bounty)", default=0,
-                                           validators=[Optional(), NumberRange(0, 50)])
-    visibility = SelectField("Visibility", choices=[("public", "Public: on the board"),
-                                                    ("private", "Private: only people in your chains")])
-    expires_on = DateField("Closes on", validators=[DataRequired()],
-                           default=lambda: date.today() + timedelta(days=60))
+    guarantee_days = IntegerField(
+        "Guarantee period (days)",
+        default=30,
+        validators=[NumberRange(0, 365)],
+        description="Shares are held this long; you can report a failed introduction meanwhile.",
+    )
+    candidate_share_percent = IntegerField(
+        "Thank-you share for the expert (% of the bounty)", default=0, validators=[Optional(), NumberRange(0, 50)]
+    )
+    visibility = SelectField(
+        "Visibility",
+        choices=[
+            SelectChoice("public", "Public: on the board"),
+            SelectChoice("private", "Private: only people in your chains"),
+        ],
+    )
+    expires_on = DateField("Closes on", validators=[DataRequired()], default=lambda: date.today() + timedelta(days=60))
     save_draft = SubmitField("Save as draft")
     publish = SubmitField("Publish")
 
@@ -56,11 +82,17 @@ class ProblemForm(FlaskForm):
             params["s_bps"] = self.finder_percent.data * 100
         closes = datetime.combine(self.expires_on.data, datetime.max.time().replace(microsecond=0), tzinfo=UTC)
         return ProblemInput(
-            title=self.title.data, description=self.description.data,
-            bounty_amount=parse_major(self.bounty.data, self.currency.data), currency=self.currency.data,
-            skills=self.skills.data, split_rule=self.split_rule.data, split_params=params or None,
-            max_depth=self.max_depth.data, guarantee_days=self.guarantee_days.data or 0,
-            visibility=self.visibility.data, expires_at=closes,
+            title=self.title.data,
+            description=self.description.data,
+            bounty_amount=parse_major(self.bounty.data, self.currency.data),
+            currency=self.currency.data,
+            skills=self.skills.data,
+            split_rule=self.split_rule.data,
+            split_params=params or None,
+            max_depth=self.max_depth.data,
+            guarantee_days=self.guarantee_days.data or 0,
+            visibility=self.visibility.data,
+            expires_at=closes,
             candidate_share_bps=(self.candidate_share_percent.data or 0) * 100,
         )
 
@@ -80,14 +112,20 @@ class ProblemForm(FlaskForm):
 
 class ForwardForm(FlaskForm):
     to_email = StringField("Their e-mail", validators=[DataRequired(), Length(max=254)])
-    note = TextAreaField("A note for them", validators=[Length(max=2000)],
-                         description="Why you thought of them. They see who it came from.")
+    note = TextAreaField(
+        "A note for them",
+        validators=[Length(max=2000)],
+        description="Why you thought of them. They see who it came from.",
+    )
     submit = SubmitField("Forward")
 
 
 class IntroduceForm(FlaskForm):
     candidate_email = StringField("The expert's e-mail", validators=[DataRequired(), Length(max=254)])
     candidate_name = StringField("Their name", validators=[Length(max=120)])
-    message = TextAreaField("Your introduction", validators=[DataRequired(), Length(min=10, max=5000)],
-                            description="Why they can solve this. They read it first and agree before the company sees them.")
+    message = TextAreaField(
+        "Your introduction",
+        validators=[DataRequired(), Length(min=10, max=5000)],
+        description="Why they can solve this. They read it first and agree before the company sees them.",
+    )
     submit = SubmitField("Ask them to agree")

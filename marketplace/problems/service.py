@@ -56,14 +56,10 @@ def _int_in(value, low: int, high: int, what: str) -> int:
 def _apply(session: Session, problem: Problem, data: ProblemInput, platform_fee_bps: int) -> None:
     title = (data.title or "").strip()
     if not 5 <= len(title) <= 200:
-        raise ValidationError(
-            "Give the problem a title of 5 to 200 characters.", code="invalid_title"
-        )
+        raise ValidationError("Give the problem a title of 5 to 200 characters.", code="invalid_title")
     description = (data.description or "").strip()
     if not 20 <= len(description) <= 20000:
-        raise ValidationError(
-            "Describe the problem in 20 to 20,000 characters.", code="invalid_description"
-        )
+        raise ValidationError("Describe the problem in 20 to 20,000 characters.", code="invalid_description")
     currency = (data.currency or "").strip().lower()
     if currency not in CURRENCIES:
         raise ValidationError(
@@ -78,9 +74,7 @@ def _apply(session: Session, problem: Problem, data: ProblemInput, platform_fee_
     try:
         visibility = Visibility(data.visibility)
     except ValueError:
-        raise ValidationError(
-            "Visibility must be 'public' or 'private'.", code="invalid_visibility"
-        ) from None
+        raise ValidationError("Visibility must be 'public' or 'private'.", code="invalid_visibility") from None
     params = splits.normalize_params(data.split_rule, data.split_params, max_depth=max_depth)
     expires_at = data.expires_at or (utcnow() + timedelta(days=DEFAULT_EXPIRY_DAYS))
     if expires_at.tzinfo is None:
@@ -141,9 +135,7 @@ def _publish(problem: Problem) -> None:
     problem.published_at = utcnow()
 
 
-def transition(
-    session: Session, problem: Problem, expected: set[ProblemStatus], new: ProblemStatus, **values
-) -> None:
+def transition(session: Session, problem: Problem, expected: set[ProblemStatus], new: ProblemStatus, **values) -> None:
     """A guarded state change: one UPDATE that only succeeds from an expected state.
 
     Two requests racing for the same change cannot both win; the loser gets a clear conflict.
@@ -164,9 +156,7 @@ def transition(
 
 def fund(session: Session, problem: Problem) -> Problem:
     """Open a problem whose bounty has been paid (called by the Checkout webhook and the demo)."""
-    transition(
-        session, problem, {ProblemStatus.AWAITING_PAYMENT}, ProblemStatus.OPEN, funded_at=utcnow()
-    )
+    transition(session, problem, {ProblemStatus.AWAITING_PAYMENT}, ProblemStatus.OPEN, funded_at=utcnow())
     return problem
 
 
@@ -244,12 +234,8 @@ def visible_filter(user: User | None):
     public = and_(Problem.visibility == Visibility.PUBLIC, Problem.status != ProblemStatus.DRAFT)
     if user is None or not getattr(user, "id", None):
         return public
-    member = exists().where(
-        Membership.company_id == Problem.company_id, Membership.user_id == user.id
-    )
-    return or_(
-        public, member, and_(Problem.status != ProblemStatus.DRAFT, participant_filter(user.id))
-    )
+    member = exists().where(Membership.company_id == Problem.company_id, Membership.user_id == user.id)
+    return or_(public, member, and_(Problem.status != ProblemStatus.DRAFT, participant_filter(user.id)))
 
 
 def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
@@ -306,9 +292,7 @@ def _board_select(user: User | None, query: BoardQuery) -> Select:
         try:
             stmt = stmt.where(Problem.status == ProblemStatus(query.status))
         except ValueError:
-            raise ValidationError(
-                f"Unknown status '{query.status}'.", code="invalid_status"
-            ) from None
+            raise ValidationError(f"Unknown status '{query.status}'.", code="invalid_status") from None
     if query.q.strip():
         pattern = f"%{query.q.strip().lower()}%"
         stmt = stmt.where(
@@ -350,11 +334,7 @@ def board(session: Session, user: User | None, query: BoardQuery) -> Page:
 def company_problems(session: Session, actor: User, company_id: int) -> list[Problem]:
     require_member(session, actor, company_id)
     return list(
-        session.scalars(
-            select(Problem)
-            .where(Problem.company_id == company_id)
-            .order_by(Problem.created_at.desc())
-        )
+        session.scalars(select(Problem).where(Problem.company_id == company_id).order_by(Problem.created_at.desc()))
     )
 
 

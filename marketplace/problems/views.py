@@ -39,8 +39,12 @@ def board():
         if raw:  # The board takes amounts in major units; compare in minor units of USD by default.
             bounds[name] = parse_major(raw, currency or "usd")
     query = service.BoardQuery(
-        q=request.args.get("q", ""), skill=request.args.get("skill", ""), currency=currency,
-        sort=request.args.get("sort", "newest"), page=_int_arg("page") or 1, **bounds,
+        q=request.args.get("q", ""),
+        skill=request.args.get("skill", ""),
+        currency=currency,
+        sort=request.args.get("sort", "newest"),
+        page=_int_arg("page") or 1,
+        **bounds,
     )
     page = service.board(db.session, _viewer(), query)
     return render_template("problems/board.html", page=page, query=query, args=request.args)
@@ -54,18 +58,27 @@ def new(company_id: int):
     if form.validate_on_submit():
         try:
             problem = service.create_problem(
-                db.session, current_user, company_id, form.to_input(), publish=form.publish.data,
+                db.session,
+                current_user,
+                company_id,
+                form.to_input(),
+                publish=form.publish.data,
                 platform_fee_bps=current_app.config["PLATFORM_FEE_BPS"],
             )
         except MarketplaceError as error:
             form_error(form, error)
         else:
             db.session.commit()
-            flash("Saved as a draft." if problem.status == ProblemStatus.DRAFT else
-                  "Published. Fund the bounty to open it to referrals.", "success")
+            flash(
+                "Saved as a draft."
+                if problem.status == ProblemStatus.DRAFT
+                else "Published. Fund the bounty to open it to referrals.",
+                "success",
+            )
             return redirect(url_for("problems.show", problem_id=problem.id))
-    return render_template("problems/edit.html", form=form, problem=None, company_id=company_id,
-                           rules=splits.SPLIT_RULES)
+    return render_template(
+        "problems/edit.html", form=form, problem=None, company_id=company_id, rules=splits.SPLIT_RULES
+    )
 
 
 @bp.route("/problems/<int:problem_id>/edit", methods=["GET", "POST"])
@@ -85,8 +98,9 @@ def edit(problem_id: int):
             db.session.commit()
             flash("Saved.", "success")
             return redirect(url_for("problems.show", problem_id=problem.id))
-    return render_template("problems/edit.html", form=form, problem=problem, company_id=problem.company_id,
-                           rules=splits.SPLIT_RULES)
+    return render_template(
+        "problems/edit.html", form=form, problem=problem, company_id=problem.company_id, rules=splits.SPLIT_RULES
+    )
 
 
 @bp.get("/problems/<int:problem_id>")
@@ -96,9 +110,18 @@ def show(problem_id: int):
     role = role_in(db.session, viewer, problem.company_id)
     place = referrals.place_of(db.session, viewer, problem.id)
     context = {
-        "problem": problem, "role": role, "place": place, "rule": splits.SPLIT_RULES[problem.split_rule],
-        "preview": service.payout_preview(problem), "forward_form": ForwardForm(), "introduce_form": IntroduceForm(),
-        "chain": referrals.chain_members(place), "introductions": [], "records": {}, "tree": [], "chains": {},
+        "problem": problem,
+        "role": role,
+        "place": place,
+        "rule": splits.SPLIT_RULES[problem.split_rule],
+        "preview": service.payout_preview(problem),
+        "forward_form": ForwardForm(),
+        "introduce_form": IntroduceForm(),
+        "chain": referrals.chain_members(place),
+        "introductions": [],
+        "records": {},
+        "tree": [],
+        "chains": {},
         "test_payments": not current_app.config.get("STRIPE_SECRET_KEY"),
     }
     if role is not None:

@@ -58,8 +58,11 @@ class IntroductionOut(ma.Schema):
         """Double opt-in: contact details only once the candidate has agreed."""
         if not service.company_sees_candidate(introduction):
             return None
-        return {"user_id": introduction.candidate_user_id, "email": introduction.candidate_email,
-                "name": introduction.candidate_name}
+        return {
+            "user_id": introduction.candidate_user_id,
+            "email": introduction.candidate_email,
+            "name": introduction.candidate_name,
+        }
 
 
 class ConsentIn(ma.Schema):
@@ -113,7 +116,10 @@ def claim(user, token):
 @token_required
 def tree(user, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
-    return {"problem_id": problem.id, "roots": [service.tree_as_dict(n) for n in service.tree(db.session, user, problem)]}
+    return {
+        "problem_id": problem.id,
+        "roots": [service.tree_as_dict(n) for n in service.tree(db.session, user, problem)],
+    }
 
 
 @blp.post("/problems/<int:problem_id>/introductions")

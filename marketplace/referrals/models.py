@@ -28,9 +28,7 @@ class Referral(Base):
 
     __tablename__ = "referrals"
     __table_args__ = (
-        CheckConstraint(
-            "recipient_user_id IS NOT NULL OR recipient_email IS NOT NULL", name="has_recipient"
-        ),
+        CheckConstraint("recipient_user_id IS NOT NULL OR recipient_email IS NOT NULL", name="has_recipient"),
         CheckConstraint("depth >= 1", name="depth_positive"),
         # First touch: a member holds at most one claimed place per problem.
         UniqueConstraint("problem_id", "holder_id"),

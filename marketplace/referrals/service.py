@@ -17,7 +17,6 @@ from marketplace.accounts.models import User
 from marketplace.accounts.service import normalize_email, require_manager, role_in, user_by_email
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
-from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import (
     Introduction,
@@ -65,9 +64,7 @@ def verify_chains(session: Session) -> list[str]:
     hashes: dict[int, str] = {}
     for referral in session.scalars(select(Referral).order_by(Referral.id)):
         if referral.parent_id is not None and referral.parent_id not in hashes:
-            problems_found.append(
-                f"referral {referral.id}: parent {referral.parent_id} is missing or newer"
-            )
+            problems_found.append(f"referral {referral.id}: parent {referral.parent_id} is missing or newer")
             continue
         parent_hash = hashes.get(referral.parent_id, "") if referral.parent_id else ""
         expected = compute_chain_hash(referral, parent_hash)
@@ -145,21 +142,15 @@ def _new_referral(session: Session, **fields) -> Referral:
     return referral
 
 
-def _check_can_join(
-    session: Session, user: User, problem: Problem, parent: Referral | None
-) -> None:
+def _check_can_join(session: Session, user: User, problem: Problem, parent: Referral | None) -> None:
     """The rules a new link must meet: not the company, not twice, not in a cycle."""
     if role_in(session, user, problem.company_id) is not None:
-        raise ReferralError(
-            "Members of the company that posted the problem cannot be links of its chains."
-        )
+        raise ReferralError("Members of the company that posted the problem cannot be links of its chains.")
     if place_of(session, user, problem.id) is not None:
         raise ReferralError(
             "You already hold a place in a chain for this problem; the first referral you claimed counts."
         )
-    if parent is not None and any(
-        r.holder_id == user.id or r.sender_id == user.id for r in chain_to(parent)
-    ):
+    if parent is not None and any(r.holder_id == user.id or r.sender_id == user.id for r in chain_to(parent)):
         raise ReferralError("That would make a cycle: you are already in this chain.")
 
 
@@ -196,9 +187,7 @@ def forward(
     """Pass the problem on to someone the actor knows, by account or by e-mail address."""
     _require_open(problem)
     if (to_user_id is None) == (not to_email):
-        raise ValidationError(
-            "Forward to exactly one of: a member, or an e-mail address.", code="invalid_recipient"
-        )
+        raise ValidationError("Forward to exactly one of: a member, or an e-mail address.", code="invalid_recipient")
     recipient: User | None = None
     email: str | None = None
     if to_user_id is not None:
@@ -214,9 +203,7 @@ def forward(
     parent = place_of(session, actor, problem.id)
     if parent is None:
         if role_in(session, actor, problem.company_id) is None:
-            raise Forbidden(
-                "Claim a referral for this problem (or pick it from the board) before forwarding it."
-            )
+            raise Forbidden("Claim a referral for this problem (or pick it from the board) before forwarding it.")
         depth = 1  # A company member shares the problem: the recipient is the first link.
     else:
         depth = parent.depth + 1
@@ -230,9 +217,7 @@ def forward(
         if role_in(session, recipient, problem.company_id) is not None:
             raise ReferralError("That person works for the company that posted the problem.")
         if parent is not None and any(r.holder_id == recipient.id for r in chain_to(parent)):
-            raise ReferralError(
-                "That person is already in your chain: that would make a cycle.", code="cycle"
-            )
+            raise ReferralError("That person is already in your chain: that would make a cycle.", code="cycle")
         if place_of(session, recipient, problem.id) is not None:
             raise ReferralError(
                 "That person already holds a place in a chain for this problem.",
@@ -319,18 +304,14 @@ def introduce(
     if place is None and role_in(session, actor, problem.company_id) is None:
         raise Forbidden("Only members of a chain (or of the company) can introduce candidates.")
     if (candidate_user_id is None) == (not candidate_email):
-        raise ValidationError(
-            "Introduce exactly one of: a member, or an e-mail address.", code="invalid_candidate"
-        )
+        raise ValidationError("Introduce exactly one of: a member, or an e-mail address.", code="invalid_candidate")
     candidate = session.get(User, candidate_user_id) if candidate_user_id is not None else None
     if candidate_user_id is not None and candidate is None:
         raise NotFound("No such member.")
     email = candidate.email if candidate else normalize_email(candidate_email)
     candidate = candidate or user_by_email(session, email)
     if candidate is not None and role_in(session, candidate, problem.company_id) is not None:
-        raise ValidationError(
-            "The candidate already works for this company.", code="candidate_in_company"
-        )
+        raise ValidationError("The candidate already works for this company.", code="candidate_in_company")
     message = (message or "").strip()
     if not 10 <= len(message) <= 5000:
         raise ValidationError(
@@ -366,9 +347,7 @@ def get_introduction(session: Session, introduction_id: int) -> Introduction:
 
 
 def introduction_by_token(session: Session, token: str) -> Introduction:
-    introduction = session.scalar(
-        select(Introduction).where(Introduction.consent_token == (token or ""))
-    )
+    introduction = session.scalar(select(Introduction).where(Introduction.consent_token == (token or "")))
     if introduction is None:
         raise NotFound("This introduction link is not valid.")
     return introduction
@@ -404,10 +383,7 @@ def consent(
 ) -> Introduction:
     """The candidate's answer. ``candidate`` is the logged-in user, or None for the e-mailed link."""
     if candidate is not None:
-        is_candidate = (
-            introduction.candidate_user_id == candidate.id
-            or introduction.candidate_email == candidate.email
-        )
+        is_candidate = introduction.candidate_user_id == candidate.id or introduction.candidate_email == candidate.email
         if not is_candidate:
             raise Forbidden("Only the candidate can answer this introduction.")
         if introduction.candidate_user_id is None:
@@ -446,9 +422,7 @@ def accept(session: Session, actor: User, introduction: Introduction) -> AcceptR
     return AcceptResult(introduction, settlement, chain_members(introduction.referral))
 
 
-def decline(
-    session: Session, actor: User, introduction: Introduction, *, note: str = ""
-) -> Introduction:
+def decline(session: Session, actor: User, introduction: Introduction, *, note: str = "") -> Introduction:
     require_manager(session, actor, introduction.problem.company_id)
     _set_status(
         session,
@@ -486,9 +460,7 @@ def close_open_work(session: Session, problem: Problem) -> None:
         update(Introduction)
         .where(
             Introduction.problem_id == problem.id,
-            Introduction.status.in_(
-                [IntroductionStatus.AWAITING_CANDIDATE, IntroductionStatus.PROPOSED]
-            ),
+            Introduction.status.in_([IntroductionStatus.AWAITING_CANDIDATE, IntroductionStatus.PROPOSED]),
         )
         .values(status=IntroductionStatus.EXPIRED)
         .execution_options(synchronize_session=False)
@@ -539,17 +511,13 @@ def track_records(session: Session, user_ids: list[int]) -> dict[int, tuple[int,
     return records
 
 
-def introductions_for_problem(
-    session: Session, actor: User, problem: Problem
-) -> list[Introduction]:
+def introductions_for_problem(session: Session, actor: User, problem: Problem) -> list[Introduction]:
     """The company's review list: everything but duplicates, newest first."""
     if role_in(session, actor, problem.company_id) is None:
         raise NotFound("No such problem, or it is not shared with you.")
     return list(
         session.scalars(
-            select(Introduction)
-            .where(Introduction.problem_id == problem.id)
-            .order_by(Introduction.created_at.desc())
+            select(Introduction).where(Introduction.problem_id == problem.id).order_by(Introduction.created_at.desc())
         )
     )
 
@@ -580,11 +548,7 @@ def tree(session: Session, viewer: User, problem: Problem) -> list[TreeNode]:
     The company sees every chain; a chain member sees the path above them and what grew below
     them; names follow each member's privacy choice, except for one's own direct contacts.
     """
-    referrals = list(
-        session.scalars(
-            select(Referral).where(Referral.problem_id == problem.id).order_by(Referral.id)
-        )
-    )
+    referrals = list(session.scalars(select(Referral).where(Referral.problem_id == problem.id).order_by(Referral.id)))
     children: dict[int | None, list[Referral]] = {}
     for referral in referrals:
         children.setdefault(referral.parent_id, []).append(referral)
@@ -595,9 +559,7 @@ def tree(session: Session, viewer: User, problem: Problem) -> list[TreeNode]:
     path_ids = {r.id for r in chain_to(place)} if place else set()
     direct = set()
     if place:
-        direct = {place.parent.holder_id if place.parent else None} | {
-            c.holder_id for c in children.get(place.id, [])
-        }
+        direct = {place.parent.holder_id if place.parent else None} | {c.holder_id for c in children.get(place.id, [])}
 
     def build(referral: Referral, below_place: bool) -> TreeNode | None:
         if not is_company and not below_place and referral.id not in path_ids:
@@ -646,19 +608,12 @@ class Dashboard:
 def dashboard(session: Session, user: User) -> Dashboard:
     def referrals(*conditions):
         return list(
-            session.scalars(
-                select(Referral).where(*conditions).order_by(Referral.created_at.desc()).limit(100)
-            )
+            session.scalars(select(Referral).where(*conditions).order_by(Referral.created_at.desc()).limit(100))
         )
 
     def introductions(*conditions):
         return list(
-            session.scalars(
-                select(Introduction)
-                .where(*conditions)
-                .order_by(Introduction.created_at.desc())
-                .limit(100)
-            )
+            session.scalars(select(Introduction).where(*conditions).order_by(Introduction.created_at.desc()).limit(100))
         )
 
     return Dashboard(

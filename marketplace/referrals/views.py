@@ -24,8 +24,11 @@ def consent_link(introduction: Introduction) -> str:
 def notify_referral(referral: Referral) -> None:
     to = referral.recipient_user.email if referral.recipient_user else referral.recipient_email
     mail.send(
-        to, f"{referral.sender.name} thinks you can help: {referral.problem.title}", "referral",
-        referral=referral, link=referral_link(referral),
+        to,
+        f"{referral.sender.name} thinks you can help: {referral.problem.title}",
+        "referral",
+        referral=referral,
+        link=referral_link(referral),
     )
 
 
@@ -35,7 +38,9 @@ def notify_introduction(introduction: Introduction) -> None:
     mail.send(
         introduction.candidate_email,
         f"{introduction.introducer.name} would like to introduce you to {introduction.problem.company.name}",
-        "introduction_consent", introduction=introduction, link=consent_link(introduction),
+        "introduction_consent",
+        introduction=introduction,
+        link=consent_link(introduction),
     )
 
 
@@ -64,7 +69,7 @@ def forward(problem_id: int):
     referral = service.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
     notify_referral(referral)
     db.session.commit()
-    flash(f"Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
+    flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
 
 
@@ -77,8 +82,12 @@ def introduce(problem_id: int):
         flash("Give the expert's e-mail and a message of at least 10 characters.", "danger")
         return _back(problem_id)
     introduction = service.introduce(
-        db.session, current_user, problem, candidate_email=form.candidate_email.data,
-        candidate_name=form.candidate_name.data, message=form.message.data,
+        db.session,
+        current_user,
+        problem,
+        candidate_email=form.candidate_email.data,
+        candidate_name=form.candidate_name.data,
+        message=form.message.data,
     )
     notify_introduction(introduction)
     db.session.commit()
@@ -86,8 +95,10 @@ def introduce(problem_id: int):
         "duplicate": "Someone introduced this person first; your introduction is kept as a duplicate.",
         "proposed": "You put yourself forward; the company can now review you.",
     }
-    flash(messages.get(introduction.status.value, "We asked them to agree; the company sees them only after they do."),
-          "info" if introduction.status.value == "duplicate" else "success")
+    flash(
+        messages.get(introduction.status.value, "We asked them to agree; the company sees them only after they do."),
+        "info" if introduction.status.value == "duplicate" else "success",
+    )
     return _back(problem_id)
 
 
@@ -98,8 +109,13 @@ def landing(token: str):
     viewer = current_user if current_user.is_authenticated else None
     chain = service.chain_members(referral.parent)
     return render_template(
-        "referrals/landing.html", referral=referral, problem=referral.problem, chain=chain, viewer=viewer,
-        preview=problems.payout_preview(referral.problem), place=service.place_of(db.session, viewer, referral.problem_id),
+        "referrals/landing.html",
+        referral=referral,
+        problem=referral.problem,
+        chain=chain,
+        viewer=viewer,
+        preview=problems.payout_preview(referral.problem),
+        place=service.place_of(db.session, viewer, referral.problem_id),
     )
 
 
@@ -121,8 +137,12 @@ def consent(token: str):
         accept = request.form.get("answer") == "accept"
         service.consent(db.session, introduction, candidate, accept=accept, note=request.form.get("note", ""))
         db.session.commit()
-        flash("Thank you. The company now sees your introduction." if accept else
-              "You declined; the company will not see your details.", "success" if accept else "info")
+        flash(
+            "Thank you. The company now sees your introduction."
+            if accept
+            else "You declined; the company will not see your details.",
+            "success" if accept else "info",
+        )
         return redirect(url_for("referrals.consent", token=token))
     return render_template("referrals/consent.html", introduction=introduction, problem=introduction.problem)
 

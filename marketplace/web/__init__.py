@@ -1,6 +1,6 @@
 """The HTML side: blueprints, the one error handler, security headers and template helpers."""
 
-from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, jsonify, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -84,6 +84,4 @@ def init_app(app: Flask) -> None:
 
         if not current_user.is_authenticated:
             return {"my_companies": []}
-        if "my_companies" not in g:
-            g.my_companies = companies_of(db.session, current_user)
-        return {"my_companies": g.my_companies}
+        return {"my_companies": companies_of(db.session, current_user)}

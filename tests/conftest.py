@@ -1,0 +1,239 @@
+"""Fixtures: an app on a real database (SQLite file, or PostgreSQL when TEST_DATABASE_URL says so),
+the test client with CSRF on, and helpers that act as a browser or an API client."""
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from marketplace import create_app
+from marketplace.accounts import service as accounts
+from marketplace.db import db, make_engine, utcnow
+from marketplace.models import metadata
+from marketplace.problems import service as problems
+from marketplace.problems.service import ProblemInput
+
+PASSWORD = "correct-horse-battery"
+POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_engine():
+    """One schema per test run on PostgreSQL; tables are emptied between tests."""
+    if not POSTGRES:
+        yield None
+        return
+    engine = make_engine(os.environ["TEST_DATABASE_URL"])
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    yield engine
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, postgres_engine):
+    if postgres_engine is None:
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        engine = make_engine(url)
+        metadata.create_all(engine)
+        engine.dispose()
+        return url
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with postgres_engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return os.environ["TEST_DATABASE_URL"]
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "BASE_URL": "http://localhost",
+            "RATELIMIT_ENABLED": False,
+            "STRIPE_SECRET_KEY": "",
+        }
+    )
+    # No app context is held open: each request gets its own, as in production. Test code uses
+    # ``db.session`` outside any context (a session of its own, scoped to the test's thread).
+    yield app
+    db.session.remove()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app):
+    return db.session
+
+
+@pytest.fixture
+def sent_mail(app):
+    """Every message the app sent during the test, in order."""
+    return app.extensions.setdefault("sent_mail", [])
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class Browser:
+    """The test client used like a person: GET a page, then submit its form with the CSRF token."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def submit(self, page_url, data=None, action=None, follow=True):
+        """Load ``page_url``, take its CSRF token, and POST ``data`` to ``action`` (or the page)."""
+        page = self.client.get(page_url)
+        assert page.status_code == 200, (page_url, page.status_code)
+        payload = {"csrf_token": csrf_token(page.text), **(data or {})}
+        return self.client.post(action or page_url, data=payload, follow_redirects=follow)
+
+    def signup(self, name, email, password=PASSWORD):
+        return self.submit("/signup", {"name": name, "email": email, "password": password})
+
+    def login(self, email, password=PASSWORD):
+        return self.submit("/login", {"email": email, "password": password})
+
+
+@pytest.fixture
+def browser(app):
+    return lambda: Browser(app)
+
+
+class ApiClient:
+    def __init__(self, client, token=None):
+        self.client = client
+        self.token = token
+
+    def _headers(self):
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def get(self, url, **kwargs):
+        return self.client.get("/api/v1" + url, headers=self._headers(), **kwargs)
+
+    def post(self, url, json=None, **kwargs):
+        return self.client.post(
+            "/api/v1" + url, json=json if json is not None else {}, headers=self._headers(), **kwargs
+        )
+
+    def put(self, url, json=None):
+        return self.client.put("/api/v1" + url, json=json or {}, headers=self._headers())
+
+
+@pytest.fixture
+def api(client):
+    """``api()`` is anonymous; ``api(user)`` carries a fresh token of that user."""
+
+    def make(user=None):
+        if user is None:
+            return ApiClient(client)
+        _, raw = accounts.create_api_token(db.session, user)
+        db.session.commit()
+        return ApiClient(client, raw)
+
+    return make
+
+
+@dataclass
+class World:
+    """A company with an owner and an employee, three members and an expert."""
+
+    owner: object
+    admin: object
+    employee: object
+    company: object
+    ann: object
+    bob: object
+    cleo: object
+    dev: object
+    outsider: object
+
+
+@pytest.fixture
+def make_user(session):
+    def make(name, email=None, skills=""):
+        user = accounts.register(
+            session, email=email or f"{name.lower().split()[0]}@example.com", password=PASSWORD, name=name
+        )
+        if skills:
+            accounts.update_profile(session, user, name=name, headline="", skills=skills, show_name_on_chains=True)
+        session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def world(session, make_user):
+    owner = make_user("Olivia Owner", "olivia@acme.example.com")
+    admin = make_user("Adam Admin", "adam@acme.example.com")
+    employee = make_user("Ethan Employee", "ethan@acme.example.com")
+    company = accounts.create_company(session, owner, name="Acme Data")
+    for user, role in ((admin, "admin"), (employee, "employee")):
+        _, token = accounts.invite(session, owner, company.id, email=user.email, role=role)
+        accounts.accept_invitation(session, user, token)
+    session.commit()
+    return World(
+        owner=owner,
+        admin=admin,
+        employee=employee,
+        company=company,
+        ann=make_user("Ann Li"),
+        bob=make_user("Bob Martins"),
+        cleo=make_user("Cleo Duarte"),
+        dev=make_user("Dev Sharma", skills="postgres"),
+        outsider=make_user("Otto Outsider"),
+    )
+
+
+def problem_input(**overrides) -> ProblemInput:
+    values = dict(
+        title="Fix our Postgres replication lag",
+        description="Our replicas fall minutes behind at peak; we need someone who has fixed this before.",
+        skills=["postgres"],
+        bounty_amount=100_000,
+        currency="usd",
+        expires_at=utcnow() + timedelta(days=30),
+    )
+    values.update(overrides)
+    return ProblemInput(**values)
+
+
+@pytest.fixture
+def open_problem(session, world):
+    """A funded, public problem of the world's company (the same funding call the webhook makes)."""
+
+    def make(**overrides):
+        problem = problems.create_problem(
+            session, world.owner, world.company.id, problem_input(**overrides), publish=True, platform_fee_bps=1000
+        )
+        problems.fund(session, problem)
+        session.commit()
+        return problem
+
+    return make

@@ -1,0 +1,126 @@
+"""The whole workflow through the pages, as people would click it, with CSRF protection on:
+a company posts and funds a problem, three members pass it along, the expert agrees, the
+company accepts."""
+
+import re
+
+from sqlalchemy import select
+
+from marketplace.problems.models import Problem
+from marketplace.referrals.models import Introduction, Referral
+
+
+def _link(message, path_prefix: str) -> str:
+    match = re.search(r"http://localhost(" + re.escape(path_prefix) + r"[^\s]+)", message.get_content())
+    assert match, message.get_content()
+    return match.group(1)
+
+
+def test_problem_travels_a_chain_of_three_to_an_accepted_introduction(browser, session, sent_mail):
+    owner, ann, bob, cleo, dev = (browser() for _ in range(5))
+
+    owner.signup("Olivia Owner", "olivia@acme.example.com")
+    page = owner.submit("/companies/new", {"name": "Acme Data", "description": "Analytics"})
+    assert "Acme Data is set up" in page.text
+    company_id = int(re.search(r"/companies/(\d+)/problems/new", page.text).group(1))
+
+    page = owner.submit(
+        f"/companies/{company_id}/problems/new",
+        {
+            "title": "Fix our Postgres replication lag",
+            "description": "Replicas fall **minutes** behind at peak hours. <script>alert(1)</script>",
+            "skills": "Postgres, replication",
+            "bounty": "3,000",
+            "currency": "usd",
+            "split_rule": "flat_fee_finder_rest",
+            "hop_fee_percent": "5",
+            "max_depth": "6",
+            "guarantee_days": "30",
+            "candidate_share_percent": "0",
+            "visibility": "public",
+            "expires_on": "2099-01-01",
+            "publish": "Publish",
+        },
+    )
+    assert "Published" in page.text
+    assert "<strong>minutes</strong>" in page.text and "<script>alert" not in page.text
+    problem = session.scalars(select(Problem)).one()
+    assert problem.bounty_amount == 300_000 and problem.status.value == "awaiting_payment"
+    session.commit()
+
+    page = owner.submit(f"/problems/{problem.id}", action=f"/problems/{problem.id}/fund")
+    assert "open to referrals" in page.text
+
+    ann.signup("Ann Li", "ann@example.com")
+    page = ann.submit(f"/problems/{problem.id}", action=f"/problems/{problem.id}/pick")
+    assert "first place of a new chain" in page.text
+    page = ann.submit(
+        f"/problems/{problem.id}",
+        {"to_email": "bob@example.com", "note": "You know DBAs"},
+        action=f"/problems/{problem.id}/forward",
+    )
+    assert "Forwarded" in page.text
+    bob_link = _link(sent_mail[-1], "/r/")
+    assert sent_mail[-1]["To"] == "bob@example.com"
+
+    # Bob is new: the landing page shows who sent it and lets him sign up, then claim.
+    landing = bob.get(bob_link)
+    assert "Ann Li thinks you can help" in landing.text and "You know DBAs" in landing.text
+    bob.signup("Bob Martins", "bob@example.com")
+    page = bob.submit(bob_link, action=bob_link + "/claim")
+    assert "You joined the chain" in page.text
+    page = bob.submit(
+        f"/problems/{problem.id}",
+        {"to_email": "cleo@example.com", "note": ""},
+        action=f"/problems/{problem.id}/forward",
+    )
+    cleo_link = _link(sent_mail[-1], "/r/")
+
+    cleo.signup("Cleo Duarte", "cleo@example.com")
+    page = cleo.submit(cleo_link, action=cleo_link + "/claim")
+    assert "Your place: link 3" in page.text
+    page = cleo.submit(
+        f"/problems/{problem.id}",
+        {
+            "candidate_email": "dev@example.com",
+            "candidate_name": "Dev Sharma",
+            "message": "Dev rebuilt replication for a 5 TB cluster.",
+        },
+        action=f"/problems/{problem.id}/introductions",
+    )
+    assert "We asked them to agree" in page.text
+    consent_link = _link(sent_mail[-1], "/i/")
+
+    # Before consent the company does not see who the candidate is.
+    page = owner.get(f"/problems/{problem.id}")
+    assert "waiting for their consent" in page.text and "dev@example.com" not in page.text
+
+    # Dev answers from the e-mailed link, without an account.
+    page = dev.submit(consent_link, {"answer": "accept", "note": "Happy to help"})
+    assert "The company now sees your introduction" in page.text
+
+    page = owner.get(f"/problems/{problem.id}")
+    assert "dev@example.com" in page.text and "Accept and settle" in page.text
+    introduction = session.scalars(select(Introduction)).one()
+    session.commit()
+    page = owner.submit(f"/problems/{problem.id}", action=f"/introductions/{introduction.id}/accept")
+    assert "Accepted" in page.text
+
+    session.expire_all()
+    assert session.get(Problem, problem.id).status.value == "in_guarantee"
+    assert session.get(Introduction, introduction.id).status.value == "accepted"
+    holders = [r.holder.name for r in session.scalars(select(Referral).order_by(Referral.depth))]
+    assert holders == ["Ann Li", "Bob Martins", "Cleo Duarte"]
+
+    # Each member sees the chain on their dashboard.
+    assert "Fix our Postgres replication lag" in cleo.get("/dashboard").text
+
+
+def test_a_post_without_csrf_token_is_refused_and_changes_nothing(browser, session, world, open_problem):
+    problem = open_problem()
+    ann = browser()
+    ann.login("ann@example.com")
+    response = ann.client.post(f"/problems/{problem.id}/pick", data={})
+    assert response.status_code in (302, 400)
+    session.expire_all()
+    assert session.scalars(select(Referral)).all() == []
