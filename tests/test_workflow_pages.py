@@ -124,3 +124,20 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(browser, sessi
     assert response.status_code in (302, 400)
     session.expire_all()
     assert session.scalars(select(Referral)).all() == []
+
+
+def test_introducer_withdraws_from_the_dashboard(browser, session, world, open_problem):
+    from marketplace.referrals import service as referrals
+
+    problem = open_problem()
+    referrals.pick_from_board(session, world.ann, problem)
+    introduction = referrals.introduce(
+        session, world.ann, problem, candidate_email="dev@example.com", message="Dev knows replication well."
+    )
+    session.commit()
+    ann = browser()
+    ann.login("ann@example.com")
+    page = ann.submit("/dashboard", action=f"/introductions/{introduction.id}/withdraw")
+    assert "Withdrawn." in page.text
+    session.expire_all()
+    assert session.get(Introduction, introduction.id).status.value == "withdrawn"
