@@ -4,10 +4,19 @@ through their networks, and the bounty is settled along the chain that found the
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from marketplace import config as config_module
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in URLs, bounded to what the database can hold: a larger id is a 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -36,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(settings)
+    app.url_map.converters["int"] = RowIdConverter
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -12,13 +12,17 @@ from marketplace.problems.service import ProblemInput
 blp = Blueprint("problems_api", __name__, description="Problems and the board")
 
 
+# An id the database can hold: a larger one is refused here instead of overflowing the query (a 500).
+ROW_ID = ma.validate.Range(min=1, max=2**63 - 1)
+
+
 class BountySchema(ma.Schema):
     amount = ma.fields.Integer(required=True, strict=True, metadata={"description": "minor units, e.g. cents"})
     currency = ma.fields.String(required=True)
 
 
 class ProblemIn(ma.Schema):
-    company_id = ma.fields.Integer(required=True, strict=True)
+    company_id = ma.fields.Integer(required=True, strict=True, validate=ROW_ID)
     title = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
     skills = ma.fields.List(ma.fields.String(), required=True)

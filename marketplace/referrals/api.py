@@ -11,10 +11,13 @@ from marketplace.referrals.views import notify_introduction, notify_referral, re
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
 
+# An id the database can hold: a larger one is refused here instead of overflowing the query (a 500).
+ROW_ID = ma.validate.Range(min=1, max=2**63 - 1)
+
 
 class ForwardIn(ma.Schema):
     to_email = ma.fields.String(load_default=None)
-    to_user_id = ma.fields.Integer(strict=True, load_default=None)
+    to_user_id = ma.fields.Integer(strict=True, load_default=None, validate=ROW_ID)
     note = ma.fields.String(load_default="")
 
 
@@ -41,7 +44,7 @@ class ClaimOut(ma.Schema):
 
 class IntroduceIn(ma.Schema):
     candidate_email = ma.fields.String(load_default=None)
-    candidate_user_id = ma.fields.Integer(strict=True, load_default=None)
+    candidate_user_id = ma.fields.Integer(strict=True, load_default=None, validate=ROW_ID)
     candidate_name = ma.fields.String(load_default=None)
     message = ma.fields.String(required=True)
 

@@ -133,6 +133,8 @@ def _clean_note(note: str | None) -> str:
 
 def _new_referral(session: Session, **fields) -> Referral:
     referral = Referral(token=secrets.token_urlsafe(24), created_at=utcnow(), **fields)
+    if referral.parent is not None:
+        referral.parent_id = referral.parent.id  # Hashed below; the relationship alone sets it only at flush.
     parent_hash = referral.parent.chain_hash if referral.parent else ""
     if referral.parent is None and referral.parent_id is not None:
         parent_hash = session.get(Referral, referral.parent_id).chain_hash
@@ -517,7 +519,9 @@ def introductions_for_problem(session: Session, actor: User, problem: Problem) -
         raise NotFound("No such problem, or it is not shared with you.")
     return list(
         session.scalars(
-            select(Introduction).where(Introduction.problem_id == problem.id).order_by(Introduction.created_at.desc())
+            select(Introduction)
+            .where(Introduction.problem_id == problem.id, Introduction.status != IntroductionStatus.DUPLICATE)
+            .order_by(Introduction.created_at.desc())
         )
     )
 

@@ -31,6 +31,26 @@ def error_response(status: int, code: str, message: str):
     return render_template("error.html", status=status, message=message), status
 
 
+def _describe_field_errors(errors, path: str = ""):
+    """Flatten marshmallow's nested error messages into ``field.sub: problem`` lines."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            # The top level is the request location (json, query), which names no field.
+            field = f"{path}.{key}" if path else ("" if key in LOCATIONS else str(key))
+            yield from _describe_field_errors(value, field)
+    elif isinstance(errors, list):
+        text = " ".join(str(e) for e in errors if not isinstance(e, dict | list))
+        if text:
+            yield f"{path}: {text}" if path else text
+        for nested in (e for e in errors if isinstance(e, dict | list)):
+            yield from _describe_field_errors(nested, path)
+    else:
+        yield f"{path}: {errors}" if path else str(errors)
+
+
+LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"}
+
+
 def init_app(app: Flask) -> None:
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.problems.views import bp as problems_bp
@@ -58,7 +78,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code or 500, code, error.description or error.name)
+        message = error.description or error.name
+        field_errors = (getattr(error, "data", None) or {}).get("messages")
+        if field_errors:  # webargs' validation errors, by location then field
+            code = "invalid"
+            message = "; ".join(_describe_field_errors(field_errors))
+        return error_response(error.code or 500, code, message)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
