@@ -6,6 +6,8 @@ from marketplace.errors import ValidationError
 
 MINOR_DIGITS = {"usd": 2, "eur": 2, "gbp": 2, "chf": 2, "cad": 2, "aud": 2, "sek": 2, "jpy": 0}
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+MAX_MAJOR_DIGITS = 15
+"""``parse_major`` refuses amounts of 10**15 major units (a quadrillion) or more."""
 
 
 def minor_digits(currency: str) -> int:
@@ -32,8 +34,14 @@ def parse_major(text: str, currency: str) -> int:
         value = Decimal(str(text).replace(",", "").replace("_", "").strip())
     except InvalidOperation:
         raise ValidationError("Write the amount as a number, like 1500 or 1500.00.", code="invalid_amount") from None
+    # NaN, sNaN and infinities parse but are no amount; scaling sNaN (or a huge exponent) would
+    # raise instead of giving a clean error.
+    if not value.is_finite():
+        raise ValidationError("Write the amount as a number, like 1500 or 1500.00.", code="invalid_amount")
+    if value.adjusted() >= MAX_MAJOR_DIGITS:
+        raise ValidationError("That amount is too large.", code="invalid_amount")
     scaled = value.scaleb(minor_digits(currency))
-    if not value.is_finite() or scaled != scaled.to_integral_value():
+    if scaled != scaled.to_integral_value():
         raise ValidationError(
             f"{currency.upper()} amounts have at most {minor_digits(currency)} decimal places.",
             code="invalid_amount",

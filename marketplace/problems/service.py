@@ -312,10 +312,16 @@ def _board_select(user: User | None, query: BoardQuery) -> Select:
     if query.currency:
         stmt = stmt.where(Problem.currency == query.currency.lower())
     if query.min_bounty is not None:
-        stmt = stmt.where(Problem.bounty_amount >= query.min_bounty)
+        stmt = stmt.where(Problem.bounty_amount >= _bound(query.min_bounty))
     if query.max_bounty is not None:
-        stmt = stmt.where(Problem.bounty_amount <= query.max_bounty)
+        stmt = stmt.where(Problem.bounty_amount <= _bound(query.max_bounty))
     return stmt
+
+
+def _bound(value: int) -> int:
+    """A bounty bound pulled into 0 .. MAX + 1: it selects the same rows (every bounty is in
+    1 .. MAX) and stays a 64-bit integer, which the database needs."""
+    return min(max(value, 0), MAX_BOUNTY_MINOR + 1)
 
 
 def board(session: Session, user: User | None, query: BoardQuery) -> Page:
