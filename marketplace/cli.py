@@ -53,21 +53,27 @@ def seed_demo():
 
 
 @click.command("worker")
-@click.option("--interval", default=30.0, help="Seconds between rounds of time-based jobs.")
+@click.option("--interval", default=5.0, help="Seconds to sleep when there is nothing to do.")
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 def worker(interval: float, once: bool):
-    """Run the time-based jobs (expiring problems) until stopped."""
-    from marketplace.problems.service import expire_due
+    """Perform outbox jobs (Stripe, e-mail) and the time-based jobs, until stopped."""
+    from marketplace.jobs import service as jobs
 
+    name = jobs.worker_name()
+    click.echo(f"worker {name} started")
     while True:
-        expired = expire_due(db.session)
-        db.session.commit()
-        if expired:
-            click.echo(f"expired problems {expired}")
+        outcomes = jobs.run_periodic(db.session)
+        report = jobs.work_once(db.session, name)
         db.session.remove()
+        if report.performed or report.failed:
+            click.echo(f"jobs: {report.performed} done, {report.failed} failed or retrying")
+        for job_name, outcome in outcomes.items():
+            if outcome:
+                click.echo(f"{job_name}: {outcome}")
         if once:
             return
-        time.sleep(interval)
+        if not report.performed:
+            time.sleep(interval)
 
 
 def init_app(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from marketplace.accounts import models as accounts  # noqa: F401
 from marketplace.db import Base
+from marketplace.jobs import models as jobs  # noqa: F401
 from marketplace.network import models as network  # noqa: F401
 from marketplace.problems import models as problems  # noqa: F401
 from marketplace.referrals import models as referrals  # noqa: F401

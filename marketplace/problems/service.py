@@ -10,6 +10,7 @@ from marketplace.accounts.models import Membership, User
 from marketplace.accounts.service import require_manager, require_member, role_in
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, NotFound, ValidationError
+from marketplace.jobs.service import periodic
 from marketplace.ledger import splits
 from marketplace.money import MINOR_DIGITS as CURRENCIES
 from marketplace.network.models import Skill, problem_skills
@@ -173,6 +174,7 @@ def cancel(session: Session, actor: User, problem: Problem) -> Problem:
     return problem
 
 
+@periodic("expire problems")
 def expire_due(session: Session, now: datetime | None = None) -> list[int]:
     """Close every problem past its expiry that is still waiting or open; returns their ids."""
     now = now or utcnow()

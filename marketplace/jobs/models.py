@@ -1,0 +1,43 @@
+"""The outbox: every external call (Stripe, e-mail) is a job row written in the same database
+transaction as the change that needs it, and performed later by the worker."""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.accounts.models import str_enum
+from marketplace.db import Base, utcnow
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    PARKED = "parked"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    # Derived from our own rows (never random), and passed to Stripe as its Idempotency-Key, so a
+    # retry after a timeout or a crash can never perform the call twice.
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[JobStatus] = mapped_column(str_enum(JobStatus, "job_status"), default=JobStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=8)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    # Set when an attempt's outcome is unknown (a timeout, a dropped response): the call may
+    # have happened, so before any fresh attempt after a day the handler looks it up first.
+    first_unknown_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]

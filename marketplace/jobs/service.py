@@ -1,0 +1,218 @@
+"""Enqueueing, claiming and running outbox jobs with retries, backoff and parking.
+
+A job runs in three steps, each its own transaction: claim (lease the row), perform (the handler
+makes the external call with the job's idempotency key, then records the outcome together with
+marking the job done), or fail (schedule a retry with exponential backoff, or park it for admins
+after ``max_attempts``). A worker that dies mid-job leaves a lease that expires; the next worker
+runs the job again with the same idempotency key, so the external effect happens once.
+"""
+
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from marketplace.db import utcnow
+from marketplace.jobs.models import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 3600
+UNKNOWN_LOOKUP_AFTER = timedelta(hours=24)
+
+
+class RetryLater(Exception):
+    """The attempt failed in a way worth retrying (a 5xx, a rate limit, a refused connection)."""
+
+
+class OutcomeUnknown(RetryLater):
+    """The call may or may not have happened (a timeout, a dropped response): retry with the same key."""
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (a rejected request): park the job for an admin at once."""
+
+
+Handler = Callable[[Session, Job], dict | None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that performs jobs of ``kind``; it returns the result to store."""
+
+    def register(function: Handler) -> Handler:
+        HANDLERS[kind] = function
+        return function
+
+    return register
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    idempotency_key: str,
+    payload: dict | None = None,
+    *,
+    run_after: datetime | None = None,
+    max_attempts: int = 8,
+) -> Job:
+    """Add a job in the caller's transaction; the same key returns the existing job."""
+    existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing
+    job = Job(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        payload=payload or {},
+        run_after=run_after or utcnow(),
+        max_attempts=max_attempts,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_next(session: Session, worker: str, now: datetime | None = None) -> Job | None:
+    """Lease the next due job (or one whose lease expired), committing the lease at once.
+
+    PostgreSQL skips rows other workers hold (``FOR UPDATE SKIP LOCKED``); SQLite serialises
+    writers, so its ``BEGIN IMMEDIATE`` already makes claiming one-at-a-time.
+    """
+    now = now or utcnow()
+    due = or_(
+        (Job.status == JobStatus.PENDING) & (Job.run_after <= now),
+        (Job.status == JobStatus.RUNNING) & (Job.locked_until < now),
+    )
+    query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job = session.scalar(query)
+    if job is None:
+        session.rollback()
+        return None
+    job.status, job.locked_by, job.locked_until = JobStatus.RUNNING, worker, now + LEASE
+    job.attempts += 1
+    session.commit()
+    return job
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS))
+
+
+def run_job(session: Session, job: Job, now: datetime | None = None) -> JobStatus:
+    """Perform one claimed job and record its outcome; returns the job's new status."""
+    perform = HANDLERS.get(job.kind)
+    try:
+        if perform is None:
+            raise PermanentFailure(f"no handler for job kind {job.kind!r}")
+        result = perform(session, job)
+    except Exception as error:  # noqa: BLE001 - every failure is recorded on the job
+        session.rollback()
+        return _record_failure(session, job.id, error, now or utcnow())
+    job.status, job.result, job.completed_at = JobStatus.DONE, result, utcnow()
+    job.locked_by = job.locked_until = None
+    job.last_error = ""
+    session.commit()
+    return JobStatus.DONE
+
+
+def _record_failure(session: Session, job_id: int, error: Exception, now: datetime) -> JobStatus:
+    """Retry with exponential backoff, or park the job for an admin when retrying cannot help."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if not isinstance(error, RetryLater | PermanentFailure):
+        log.error("job %s (%s) failed unexpectedly", job.id, job.kind, exc_info=error)
+    if isinstance(error, OutcomeUnknown) and job.first_unknown_at is None:
+        job.first_unknown_at = now
+    job.last_error = "".join(traceback.format_exception_only(error)).strip()[:4000]
+    job.locked_by = job.locked_until = None
+    if isinstance(error, PermanentFailure) or job.attempts >= job.max_attempts:
+        job.status = JobStatus.PARKED
+        log.error("job %s (%s) parked after %s attempt(s): %s", job.id, job.kind, job.attempts, job.last_error)
+    else:
+        job.status = JobStatus.PENDING
+        job.run_after = now + backoff(job.attempts)
+    session.commit()
+    return job.status
+
+
+def needs_lookup(job: Job, now: datetime | None = None) -> bool:
+    """After a day of unknown outcomes, a handler must look the effect up before sending again."""
+    return job.first_unknown_at is not None and (now or utcnow()) - job.first_unknown_at >= UNKNOWN_LOOKUP_AFTER
+
+
+Periodic = Callable[[Session], object]
+PERIODIC: dict[str, Periodic] = {}
+
+
+def periodic(name: str) -> Callable[[Periodic], Periodic]:
+    """Register a time-based job (expire problems, release held shares) for every worker round."""
+
+    def register(function: Periodic) -> Periodic:
+        PERIODIC[name] = function
+        return function
+
+    return register
+
+
+def run_periodic(session: Session) -> dict[str, object]:
+    """Run each time-based job in its own transaction; one failing does not stop the others."""
+    outcomes = {}
+    for name, function in PERIODIC.items():
+        try:
+            outcomes[name] = function(session)
+            session.commit()
+        except Exception as error:  # noqa: BLE001 - logged, retried next round
+            session.rollback()
+            log.exception("periodic job %s failed", name)
+            outcomes[name] = error
+    return outcomes
+
+
+@dataclass
+class RoundReport:
+    performed: int = 0
+    failed: int = 0
+
+
+def work_once(session: Session, worker: str | None = None, limit: int = 100) -> RoundReport:
+    """Claim and perform due jobs until none is left (or ``limit``); used by the worker and tests."""
+    worker = worker or worker_name()
+    report = RoundReport()
+    for _ in range(limit):
+        job = claim_next(session, worker)
+        if job is None:
+            break
+        status = run_job(session, job)
+        report.performed += status == JobStatus.DONE
+        report.failed += status != JobStatus.DONE
+    return report
+
+
+def retry_parked(session: Session, job_id: int) -> Job:
+    """An admin sends a parked job round again (after fixing what made it fail)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PARKED)
+        .values(status=JobStatus.PENDING, attempts=0, run_after=utcnow(), last_error="")
+        .execution_options(synchronize_session=False)
+    )
+    job = session.get(Job, job_id, populate_existing=True)
+    session.flush()
+    return job
+
+
+def parked_jobs(session: Session) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.status == JobStatus.PARKED).order_by(Job.id)))
