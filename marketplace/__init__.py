@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from marketplace import api, cli, web
+    from marketplace.notifications import events, mail  # noqa: F401 - registers their jobs
 
     web.init_app(app)
     api.init_app(app)

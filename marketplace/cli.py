@@ -1,18 +1,20 @@
-"""Command-line jobs: ``flask problems expire``, ``flask referrals verify``, ``flask demo seed``,
-``flask worker``."""
+"""Command-line jobs: ``flask problems expire``, ``flask referrals verify``, ``flask ledger verify``,
+``flask ledger release``, ``flask demo seed``, ``flask worker``."""
 
 import sys
 import time
+from datetime import timedelta
 
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from marketplace.db import db
 
 problems_cli = AppGroup("problems", help="Problem lifecycle jobs.")
 referrals_cli = AppGroup("referrals", help="Referral chain checks.")
 demo_cli = AppGroup("demo", help="The demo data set.")
+ledger_cli = AppGroup("ledger", help="Ledger checks and the guarantee period.")
 
 
 @problems_cli.command("expire")
@@ -38,6 +40,30 @@ def verify_referrals():
     click.echo("all referral chains verify")
 
 
+@ledger_cli.command("verify")
+def verify_ledger():
+    """Check every invariant of the money; exits 1 and lists each one that is broken."""
+    from marketplace.ledger.verify import verify_ledger
+
+    broken = verify_ledger(db.session)
+    for line in broken:
+        click.echo(line, err=True)
+    if broken:
+        click.echo(f"the ledger does not verify: {len(broken)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo("the ledger verifies")
+
+
+@ledger_cli.command("release")
+def release_shares():
+    """Release the held shares of every problem whose guarantee period has ended."""
+    from marketplace.ledger.settlement import release_due
+
+    released = release_due(db.session)
+    db.session.commit()
+    click.echo(f"released {len(released)} problem(s)" + (f": {', '.join(map(str, released))}" if released else ""))
+
+
 @demo_cli.command("seed")
 def seed_demo():
     """Create the demo data once (does nothing if it exists) and print the logins."""
@@ -53,6 +79,7 @@ def seed_demo():
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--interval", default=5.0, help="Seconds to sleep when there is nothing to do.")
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 def worker(interval: float, once: bool):
@@ -60,10 +87,11 @@ def worker(interval: float, once: bool):
     from marketplace.jobs import service as jobs
 
     name = jobs.worker_name()
+    lease = timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
     click.echo(f"worker {name} started")
     while True:
         outcomes = jobs.run_periodic(db.session)
-        report = jobs.work_once(db.session, name)
+        report = jobs.work_once(db.session, name, lease=lease)
         db.session.remove()
         if report.performed or report.failed:
             click.echo(f"jobs: {report.performed} done, {report.failed} failed or retrying")
@@ -77,5 +105,5 @@ def worker(interval: float, once: bool):
 
 
 def init_app(app: Flask) -> None:
-    for command in (problems_cli, referrals_cli, demo_cli, worker):
+    for command in (problems_cli, referrals_cli, ledger_cli, demo_cli, worker):
         app.cli.add_command(command)

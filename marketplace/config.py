@@ -30,10 +30,14 @@ def from_environment() -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_EMULATOR_PORT": _env_int("STRIPE_EMULATOR_PORT", 12111),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        # A call slower than this counts as "outcome unknown" and is retried with the same key.
+        "STRIPE_TIMEOUT_SECONDS": _env_int("STRIPE_TIMEOUT_SECONDS", 20),
         "MAIL_URL": os.environ.get("MAIL_URL", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Referral Marketplace <noreply@marketplace.local>"),
         "PLATFORM_FEE_BPS": _env_int("PLATFORM_FEE_BPS", 1000),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
+        # How long a worker holds a job before another may take it over (it may have died).
+        "JOB_LEASE_SECONDS": _env_int("JOB_LEASE_SECONDS", 300),
     }

@@ -6,13 +6,33 @@ queue for the lock instead of one failing half-way; read-only requests (GET, HEA
 and never wait, since WAL readers do not block. PostgreSQL uses row locks and guarded updates.
 """
 
+import enum
+import functools
 import threading
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Enum,
+    Executable,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    update,
+)
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -45,6 +65,19 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+def str_enum(enum_cls: type[enum.StrEnum], name: str) -> Enum:
+    """Store an enum by value, as a plain string column with a CHECK on both engines."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # 64-bit integers for ids and money; SQLite needs plain INTEGER for rowid primary keys.
@@ -52,6 +85,96 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         int: BigInteger().with_variant(Integer(), "sqlite"),
     }
+
+
+class Prepared:
+    """A statement compiled once per dialect and run straight on the DBAPI cursor of a
+    connection, inside its transaction.
+
+    For a simple statement, SQLAlchemy's per-execution bookkeeping costs several times what
+    SQLite takes to run it. The statements every settlement runs go through this instead: the
+    SQL and the column types' conversions still come from SQLAlchemy, only the bookkeeping is
+    skipped (measured in docs/performance.md, "Settlement"). Every parameter must be a named
+    ``bindparam`` (no expanding IN lists); results are plain DBAPI rows. Take the connection
+    from ``connection_of(session)``.
+    """
+
+    def __init__(self, statement: Executable):
+        self.statement = statement
+        self._compiled: dict[str, tuple] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple:
+        if dialect.name not in self._compiled:
+            compiled = self.statement.compile(dialect=dialect)
+            # Values the statement carries itself (the 0 of a COALESCE, say), then the caller's.
+            fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+            names = compiled.positiontup or list(compiled.binds)
+            plan = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+            self._compiled[dialect.name] = (compiled.string, bool(compiled.positiontup), fixed, plan)
+        return self._compiled[dialect.name]
+
+    def _run(self, connection: Connection, params: dict | list[dict], many: bool = False):
+        sql, positional, fixed, plan = self._compile(connection.dialect)
+
+        def bind(given: dict):
+            values = fixed | given
+            converted = [(name, process(values[name]) if process else values[name]) for name, process in plan]
+            return tuple(value for _, value in converted) if positional else dict(converted)
+
+        cursor = connection.connection.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, [bind(row) for row in params])
+            else:
+                cursor.execute(sql, bind(params))
+            return cursor.rowcount, cursor.fetchall() if cursor.description else []
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(sql, None, error, connection.dialect.loaded_dbapi.Error) from error
+        finally:
+            cursor.close()
+
+    def execute(self, connection: Connection, params: dict) -> int:
+        """Run it once; returns the number of rows it changed."""
+        return self._run(connection, params)[0]
+
+    def executemany(self, connection: Connection, rows: list[dict]) -> None:
+        self._run(connection, rows, many=True)
+
+    def fetchall(self, connection: Connection, params: dict) -> list[tuple]:
+        return self._run(connection, params)[1]
+
+
+def connection_of(session: Session) -> Connection:
+    """The session's connection, after writing its pending changes (as ``session.execute``
+    would), for running ``Prepared`` statements in the session's transaction."""
+    session.flush()
+    return session.connection()
+
+
+@functools.cache
+def _guarded_update(table: Table, states: int, names: tuple[str, ...]) -> Prepared:
+    expected = [bindparam(f"_expected_{n}") for n in range(states)]
+    return Prepared(
+        update(table)
+        .where(table.c.id == bindparam("_id"), table.c.status.in_(expected))
+        .values({name: bindparam(name) for name in names})
+    )
+
+
+def guarded_update(session: Session, instance: Base, expected: Iterable, **values) -> bool:
+    """``UPDATE … SET values WHERE id = instance.id AND status IN expected``: of two racing
+    requests only one can win. On success the instance holds the values without reading its row
+    back; on failure it is refreshed, so the caller can say what state it is in.
+    """
+    expected = list(expected)
+    statement = _guarded_update(instance.__table__, len(expected), tuple(sorted(values)))
+    states = {f"_expected_{n}": state for n, state in enumerate(expected)}
+    if statement.execute(connection_of(session), {"_id": instance.id, **states, **values}) != 1:
+        session.refresh(instance)
+        return False
+    for name, value in values.items():
+        set_committed_value(instance, name, value)
+    return True
 
 
 def utcnow() -> datetime:

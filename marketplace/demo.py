@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
 from marketplace.db import utcnow
+from marketplace.network import service as network
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
 from marketplace.referrals import service as referrals
@@ -34,6 +35,15 @@ PEOPLE = {
     "erin": ("Erin Walsh", "Platform engineer", "k8s, go"),
 }
 
+# Who knows whom (confirmed connections), with how they know each other.
+CONNECTIONS = [
+    ("ann", "bob", "We worked together at Northwind"),
+    ("bob", "cleo", "Same database meetup for years"),
+    ("cleo", "dev", "Consulted together on two migrations"),
+    ("ann", "erin", "University friends"),
+    ("ethan", "bob", "Former teammates"),
+]
+
 
 def seed(session: Session) -> bool:
     """Create the demo once; returns False when it is already there."""
@@ -46,6 +56,21 @@ def seed(session: Session) -> bool:
         accounts.update_profile(session, user, name=name, headline=headline, skills=skills, show_name_on_chains=True)
         users[key] = user
     users["bob"].show_name_on_chains = False  # Bob keeps his name off chains, and is paid all the same.
+    for a, b, note in CONNECTIONS:
+        request = network.request_connection(session, users[a], user_id=users[b].id, note=note)
+        network.answer_request(session, users[b], request.id, "confirm")
+    network.request_connection(session, users["erin"], user_id=users["dev"].id, note="Met at KubeCon")
+    network.create_card(
+        session,
+        users["ann"],
+        network.CardData(
+            name="Dev Sharma",
+            email=users["dev"].email,
+            position="PostgreSQL consultant",
+            tags=["postgresql", "met at pgconf"],
+            notes="Cleo's friend; rebuilt a 5 TB replication setup.",
+        ),
+    )
 
     company = accounts.create_company(session, users["olivia"], name="Acme Data", description="Analytics for shops.")
     _, token = accounts.invite(session, users["olivia"], company.id, email=users["ethan"].email, role="employee")

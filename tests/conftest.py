@@ -3,6 +3,7 @@ the test client with CSRF on, and helpers that act as a browser or an API client
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from marketplace import create_app
 from marketplace.accounts import service as accounts
 from marketplace.db import db, make_engine, utcnow
+from marketplace.jobs import service as jobs
 from marketplace.models import metadata
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
@@ -83,10 +85,36 @@ def session(app):
     return db.session
 
 
+class Mailbox(Sequence):
+    """The messages the app sent, in order; reading it first lets the worker deliver every due
+    e-mail job, as if a worker were always running beside the app."""
+
+    def __init__(self, app):
+        self.app = app
+        self.sent = app.extensions.setdefault("sent_mail", [])
+
+    def deliver(self):
+        db.session.commit()  # The test's own unit of work must not hold the write lock.
+        with self.app.app_context():
+            jobs.work_once(db.session, "test-worker", kinds={"email.send"})
+        return self.sent
+
+    def __getitem__(self, index):
+        return self.deliver()[index]
+
+    def __len__(self):
+        return len(self.deliver())
+
+    def __eq__(self, other):
+        return list(self.deliver()) == list(other)
+
+    def to(self, address: str) -> list:
+        return [message for message in self.deliver() if message["To"] == address]
+
+
 @pytest.fixture
 def sent_mail(app):
-    """Every message the app sent during the test, in order."""
-    return app.extensions.setdefault("sent_mail", [])
+    return Mailbox(app)
 
 
 def csrf_token(html: str) -> str:
@@ -143,6 +171,9 @@ class ApiClient:
 
     def put(self, url, json=None):
         return self.client.put("/api/v1" + url, json=json or {}, headers=self._headers())
+
+    def delete(self, url):
+        return self.client.delete("/api/v1" + url, headers=self._headers())
 
 
 @pytest.fixture

@@ -51,8 +51,8 @@ def user_by_email(session, email: str) -> User | None:
 
 def link_in(message) -> str:
     """The path of the (single) link in an e-mail sent by the app."""
-    match = re.search(r"http://localhost(/\S+)", message.get_content())
-    assert match, message.get_content()
+    match = re.search(r"http://localhost(/\S+)", message.get_body(("plain",)).get_content())
+    assert match, message.get_body(("plain",)).get_content()
     return match.group(1)
 
 

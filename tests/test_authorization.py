@@ -10,16 +10,21 @@ refused with a JSON 4xx, never a 500; a token that is wrong or revoked is a 401.
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
+from devtools.stripe_emulator import Emulator
 from marketplace import create_app
 from marketplace.accounts import service as accounts
 from marketplace.db import db, make_engine
 from marketplace.models import metadata
+from marketplace.network import service as network
 from marketplace.problems import service as problems
 from marketplace.referrals import service as referrals
 from tests.conftest import PASSWORD, problem_input
@@ -30,7 +35,14 @@ from tests.conftest import PASSWORD, problem_input
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, postgres_engine):
+def emulator():
+    emu = Emulator(auto_deliver=False).start(port=0)
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, postgres_engine, emulator):
     """The shared ``app`` fixture's configuration, built once for the module."""
     tmp = tmp_path_factory.mktemp("authorization")
     if postgres_engine is None:
@@ -38,6 +50,7 @@ def app(tmp_path_factory, postgres_engine):
         engine = make_engine(url)
         metadata.create_all(engine)
         engine.dispose()
+        shutil.copyfile(tmp / "test.db", tmp / "empty.db")
     else:
         url = os.environ["TEST_DATABASE_URL"]  # the schema is the session's (``postgres_engine``)
     app = create_app(
@@ -48,7 +61,8 @@ def app(tmp_path_factory, postgres_engine):
             "INSTANCE_PATH": str(tmp / "instance"),
             "BASE_URL": "http://localhost",
             "RATELIMIT_ENABLED": False,
-            "STRIPE_SECRET_KEY": "",
+            "STRIPE_SECRET_KEY": "sk_test_authorization",
+            "STRIPE_API_BASE": emulator.url,
         }
     )
     yield app
@@ -56,12 +70,26 @@ def app(tmp_path_factory, postgres_engine):
     db.engine.dispose()
 
 
+def empty_tables(engine) -> None:
+    """Back to an empty schema. The ledger refuses DELETE, so SQLite gets a fresh copy of the empty
+    database file and PostgreSQL deletes with its row triggers off (TRUNCATE is far slower here)."""
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        path = Path(engine.url.database)
+        for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        shutil.copyfile(path.with_name("empty.db"), path)
+        return
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
 @pytest.fixture(autouse=True)
 def clean_slate(app, monkeypatch):
     """Each test starts from empty tables and no mail; passwords get one hash iteration, not scrypt."""
-    with db.engine.begin() as connection:  # DELETE: on a few rows PostgreSQL's TRUNCATE is far slower
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
+    empty_tables(db.engine)
     app.extensions.setdefault("sent_mail", []).clear()
     monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
     yield
@@ -80,6 +108,11 @@ class Scene:
     invitation: str
     awaiting: int
     proposed: int
+    bob: int
+    dev: int
+    request: int
+    card: int
+    missing: int = 2**31  # an id nothing has
 
 
 @pytest.fixture
@@ -87,7 +120,7 @@ def scene(session, world, open_problem) -> Scene:
     """The public problem: Ann picked it, sent an e-mail link to a newcomer, introduced Dev (who has
     not answered yet) and put herself forward (proposed). The private problem: the employee shared
     it with Ann, who claimed it. A draft, and an invitation to join the company addressed to the
-    outsider."""
+    outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card."""
     public = open_problem()
     referrals.pick_from_board(session, world.ann, public)
     link = referrals.forward(session, world.ann, public, to_email="newcomer@elsewhere.example")
@@ -104,10 +137,15 @@ def scene(session, world, open_problem) -> Scene:
         session, world.owner, world.company.id, problem_input(), publish=False, platform_fee_bps=1000
     )
     _, invitation = accounts.invite(session, world.owner, world.company.id, email=world.outsider.email, role="employee")
+    asked = network.request_connection(session, world.bob, user_id=world.ann.id, note="Neighbours")
+    network.answer_request(session, world.ann, asked.id, "confirm")
+    request = network.request_connection(session, world.ann, user_id=world.employee.id, note="Same climbing gym")
+    card = network.create_card(session, world.ann, network.CardData(name="Nadia Noor", email="nadia@elsewhere.example"))
     session.commit()
     return Scene(
         company=world.company.id, public=public.id, private=private.id, draft=draft.id, link=link.token,
-        invitation=invitation, awaiting=awaiting.id, proposed=proposed.id,
+        invitation=invitation, awaiting=awaiting.id, proposed=proposed.id, bob=world.bob.id, dev=world.dev.id,
+        request=request.id, card=card.id,
     )  # fmt: skip
 
 
@@ -118,6 +156,8 @@ PROBLEM = {
     "bounty": {"amount": 50_000, "currency": "usd"},
 }
 BODIES = {
+    "POST /me/donations": {"to_user_id": "{dev}", "amount": 500, "currency": "usd"},
+    "POST /problems/{public}/disputes": {"reason": "The expert never showed up to the first meeting."},
     "POST /users": {"email": "new.member@elsewhere.example", "password": PASSWORD, "name": "New Member"},
     "POST /tokens": {"email": "otto@example.com", "password": PASSWORD},
     "POST /companies": {"name": "Beta Labs"},
@@ -131,6 +171,9 @@ BODIES = {
         "message": "She ran the same migration last year.",
     },
     "POST /introductions/{awaiting}/consent": {"accept": True},
+    "POST /connections": {"user_id": "{dev}", "note": "We met at a meetup"},
+    "POST /me/cards": {"name": "New Contact"},
+    "PUT /me/cards/{card}": {"name": "Renamed"},
 }
 
 ACTORS = ("anonymous", "outsider", "member", "employee", "admin")
@@ -166,6 +209,31 @@ MATRIX = {
     "POST /introductions/{proposed}/accept":         (401,      404,     404,   403,    200),
     "POST /introductions/{proposed}/decline":        (401,      404,     404,   403,    200),
     "POST /introductions/{proposed}/withdraw":       (401,      404,     200,   403,    403),
+    "GET /me/notifications":                         (401,      200,     200,   200,    200),
+    "POST /me/notifications/read":                   (401,      200,     200,   200,    200),
+    "GET /me/connections":                           (401,      200,     200,   200,    200),
+    "GET /me/connections/requests":                  (401,      200,     200,   200,    200),
+    "POST /connections":                             (401,      201,     201,   201,    201),
+    "POST /connections/requests/{request}/confirm":  (401,      404,     403,   200,    404),
+    "POST /connections/requests/{request}/decline":  (401,      404,     403,   200,    404),
+    "POST /connections/requests/{request}/cancel":   (401,      404,     200,   403,    404),
+    "DELETE /connections/{bob}":                     (401,      404,     204,   404,    404),
+    "GET /me/network":                               (401,      200,     200,   200,    200),
+    "GET /me/cards":                                 (401,      200,     200,   200,    200),
+    "POST /me/cards":                                (401,      201,     201,   201,    201),
+    "GET /me/cards/{card}":                          (401,      404,     200,   404,    404),
+    "PUT /me/cards/{card}":                          (401,      404,     200,   404,    404),
+    "DELETE /me/cards/{card}":                       (401,      404,     204,   404,    404),
+    "GET /problems/{public}/reach":                  (401,      200,     200,   200,    200),
+    "GET /problems/{private}/reach":                 (401,      404,     200,   200,    200),
+    "GET /me/balance":                               (401,      200,     200,   200,    200),
+    "POST /me/donations":                            (401,      422,     422,   422,    422),
+    "POST /problems/{public}/disputes":              (401,      404,     404,   403,    409),
+    "POST /disputes/{missing}/uphold":               (401,      403,     403,   403,    403),
+    "POST /disputes/{missing}/reject":               (401,      403,     403,   403,    403),
+    "POST /problems/{public}/checkout":              (401,      404,     404,   403,    409),
+    "POST /me/payout-account":                       (401,      200,     200,   200,    200),
+    "GET /me/payouts":                               (401,      200,     200,   200,    200),
     "GET /openapi.json":                             (200,      200,     200,   200,    200),
 }
 # fmt: on
@@ -206,13 +274,15 @@ def test_authorization_matrix(request_line, actor, expected, scene, world, api):
         response = caller.get(url)
     elif method == "PUT":
         response = caller.put(url, fill(BODIES[request_line], scene))
+    elif method == "DELETE":
+        response = caller.delete(url)
     else:
         response = caller.post(url, fill(BODIES.get(request_line, {}), scene))
 
     assert response.status_code == expected, response.get_json()
     if expected >= 400:
         assert_error_shape(response)
-    else:
+    elif expected != 204:
         assert isinstance(response.get_json(), dict | list)
 
 

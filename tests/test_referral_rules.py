@@ -440,13 +440,14 @@ def test_putting_yourself_forward_is_consent_and_goes_straight_to_proposed(by, c
     candidate = (
         {"candidate_user_id": world.ann.id} if by == "candidate_user_id" else {"candidate_email": "ann@example.com"}
     )
-    mails = len(sent_mail)
+    asked_before = len(sent_mail.to("ann@example.com"))
 
     response = ann.post(f"/problems/{chain.id}/introductions", {**candidate, "message": MESSAGE})
 
     assert response.status_code == 201 and response.json["status"] == "proposed"
     assert response.json["candidate"]["user_id"] == world.ann.id  # consent given: the company sees who it is
-    assert len(sent_mail) == mails
+    assert len(sent_mail.to("ann@example.com")) == asked_before  # nobody asks Ann to agree to herself
+    assert [m["Subject"] for m in sent_mail.to(world.owner.email)][-1].startswith("Ann Li agreed to be introduced")
 
 
 @pytest.fixture

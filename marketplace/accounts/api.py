@@ -116,10 +116,7 @@ def create_company(user, data):
 @blp.arguments(MemberIn)
 @blp.response(201, InvitationOut)
 def invite_member(user, data, company_id):
-    from marketplace.accounts.views import send_invitation
-
-    invitation, token = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
-    send_invitation(invitation, token)
+    invitation, _ = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
     db.session.commit()
     return invitation
 

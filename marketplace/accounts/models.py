@@ -4,10 +4,10 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, utcnow
+from marketplace.db import Base, str_enum, utcnow
 from marketplace.network.models import Skill, user_skills
 
 
@@ -20,19 +20,6 @@ class Role(enum.StrEnum):
     def manages(self) -> bool:
         """Owners and admins review introductions, invite people and fund bounties."""
         return self in (Role.OWNER, Role.ADMIN)
-
-
-def str_enum(enum_cls: type[enum.StrEnum], name: str) -> Enum:
-    """Store an enum by value, as a plain string column with a CHECK on both engines."""
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class User(UserMixin, Base):

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
-from marketplace.network.skills import resolve_skills
+from marketplace.network.skills import set_member_skills
 
 MIN_PASSWORD_LENGTH = 8
 RESET_TOKEN_MAX_AGE = 3600
@@ -81,7 +81,7 @@ def update_profile(
     if len(headline) > 200:
         raise ValidationError("Keep the headline under 200 characters.", code="invalid_headline")
     user.headline = headline
-    user.skills = resolve_skills(session, skills)
+    set_member_skills(session, user, skills)
     user.show_name_on_chains = bool(show_name_on_chains)
     session.flush()
     return user
@@ -97,6 +97,15 @@ def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
 def make_reset_token(user: User, secret_key: str) -> str:
     # Binding the token to the current hash makes it single-use: a reset changes the hash.
     return _reset_serializer(secret_key).dumps({"uid": user.id, "fp": user.password_hash[-16:]})
+
+
+def request_password_reset(session: Session, email: str, secret_key: str) -> None:
+    """E-mail a reset link if the address has an account; say nothing either way."""
+    from marketplace.notifications import events
+
+    user = user_by_email(session, email)
+    if user is not None:
+        events.password_reset_requested(session, user, make_reset_token(user, secret_key))
 
 
 def reset_password(session: Session, *, token: str, password: str, secret_key: str) -> User:
@@ -211,6 +220,9 @@ def invite(session: Session, actor: User, company_id: int, *, email: str, role: 
         )
         invitation.accepted_at = None
     session.flush()
+    from marketplace.notifications import events
+
+    events.invitation_sent(session, invitation, token)
     return invitation, token
 
 

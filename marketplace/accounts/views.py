@@ -7,7 +7,6 @@ from marketplace.accounts import forms, service
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import limiter
-from marketplace.notifications import mail
 from marketplace.web.util import form_error, safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -62,11 +61,8 @@ def logout():
 def forgot_password():
     form = forms.ResetRequestForm()
     if form.validate_on_submit():
-        user = service.user_by_email(db.session, form.email.data)
-        if user is not None:
-            token = service.make_reset_token(user, current_app.config["SECRET_KEY"])
-            link = current_app.config["BASE_URL"] + url_for("accounts.reset_password", token=token)
-            mail.send(user.email, "Reset your password", "password_reset", user=user, link=link)
+        service.request_password_reset(db.session, form.email.data, current_app.config["SECRET_KEY"])
+        db.session.commit()
         # The same answer whether or not the address has an account.
         flash("If that address has an account, a reset link is on its way.", "info")
         return redirect(url_for("accounts.login"))
@@ -192,22 +188,10 @@ def invite(company_id: int):
     if not form.validate_on_submit():
         flash("Give a valid e-mail address and a role.", "danger")
         return redirect(url_for("accounts.company", company_id=company_id))
-    invitation, token = service.invite(db.session, current_user, company_id, email=form.email.data, role=form.role.data)
-    send_invitation(invitation, token)
+    invitation, _ = service.invite(db.session, current_user, company_id, email=form.email.data, role=form.role.data)
     db.session.commit()
     flash(f"Invitation sent to {invitation.email}.", "success")
     return redirect(url_for("accounts.company", company_id=company_id))
-
-
-def send_invitation(invitation, token: str) -> None:
-    link = current_app.config["BASE_URL"] + url_for("accounts.invitation", token=token)
-    mail.send(
-        invitation.email,
-        f"{invitation.invited_by.name} invites you to {invitation.company.name}",
-        "invitation",
-        invitation=invitation,
-        link=link,
-    )
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])

@@ -51,11 +51,16 @@ def token_required(view):
 
 def init_app(app: Flask) -> None:
     from marketplace.accounts.api import blp as accounts_blp
+    from marketplace.ledger.api import blp as ledger_blp
+    from marketplace.network.api import blp as network_blp
+    from marketplace.notifications.api import blp as notifications_blp
+    from marketplace.payments.api import blp as payments_blp
     from marketplace.problems.api import blp as problems_blp
     from marketplace.referrals.api import blp as referrals_blp
 
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for blueprint in (accounts_blp, problems_blp, referrals_blp):
+    blueprints = (accounts_blp, problems_blp, referrals_blp, network_blp, notifications_blp, ledger_blp, payments_blp)
+    for blueprint in blueprints:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix="/api/v1")

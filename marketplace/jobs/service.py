@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,7 +84,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim_next(session: Session, worker: str, now: datetime | None = None) -> Job | None:
+def claim_next(
+    session: Session,
+    worker: str,
+    now: datetime | None = None,
+    kinds: Collection[str] | None = None,
+    lease: timedelta = LEASE,
+) -> Job | None:
     """Lease the next due job (or one whose lease expired), committing the lease at once.
 
     PostgreSQL skips rows other workers hold (``FOR UPDATE SKIP LOCKED``); SQLite serialises
@@ -96,13 +102,15 @@ def claim_next(session: Session, worker: str, now: datetime | None = None) -> Jo
         (Job.status == JobStatus.RUNNING) & (Job.locked_until < now),
     )
     query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
+    if kinds is not None:
+        query = query.where(Job.kind.in_(kinds))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     job = session.scalar(query)
     if job is None:
         session.rollback()
         return None
-    job.status, job.locked_by, job.locked_until = JobStatus.RUNNING, worker, now + LEASE
+    job.status, job.locked_by, job.locked_until = JobStatus.RUNNING, worker, now + lease
     job.attempts += 1
     session.commit()
     return job
@@ -187,12 +195,18 @@ class RoundReport:
     failed: int = 0
 
 
-def work_once(session: Session, worker: str | None = None, limit: int = 100) -> RoundReport:
-    """Claim and perform due jobs until none is left (or ``limit``); used by the worker and tests."""
+def work_once(
+    session: Session,
+    worker: str | None = None,
+    limit: int = 100,
+    kinds: Collection[str] | None = None,
+    lease: timedelta = LEASE,
+) -> RoundReport:
+    """Claim and perform due jobs (of ``kinds``, or all) until none is left or ``limit`` is reached."""
     worker = worker or worker_name()
     report = RoundReport()
     for _ in range(limit):
-        job = claim_next(session, worker)
+        job = claim_next(session, worker, kinds=kinds, lease=lease)
         if job is None:
             break
         status = run_job(session, job)

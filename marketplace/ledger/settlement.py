@@ -1,31 +1,129 @@
-"""Settling a problem when its company accepts an introduction.
+"""A problem's money from funding to the end: fund, settle, release, refund.
 
-Everything happens in the caller's database transaction: the guarded state change of the
-problem (only one accept can win, however many race), the introduction's acceptance, and the
-division of the bounty along the chain.
+Each step is a guarded state change of the problem and the ledger transactions it implies, in
+the caller's database transaction, so that the problem's state and its money never disagree.
+What each state means for the problem's escrow is in ``docs/ledger.md``; ``verify.py`` checks it.
 """
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
-from marketplace.db import utcnow
+from marketplace.db import connection_of, utcnow
+from marketplace.errors import NotFound, ValidationError
+from marketplace.jobs.service import enqueue, periodic
 from marketplace.ledger import splits
-from marketplace.problems.models import ProblemStatus
-from marketplace.problems.service import transition
+from marketplace.ledger.models import LedgerTransaction, Share, ShareRole, ShareStatus, TransactionKind
+from marketplace.ledger.service import (
+    PLATFORM_FEES,
+    STRIPE_BALANCE,
+    Entry,
+    Posted,
+    balance,
+    company_account,
+    escrow_account,
+    insert_of,
+    member_account,
+    post,
+    transaction_by_key,
+)
+from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.problems.service import ProblemError, transition
 from marketplace.referrals.models import Introduction, IntroductionStatus
 
 
-def settlement_for(introduction: Introduction) -> splits.Settlement:
-    from marketplace.referrals.service import chain_members
+class FundingError(ValidationError):
+    code = "funding_mismatch"
 
-    problem = introduction.problem
-    links = len(chain_members(introduction.referral))
+
+def fund_key(problem_id: int) -> str:
+    return f"fund:problem:{problem_id}"
+
+
+def settle_key(problem_id: int) -> str:
+    return f"settle:problem:{problem_id}"
+
+
+def refund_key(problem_id: int) -> str:
+    """The refund of what a problem's escrow still holds when it closes without a lasting match."""
+    return f"refund:problem:{problem_id}"
+
+
+def remainder_key(problem_id: int) -> str:
+    """The refund of the part of the bounty a settlement does not pay out."""
+    return f"refund:problem:{problem_id}:remainder"
+
+
+def guarantee_ends(problem: Problem) -> datetime | None:
+    if problem.closed_at is None:
+        return None
+    return problem.closed_at + timedelta(days=problem.guarantee_days)
+
+
+# Funding ---------------------------------------------------------------------------------------
+
+
+def record_funding(session: Session, problem: Problem, *, amount: int, currency: str, reference: str) -> Posted:
+    """The bounty was paid: ``stripe:balance`` → the problem's escrow.
+
+    Only the exact bounty is accepted; a payment of another amount is the payment provider's
+    business to refund, never something to settle.
+    """
+    if amount != problem.bounty_amount or currency != problem.currency:
+        raise FundingError(
+            f"Problem {problem.id} needs {problem.bounty_amount} {problem.currency}; {amount!r} {currency!r} was paid."
+        )
+    return post(
+        session,
+        TransactionKind.FUND,
+        fund_key(problem.id),
+        [Entry(STRIPE_BALANCE, -amount, currency), Entry(escrow_account(problem.id), amount, currency)],
+        problem_id=problem.id,
+        reference=reference,
+        memo="bounty paid",
+    )
+
+
+# Settlement ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShareLine:
+    user_id: int
+    position: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class SettlementSummary:
+    """Where an accepted introduction's bounty went, as posted to the ledger."""
+
+    currency: str
+    shares: tuple[ShareLine, ...]
+    platform_fee: int
+    candidate_share: int
+    remainder: int
+
+    def as_dict(self) -> dict:
+        return {
+            "currency": self.currency,
+            "shares": [{"user_id": s.user_id, "position": s.position, "amount": s.amount} for s in self.shares],
+            "platform_fee": self.platform_fee,
+            "candidate_share": self.candidate_share,
+            "remainder": self.remainder,
+        }
+
+
+def split_for(problem: Problem, links: int) -> splits.Settlement:
+    """The problem's split rule applied to a chain of ``links``; with none (a company member
+    introduced the candidate directly) the whole pool returns to the company."""
     if links == 0:
-        # A company member introduced the candidate directly: nobody to pay along a chain.
         fee = problem.bounty_amount * problem.platform_fee_bps // splits.BPS_SCALE
         candidate = problem.bounty_amount * problem.candidate_share_bps // splits.BPS_SCALE
-        remainder = problem.bounty_amount - fee - candidate
-        return splits.Settlement(problem.bounty_amount, fee, candidate, (), remainder)
+        return splits.Settlement(problem.bounty_amount, fee, candidate, (), problem.bounty_amount - fee - candidate)
     return splits.settle_amounts(
         problem.bounty_amount,
         links,
@@ -36,17 +134,242 @@ def settlement_for(introduction: Introduction) -> splits.Settlement:
     )
 
 
-def settle_introduction(session: Session, introduction: Introduction, actor: User) -> splits.Settlement:
-    from marketplace.referrals.service import _set_status
+def settle_introduction(session: Session, introduction: Introduction, actor: User) -> SettlementSummary:
+    """Accept an introduction and divide the bounty, all in the caller's transaction.
+
+    The guarded update of the problem lets exactly one accept win however many race. Shares go
+    to each link's ``held`` account (and the candidate's thank-you to theirs, if the candidate
+    has an account; otherwise there is nobody to pay and it returns to the company with the
+    remainder). With no guarantee period the shares are released at once.
+
+    An open problem's escrow holds its bounty: ``fund`` writes both in one transaction, and
+    ``flask ledger verify`` checks it, so it is not read again here (settlement is the hot path).
+    """
+    from marketplace.referrals.service import _set_status, chain_member_ids
 
     problem = introduction.problem
-    transition(session, problem, {ProblemStatus.OPEN}, ProblemStatus.IN_GUARANTEE, closed_at=utcnow())
+    if problem.funded_at is None:
+        raise FundingError(f"Problem {problem.id} was never funded; it cannot be settled.")
+    now = utcnow()
+    transition(session, problem, {ProblemStatus.OPEN}, ProblemStatus.IN_GUARANTEE, closed_at=now)
     _set_status(
         session,
         introduction,
         {IntroductionStatus.PROPOSED},
         IntroductionStatus.ACCEPTED,
-        decided_at=utcnow(),
+        decided_at=now,
         decided_by_id=actor.id,
     )
-    return settlement_for(introduction)
+    chain = chain_member_ids(session, introduction.referral_id) if introduction.referral_id else []
+    split = split_for(problem, len(chain))
+    currency = problem.currency
+    candidate_id = introduction.candidate_user_id if split.candidate_share else None
+    candidate_share = split.candidate_share if candidate_id is not None else 0
+    remainder = problem.bounty_amount - split.platform_fee - candidate_share - sum(split.shares)
+    lines = tuple(
+        ShareLine(member_id, position, amount)
+        for position, (member_id, amount) in enumerate(zip(chain, split.shares, strict=True), start=1)
+    )
+    # A share is money owed to a member: links a rule pays nothing get none.
+    shares = [(ShareRole.LINK, line.position, line.user_id, line.amount) for line in lines if line.amount]
+    if candidate_share:
+        shares.append((ShareRole.CANDIDATE, None, candidate_id, candidate_share))
+    entries = [Entry(member_account(member_id, "held"), amount, currency) for _, _, member_id, amount in shares]
+    if split.platform_fee:
+        entries.append(Entry(PLATFORM_FEES, split.platform_fee, currency))
+    if entries:
+        entries.append(Entry(escrow_account(problem.id), -sum(entry.amount for entry in entries), currency))
+        posted = post(
+            session,
+            TransactionKind.SETTLE,
+            settle_key(problem.id),
+            entries,
+            problem_id=problem.id,
+            introduction_id=introduction.id,
+            memo="introduction accepted",
+        )
+        _insert_shares(session, problem, posted.transaction_id, shares, now)
+    if remainder:
+        refund(session, problem, remainder, remainder_key(problem.id))
+    if problem.guarantee_days == 0:
+        release(session, problem, {ProblemStatus.IN_GUARANTEE})
+    return SettlementSummary(currency, lines, split.platform_fee, candidate_share, remainder)
+
+
+INSERT_SHARES = insert_of(
+    Share.__table__,
+    *("problem_id", "member_id", "role", "position", "amount", "given", "currency", "status", "transaction_id"),
+    *("payout_attempts", "transfer_reference", "created_at"),
+)
+
+
+def _insert_shares(session: Session, problem: Problem, transaction_id: int, shares: list, now: datetime) -> None:
+    INSERT_SHARES.executemany(
+        connection_of(session),
+        [
+            {
+                "problem_id": problem.id,
+                "member_id": member_id,
+                "role": role,
+                "position": position,
+                "amount": amount,
+                "given": 0,
+                "currency": problem.currency,
+                "status": ShareStatus.HELD,
+                "transaction_id": transaction_id,
+                "payout_attempts": 0,
+                "transfer_reference": "",
+                "created_at": now,
+            }
+            for role, position, member_id, amount in shares
+        ],
+    )
+
+
+def settlement_of(session: Session, problem: Problem) -> SettlementSummary | None:
+    """The settlement of an accepted problem, read back from the ledger (None before acceptance)."""
+    settled = transaction_by_key(session, settle_key(problem.id))
+    remainder = transaction_by_key(session, remainder_key(problem.id))
+    if settled is None and remainder is None:
+        return None
+    shares = session.scalars(
+        select(Share)
+        .where(Share.problem_id == problem.id, Share.role != ShareRole.GIFT)
+        .order_by(Share.role.desc(), Share.position)
+    ).all()
+    return SettlementSummary(
+        problem.currency,
+        tuple(ShareLine(s.member_id, s.position, s.amount) for s in shares if s.role == ShareRole.LINK),
+        sum(e.amount for e in settled.entries if e.account.code == PLATFORM_FEES) if settled else 0,
+        sum(s.amount for s in shares if s.role == ShareRole.CANDIDATE),
+        sum(e.amount for e in remainder.entries if e.amount > 0) if remainder else 0,
+    )
+
+
+# The guarantee period --------------------------------------------------------------------------
+
+
+def release(session: Session, problem: Problem, expected: set[ProblemStatus]) -> None:
+    """The guarantee holds: the problem is settled and its held shares become available."""
+    transition(session, problem, expected, ProblemStatus.SETTLED)
+    held = session.scalars(select(Share).where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)).all()
+    entries = []
+    for share in held:
+        if share.amount:
+            entries.append(Entry(member_account(share.member_id, "held"), -share.amount, share.currency))
+            entries.append(Entry(member_account(share.member_id, "available"), share.amount, share.currency))
+    if entries:
+        post(session, TransactionKind.RELEASE, f"release:problem:{problem.id}", entries, problem_id=problem.id)
+    session.execute(
+        update(Share)
+        .where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)
+        .values(status=ShareStatus.AVAILABLE)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@periodic("release held shares")
+def release_due(session: Session, now: datetime | None = None) -> list[int]:
+    """Settle every problem whose guarantee period has ended without a dispute; returns their ids."""
+    now = now or utcnow()
+    candidates = session.scalars(
+        select(Problem).where(Problem.status == ProblemStatus.IN_GUARANTEE, Problem.closed_at <= now)
+    ).all()
+    released = []
+    for problem in candidates:
+        if guarantee_ends(problem) > now:
+            continue
+        try:
+            release(session, problem, {ProblemStatus.IN_GUARANTEE})
+        except ProblemError:
+            continue  # Disputed in the meantime: the shares stay frozen.
+        released.append(problem.id)
+    return released
+
+
+# Refunds ---------------------------------------------------------------------------------------
+
+
+def refund(session: Session, problem: Problem, amount: int, key: str) -> Posted:
+    """Escrow → the company's refund pending, and the ``stripe.refund`` job that pays it back.
+
+    The job carries the same key as the ledger transaction; ``complete_refund`` takes it back.
+    """
+    posted = post(
+        session,
+        TransactionKind.REFUND,
+        key,
+        [
+            Entry(escrow_account(problem.id), -amount, problem.currency),
+            Entry(company_account(problem.company_id, "refund_pending"), amount, problem.currency),
+        ],
+        problem_id=problem.id,
+    )
+    enqueue(
+        session,
+        "stripe.refund",
+        key,
+        {"problem_id": problem.id, "company_id": problem.company_id, "amount": amount, "currency": problem.currency},
+    )
+    return posted
+
+
+def refund_unspent(session: Session, problem: Problem) -> None:
+    """A problem closed unmatched (cancelled or expired): whatever its escrow holds goes back."""
+    amount = balance(session, escrow_account(problem.id), problem.currency)
+    if amount:
+        refund(session, problem, amount, refund_key(problem.id))
+
+
+def complete_refund(session: Session, key: str, *, reference: str) -> Posted:
+    """The payment provider returned a refund: refund pending → refunded (the Stripe work calls it).
+
+    When the last refund of a closed problem is back, the problem becomes ``refunded``.
+    """
+    pending = transaction_by_key(session, key)
+    if pending is None or pending.kind != TransactionKind.REFUND or key.endswith(":done"):
+        raise NotFound(f"No refund {key!r} is waiting.")
+    problem = session.get(Problem, pending.problem_id)
+    (owed,) = [e for e in pending.entries if e.amount > 0]
+    posted = post(
+        session,
+        TransactionKind.REFUND,
+        key + ":done",
+        [
+            Entry(company_account(problem.company_id, "refund_pending"), -owed.amount, owed.currency),
+            Entry(company_account(problem.company_id, "refunded"), owed.amount, owed.currency),
+        ],
+        problem_id=problem.id,
+        reference=reference,
+    )
+    refunds = refunds_of(session, problem)
+    closing = {ProblemStatus.CANCELLED, ProblemStatus.EXPIRED, ProblemStatus.DISPUTED}
+    closed = any(r.key == refund_key(problem.id) for r in refunds)
+    if closed and all(r.done for r in refunds) and problem.status in closing:
+        transition(session, problem, closing, ProblemStatus.REFUNDED)
+    return posted
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    key: str
+    amount: int
+    currency: str
+    done: bool
+
+
+def refunds_of(session: Session, problem: Problem) -> list[RefundLine]:
+    """Every refund of the problem to its company, and whether the payment provider returned it."""
+    transactions = session.scalars(
+        select(LedgerTransaction)
+        .where(LedgerTransaction.problem_id == problem.id, LedgerTransaction.kind == TransactionKind.REFUND)
+        .order_by(LedgerTransaction.id)
+    ).all()
+    keys = {t.idempotency_key for t in transactions}
+    return [
+        RefundLine(t.idempotency_key, owed.amount, owed.currency, t.idempotency_key + ":done" in keys)
+        for t in transactions
+        if not t.idempotency_key.endswith(":done")
+        for owed in t.entries
+        if owed.amount > 0
+    ]

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.errors import ValidationError
-from marketplace.network.models import Skill
+from marketplace.network.changes import record_change
+from marketplace.network.models import ChangeKind, Skill
 
 ALIASES = {
     "postgres": "postgresql",
@@ -25,6 +26,12 @@ ALIASES = {
     "nodejs": "node.js",
     "aws": "amazon-web-services",
     "gcp": "google-cloud",
+    "mongo": "mongodb",
+    "rails": "ruby-on-rails",
+    "ror": "ruby-on-rails",
+    "tf": "terraform",
+    "sklearn": "scikit-learn",
+    "dotnet": ".net",
 }
 
 DISPLAY_NAMES = {
@@ -36,6 +43,9 @@ DISPLAY_NAMES = {
     "google-cloud": "Google Cloud",
     "node.js": "Node.js",
     "machine-learning": "Machine learning",
+    "mongodb": "MongoDB",
+    "ruby-on-rails": "Ruby on Rails",
+    ".net": ".NET",
 }
 
 _MAX_SKILLS = 20
@@ -82,3 +92,12 @@ def resolve_skills(session: Session, raw: str | Iterable[str]) -> list[Skill]:
         skills.append(skill)
     session.flush()
     return skills
+
+
+def set_member_skills(session: Session, user, raw: str | Iterable[str]) -> None:
+    """Replace a member's skills, telling the reach index when the set changed."""
+    skills = resolve_skills(session, raw)
+    if {s.id for s in skills} != {s.id for s in user.skills}:
+        user.skills = skills
+        session.flush()
+        record_change(session, ChangeKind.SKILLS, user.id)

@@ -1,61 +1,108 @@
-"""Outgoing e-mail.
+"""Composing and delivering e-mail: the outbox handler for ``email.send`` jobs.
 
 Without ``MAIL_URL`` a message is printed to the console and written to ``instance/mail/`` as an
-``.eml`` file, so the demo's mail can be read without a mail server.
+``.eml`` file (readable at ``/dev/mail`` in test-payments mode). Links are built from ``BASE_URL``.
 """
 
 import smtplib
 import sys
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app, render_template
+from itsdangerous import URLSafeSerializer
+from jinja2 import TemplateNotFound
+
+from marketplace.jobs.service import PermanentFailure, RetryLater, handler
+from marketplace.notifications.kinds import KINDS
 
 
-def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:
+def unsubscribe_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe")
+
+
+def _render(kind: str, extension: str, context: dict) -> str:
+    try:
+        return render_template(f"email/{kind}.{extension}", **context)
+    except TemplateNotFound:
+        return render_template(f"email/_generic.{extension}", **context)
+
+
+def compose(payload: dict, user_id: int | None) -> EmailMessage:
+    base_url = current_app.config["BASE_URL"].rstrip("/")
+    context = dict(payload, url=base_url + payload["link"] if payload["link"] else base_url, base_url=base_url)
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
-    message["To"] = to
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="marketplace.local")
-    message.set_content(render_template(f"email/{template}.txt", **context))
+    message["To"] = payload["to"]
+    message["Subject"] = payload["title"]
+    message["Message-ID"] = payload["message_id"]
+    message["Date"] = formatdate(usegmt=True)
+    kind = payload["kind"]
+    if user_id is not None and kind in KINDS and not KINDS[kind].mandatory:
+        token = unsubscribe_serializer().dumps({"u": user_id, "k": kind})
+        message["List-Unsubscribe"] = f"<{base_url}/notifications/unsubscribe/{token}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        context["unsubscribe_url"] = f"{base_url}/notifications/unsubscribe/{token}"
+    message.set_content(_render(kind, "txt", context))
+    message.add_alternative(_render(kind, "html", context), subtype="html")
     return message
 
 
-def send(to: str, subject: str, template: str, **context) -> EmailMessage:
-    message = build_message(to, subject, template, **context)
+@handler("email.send")
+def send_email_job(session, job) -> dict:
+    """Everything the message needs is in the payload: no database transaction is open while
+    the SMTP server is slow (on SQLite an open one would hold up every writer)."""
+    payload = job.payload
+    deliver(compose(payload, payload.get("user_id")))
+    return {"message_id": payload["message_id"]}
+
+
+def deliver(message: EmailMessage) -> None:
     mail_url = current_app.config.get("MAIL_URL")
     if mail_url:
         _send_smtp(mail_url, message)
     else:
         _write_locally(message)
-    sent = current_app.extensions.setdefault("sent_mail", [])
     if current_app.testing:
-        sent.append(message)
-    return message
+        current_app.extensions.setdefault("sent_mail", []).append(message)
+
+
+def mail_folder() -> Path:
+    return Path(current_app.config["INSTANCE_PATH"]) / "mail"
 
 
 def _write_locally(message: EmailMessage) -> None:
-    folder = Path(current_app.config["INSTANCE_PATH"]) / "mail"
+    folder = mail_folder()
     folder.mkdir(parents=True, exist_ok=True)
     name = message["Message-ID"].strip("<>").replace("@", "_")
     (folder / f"{name}.eml").write_bytes(bytes(message))
     if not current_app.testing:
-        print(
-            f"--- mail to {message['To']}: {message['Subject']}\n{message.get_content()}",
-            file=sys.stderr,
-        )
+        text = message.get_body(("plain",)).get_content()
+        print(f"--- mail to {message['To']}: {message['Subject']}\n{text}", file=sys.stderr)
 
 
 def _send_smtp(mail_url: str, message: EmailMessage) -> None:
+    """Send through SMTP; a 5xx answer cannot improve with retries, anything else can."""
     parts = urlsplit(mail_url)
     options = parse_qs(parts.query)
     smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(parts.hostname or "127.0.0.1", parts.port or 25, timeout=30) as smtp:
-        if options.get("starttls", ["0"])[0] == "1":
-            smtp.starttls()
-        if parts.username:
-            smtp.login(unquote(parts.username), unquote(parts.password or ""))
-        smtp.send_message(message)
+    try:
+        with smtp_class(parts.hostname or "127.0.0.1", parts.port or 25, timeout=30) as smtp:
+            if options.get("starttls", ["0"])[0] == "1":
+                smtp.starttls()
+            if parts.username:
+                smtp.login(unquote(parts.username), unquote(parts.password or ""))
+            smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        if all(code >= 500 for code in codes):
+            raise PermanentFailure(f"recipient refused: {error.recipients}") from error
+        raise RetryLater(f"recipient deferred: {error.recipients}") from error
+    except smtplib.SMTPResponseException as error:
+        if error.smtp_code >= 500:
+            raise PermanentFailure(f"SMTP {error.smtp_code}: {error.smtp_error!r}") from error
+        raise RetryLater(f"SMTP {error.smtp_code}: {error.smtp_error!r}") from error
+    except (OSError, smtplib.SMTPException) as error:
+        raise RetryLater(f"SMTP server unavailable: {error}") from error

@@ -3,12 +3,12 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Membership, User
 from marketplace.accounts.service import require_manager, require_member, role_in
-from marketplace.db import utcnow
+from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, NotFound, ValidationError
 from marketplace.jobs.service import periodic
 from marketplace.ledger import splits
@@ -141,23 +141,37 @@ def transition(session: Session, problem: Problem, expected: set[ProblemStatus],
 
     Two requests racing for the same change cannot both win; the loser gets a clear conflict.
     """
-    result = session.execute(
-        update(Problem)
-        .where(Problem.id == problem.id, Problem.status.in_(expected))
-        .values(status=new, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        session.refresh(problem)
+    if not guarded_update(session, problem, expected, status=new, updated_at=utcnow(), **values):
         raise ProblemError(
             f"This problem is {problem.status.value.replace('_', ' ')}; it cannot become {new.value.replace('_', ' ')}."
         )
-    session.refresh(problem)
 
 
-def fund(session: Session, problem: Problem) -> Problem:
-    """Open a problem whose bounty has been paid (called by the Checkout webhook and the demo)."""
+def fund(
+    session: Session,
+    problem: Problem,
+    *,
+    amount: int | None = None,
+    currency: str | None = None,
+    reference: str = "test-payment",
+) -> Problem:
+    """Open a problem whose bounty has been paid, and put the payment in its escrow.
+
+    The Checkout webhook passes what was paid and the payment's id; test payments (the demo,
+    the "fund" button without a Stripe key) default to exactly the bounty.
+    """
+    from marketplace.ledger.settlement import record_funding
+    from marketplace.notifications import events
+
     transition(session, problem, {ProblemStatus.AWAITING_PAYMENT}, ProblemStatus.OPEN, funded_at=utcnow())
+    record_funding(
+        session,
+        problem,
+        amount=problem.bounty_amount if amount is None else amount,
+        currency=currency or problem.currency,
+        reference=reference,
+    )
+    events.problem_funded(session, problem)
     return problem
 
 
@@ -204,9 +218,15 @@ def expire_due(session: Session, now: datetime | None = None) -> list[int]:
 
 
 def _close_open_work(session: Session, problem: Problem) -> None:
+    """A problem closed unmatched: pending work expires, a paid bounty is refunded in full, and
+    the company hears about it."""
+    from marketplace.ledger.settlement import refund_unspent
+    from marketplace.notifications import events
     from marketplace.referrals.service import close_open_work
 
     close_open_work(session, problem)
+    refund_unspent(session, problem)
+    events.problem_closed(session, problem)
 
 
 # Visibility ------------------------------------------------------------------------------------

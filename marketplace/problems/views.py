@@ -8,6 +8,8 @@ from marketplace.db import db
 from marketplace.errors import MarketplaceError, ValidationError
 from marketplace.ledger import splits
 from marketplace.money import parse_major
+from marketplace.network.reach_service import problem_page_reach
+from marketplace.network.views import reach_graph
 from marketplace.problems import service
 from marketplace.problems.forms import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.problems.models import ProblemStatus
@@ -122,7 +124,8 @@ def show(problem_id: int):
         "records": {},
         "tree": [],
         "chains": {},
-        "test_payments": not current_app.config.get("STRIPE_SECRET_KEY"),
+        "reach": None,
+        "payments_configured": payments_configured(),
     }
     if role is not None:
         introductions = referrals.introductions_for_problem(db.session, viewer, problem)
@@ -131,6 +134,8 @@ def show(problem_id: int):
         context["records"] = referrals.track_records(db.session, sorted({i.introducer_id for i in introductions}))
     if role is not None or place is not None:
         context["tree"] = referrals.tree(db.session, viewer, problem)
+    if viewer is not None and problem.is_open:
+        context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)
 
 
@@ -144,12 +149,17 @@ def publish(problem_id: int):
     return redirect(url_for("problems.show", problem_id=problem.id))
 
 
+def payments_configured() -> bool:
+    """With Stripe (or its emulator) configured, bounties are paid through Checkout."""
+    return bool(current_app.config.get("STRIPE_SECRET_KEY") or current_app.config.get("STRIPE_API_BASE"))
+
+
 @bp.post("/problems/<int:problem_id>/fund")
 @login_required
 def fund(problem_id: int):
     """Test payments: without a Stripe key the bounty is marked as paid directly."""
     problem = service.get_visible(db.session, current_user, problem_id)
-    if current_app.config.get("STRIPE_SECRET_KEY"):
+    if payments_configured():
         raise ValidationError("Fund the bounty through checkout.", code="use_checkout")
     require_manager(db.session, current_user, problem.company_id)
     service.fund(db.session, problem)

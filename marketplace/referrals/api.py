@@ -7,7 +7,7 @@ from marketplace.api import token_required
 from marketplace.db import db
 from marketplace.problems import service as problems
 from marketplace.referrals import service
-from marketplace.referrals.views import notify_introduction, notify_referral, referral_link
+from marketplace.referrals.views import referral_link
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
 
@@ -101,7 +101,6 @@ def pick(user, problem_id):
 def forward(user, data, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     referral = service.forward(db.session, user, problem, **data)
-    notify_referral(referral)
     db.session.commit()
     return referral
 
@@ -132,7 +131,6 @@ def tree(user, problem_id):
 def introduce(user, data, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     introduction = service.introduce(db.session, user, problem, **data)
-    notify_introduction(introduction)
     db.session.commit()
     return introduction
 
@@ -162,18 +160,8 @@ def accept(user, introduction_id):
     introduction = service.get_visible_introduction(db.session, user, introduction_id)
     result = service.accept(db.session, user, introduction)
     db.session.commit()
-    settlement = result.settlement
     body = IntroductionOut().dump(introduction)
-    body["settlement"] = {
-        "currency": introduction.problem.currency,
-        "shares": [
-            {"user_id": member.id, "position": position, "amount": amount}
-            for position, (member, amount) in enumerate(zip(result.chain, settlement.shares, strict=True), start=1)
-        ],
-        "platform_fee": settlement.platform_fee,
-        "candidate_share": settlement.candidate_share,
-        "remainder": settlement.remainder,
-    }
+    body["settlement"] = result.settlement.as_dict()  # The amounts as posted to the ledger.
     return body
 
 

@@ -5,18 +5,23 @@ place, every referral's immutable fields are hashed into ``chain_hash`` together
 hash, and ``verify_chains`` recomputes them all.
 """
 
+import functools
 import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import Session, object_session
 
 from marketplace.accounts.models import User
 from marketplace.accounts.service import normalize_email, require_manager, role_in, user_by_email
-from marketplace.db import utcnow
+from marketplace.db import Prepared, connection_of, guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.network.changes import record_change
+from marketplace.network.models import ChangeKind
+from marketplace.notifications import events
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import (
     Introduction,
@@ -24,6 +29,9 @@ from marketplace.referrals.models import (
     Referral,
     ReferralStatus,
 )
+
+if TYPE_CHECKING:
+    from marketplace.ledger.settlement import SettlementSummary
 
 MAX_NOTE = 2000
 
@@ -103,7 +111,27 @@ def chain_to(referral: Referral | None) -> list[Referral]:
 
 def chain_members(referral: Referral | None) -> list[User]:
     """The paid links of a chain, top first; a company member who shared the root is not a link."""
-    return [r.holder for r in chain_to(referral) if r.holder is not None]
+    if referral is None:
+        return []
+    session = object_session(referral)
+    ids = chain_member_ids(session, referral.id)
+    users = {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
+    return [users[user_id] for user_id in ids]
+
+
+def chain_member_ids(session: Session, referral_id: int) -> list[int]:
+    """The ids of ``chain_members`` of the referral with this id, in one query (settlement's hot path)."""
+    rows = _chain_member_ids().fetchall(connection_of(session), {"referral_id": referral_id})
+    return [holder_id for (holder_id,) in rows]
+
+
+@functools.cache
+def _chain_member_ids() -> Prepared:
+    """The holders of the referral and its ancestors (a recursive CTE), root first."""
+    columns = (Referral.id, Referral.parent_id, Referral.holder_id, Referral.depth)
+    chain = select(*columns).where(Referral.id == bindparam("referral_id")).cte("chain", recursive=True)
+    chain = chain.union_all(select(*columns).join(chain, Referral.id == chain.c.parent_id))
+    return Prepared(select(chain.c.holder_id).where(chain.c.holder_id.is_not(None)).order_by(chain.c.depth))
 
 
 def referral_by_token(session: Session, token: str) -> Referral:
@@ -225,7 +253,7 @@ def forward(
                 "That person already holds a place in a chain for this problem.",
                 code="already_in_chain",
             )
-    return _new_referral(
+    referral = _new_referral(
         session,
         problem=problem,
         problem_id=problem.id,
@@ -236,6 +264,9 @@ def forward(
         depth=depth,
         note=_clean_note(note),
     )
+    events.referral_sent(session, referral)
+    events.chain_grew(session, referral, "was forwarded the problem", exclude_id=actor.id)
+    return referral
 
 
 def _claim(referral: Referral, user: User) -> None:
@@ -271,6 +302,7 @@ def claim(session: Session, actor: User, token: str) -> Referral:
     if result.rowcount != 1:
         raise ReferralError("This referral link has already been used.", code="already_claimed")
     session.refresh(referral)
+    events.chain_grew(session, referral, "joined it")
     return referral
 
 
@@ -338,6 +370,10 @@ def introduce(
         introduction.consented_at = utcnow()
     session.add(introduction)
     session.flush()
+    if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
+        events.introduction_needs_consent(session, introduction)
+    elif introduction.status == IntroductionStatus.PROPOSED:
+        events.introduction_proposed(session, introduction)
     return introduction
 
 
@@ -362,14 +398,7 @@ def _set_status(
     new: IntroductionStatus,
     **values,
 ) -> None:
-    result = session.execute(
-        update(Introduction)
-        .where(Introduction.id == introduction.id, Introduction.status.in_(expected))
-        .values(status=new, **values)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(introduction)
-    if result.rowcount != 1:
+    if not guarded_update(session, introduction, expected, status=new, **values):
         raise IntroductionError(
             f"This introduction is {introduction.status.value.replace('_', ' ')}; it cannot become {new.value}."
         )
@@ -401,14 +430,15 @@ def consent(
         consented_at=utcnow() if accept else None,
         candidate_note=_clean_note(note),
     )
+    if accept:
+        events.introduction_proposed(session, introduction)
     return introduction
 
 
 @dataclass
 class AcceptResult:
     introduction: Introduction
-    settlement: object = None
-    chain: list[User] = field(default_factory=list)
+    settlement: "SettlementSummary"
 
 
 def accept(session: Session, actor: User, introduction: Introduction) -> AcceptResult:
@@ -421,7 +451,9 @@ def accept(session: Session, actor: User, introduction: Introduction) -> AcceptR
             f"Only a proposed introduction can be accepted; this one is {introduction.status.value.replace('_', ' ')}."
         )
     settlement = settle_introduction(session, introduction, actor)
-    return AcceptResult(introduction, settlement, chain_members(introduction.referral))
+    record_change(session, ChangeKind.TRACK_RECORD, introduction.introducer_id)  # it ranks reach results
+    events.introduction_decided(session, introduction)
+    return AcceptResult(introduction, settlement)
 
 
 def decline(session: Session, actor: User, introduction: Introduction, *, note: str = "") -> Introduction:
@@ -435,6 +467,7 @@ def decline(session: Session, actor: User, introduction: Introduction, *, note: 
         decided_by_id=actor.id,
         decision_note=_clean_note(note),
     )
+    events.introduction_decided(session, introduction)
     return introduction
 
 
@@ -492,23 +525,26 @@ def company_sees_candidate(introduction: Introduction) -> bool:
     return introduction.consented_at is not None
 
 
-def track_records(session: Session, user_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """(introductions made, introductions accepted) per introducer, duplicates not counted."""
-    if not user_ids:
+def track_records(session: Session, user_ids: list[int] | None) -> dict[int, tuple[int, int]]:
+    """(introductions made, introductions accepted) per introducer, duplicates not counted.
+
+    ``None`` asks for every introducer (the reach index loads them all when it is built).
+    """
+    if user_ids is not None and not user_ids:
         return {}
-    rows = session.execute(
+    query = (
         select(
             Introduction.introducer_id,
             func.count(),
             func.count().filter(Introduction.status == IntroductionStatus.ACCEPTED),
         )
-        .where(
-            Introduction.introducer_id.in_(user_ids),
-            Introduction.status != IntroductionStatus.DUPLICATE,
-        )
+        .where(Introduction.status != IntroductionStatus.DUPLICATE)
         .group_by(Introduction.introducer_id)
     )
-    records = {uid: (0, 0) for uid in user_ids}
+    if user_ids is not None:
+        query = query.where(Introduction.introducer_id.in_(user_ids))
+    rows = session.execute(query)
+    records = {uid: (0, 0) for uid in user_ids or ()}
     records.update({uid: (made, accepted) for uid, made, accepted in rows})
     return records
 

@@ -4,44 +4,16 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 
 from marketplace.db import db
-from marketplace.notifications import mail
 from marketplace.problems import service as problems
 from marketplace.problems.forms import ForwardForm, IntroduceForm
 from marketplace.referrals import service
-from marketplace.referrals.models import Introduction, Referral
+from marketplace.referrals.models import Referral
 
 bp = Blueprint("referrals", __name__)
 
 
 def referral_link(referral: Referral) -> str:
     return current_app.config["BASE_URL"] + url_for("referrals.landing", token=referral.token)
-
-
-def consent_link(introduction: Introduction) -> str:
-    return current_app.config["BASE_URL"] + url_for("referrals.consent", token=introduction.consent_token)
-
-
-def notify_referral(referral: Referral) -> None:
-    to = referral.recipient_user.email if referral.recipient_user else referral.recipient_email
-    mail.send(
-        to,
-        f"{referral.sender.name} thinks you can help: {referral.problem.title}",
-        "referral",
-        referral=referral,
-        link=referral_link(referral),
-    )
-
-
-def notify_introduction(introduction: Introduction) -> None:
-    if introduction.status.value != "awaiting_candidate":
-        return
-    mail.send(
-        introduction.candidate_email,
-        f"{introduction.introducer.name} would like to introduce you to {introduction.problem.company.name}",
-        "introduction_consent",
-        introduction=introduction,
-        link=consent_link(introduction),
-    )
 
 
 def _back(problem_id: int):
@@ -66,8 +38,7 @@ def forward(problem_id: int):
     if not form.validate_on_submit():
         flash("Give the e-mail address of the person you forward to.", "danger")
         return _back(problem_id)
-    referral = service.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
-    notify_referral(referral)
+    service.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
     db.session.commit()
     flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
@@ -89,7 +60,6 @@ def introduce(problem_id: int):
         candidate_name=form.candidate_name.data,
         message=form.message.data,
     )
-    notify_introduction(introduction)
     db.session.commit()
     messages = {
         "duplicate": "Someone introduced this person first; your introduction is kept as a duplicate.",

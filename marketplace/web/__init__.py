@@ -1,6 +1,6 @@
 """The HTML side: blueprints, the one error handler, security headers and template helpers."""
 
-from flask import Flask, flash, jsonify, redirect, render_template, request
+from flask import Flask, flash, has_request_context, jsonify, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -53,11 +53,21 @@ LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"
 
 def init_app(app: Flask) -> None:
     from marketplace.accounts.views import bp as accounts_bp
+    from marketplace.admin.views import bp as admin_bp
+    from marketplace.ledger.views import bp as ledger_bp
+    from marketplace.network.views import bp as network_bp
+    from marketplace.notifications.views import bp as notifications_bp
+    from marketplace.payments.views import bp as payments_bp
+    from marketplace.payments.webhooks import bp as webhooks_bp
     from marketplace.problems.views import bp as problems_bp
     from marketplace.referrals.views import bp as referrals_bp
     from marketplace.web.main import bp as main_bp
 
-    for blueprint in (main_bp, accounts_bp, problems_bp, referrals_bp):
+    blueprints = (
+        main_bp, accounts_bp, problems_bp, referrals_bp, network_bp, notifications_bp, admin_bp, ledger_bp,
+        payments_bp, webhooks_bp,
+    )  # fmt: skip
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_filters(app)
 
@@ -106,7 +116,11 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def navigation():
         from marketplace.accounts.service import companies_of
+        from marketplace.notifications.service import unread_count
 
-        if not current_user.is_authenticated:
-            return {"my_companies": []}
-        return {"my_companies": companies_of(db.session, current_user)}
+        if not has_request_context() or not current_user.is_authenticated:
+            return {"my_companies": [], "unread_notifications": 0}
+        return {
+            "my_companies": companies_of(db.session, current_user),
+            "unread_notifications": unread_count(db.session, current_user),
+        }

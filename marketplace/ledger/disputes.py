@@ -1,0 +1,119 @@
+"""Reporting a failed introduction during the guarantee period, and an admin's decision.
+
+While a dispute is open the problem is ``disputed`` and its shares stay held: the release job
+passes it by. Upheld, every share is clawed back to escrow, the platform fee with them (the
+company pays only for an introduction that held), and the escrow is refunded; rejected, the
+shares are released and the problem is settled.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import User
+from marketplace.accounts.service import require_manager
+from marketplace.db import guarded_update, utcnow
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.ledger.models import Dispute, DisputeStatus, Share, ShareStatus, TransactionKind
+from marketplace.ledger.service import PLATFORM_FEES, Entry, escrow_account, member_account, post, transaction_by_key
+from marketplace.ledger.settlement import guarantee_ends, refund_unspent, release, settle_key
+from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.problems.service import transition
+
+MIN_REASON, MAX_REASON = 10, 5000
+
+
+class DisputeError(Conflict):
+    code = "dispute_state"
+
+
+def require_platform_admin(user: User | None) -> None:
+    if user is None or not getattr(user, "is_platform_admin", False):
+        raise Forbidden("Only a platform admin can decide disputes.")
+
+
+def open_dispute(
+    session: Session, actor: User, problem: Problem, *, reason: str, now: datetime | None = None
+) -> Dispute:
+    """The company (an owner or admin) reports that the accepted introduction failed."""
+    require_manager(session, actor, problem.company_id)
+    reason = (reason or "").strip()
+    if not MIN_REASON <= len(reason) <= MAX_REASON:
+        raise ValidationError(
+            f"Say what went wrong in {MIN_REASON} to {MAX_REASON:,} characters.", code="invalid_reason"
+        )
+    now = now or utcnow()
+    ends = guarantee_ends(problem)
+    if problem.status == ProblemStatus.IN_GUARANTEE and ends is not None and now >= ends:
+        raise DisputeError(f"The guarantee period ended on {ends:%d %b %Y}; the shares are being released.")
+    transition(session, problem, {ProblemStatus.IN_GUARANTEE}, ProblemStatus.DISPUTED)
+    dispute = Dispute(problem_id=problem.id, opened_by_id=actor.id, reason=reason, opened_at=now)
+    session.add(dispute)
+    session.flush()
+    return dispute
+
+
+def _decide(session: Session, actor: User, dispute: Dispute, status: DisputeStatus, note: str) -> None:
+    require_platform_admin(actor)
+    decided = guarded_update(
+        session,
+        dispute,
+        {DisputeStatus.OPEN},
+        status=status,
+        resolved_by_id=actor.id,
+        resolution_note=(note or "").strip(),
+        resolved_at=utcnow(),
+    )
+    if not decided:
+        raise DisputeError(f"This dispute is already {dispute.status.value}.")
+
+
+def uphold(session: Session, actor: User, dispute: Dispute, *, note: str = "") -> Dispute:
+    """The introduction failed: claw every share and the fee back to escrow, and refund it all."""
+    _decide(session, actor, dispute, DisputeStatus.UPHELD, note)
+    problem = dispute.problem
+    held = session.scalars(select(Share).where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)).all()
+    entries = [Entry(member_account(s.member_id, "held"), -s.amount, s.currency) for s in held]
+    settled = transaction_by_key(session, settle_key(problem.id))
+    fee = sum(e.amount for e in settled.entries if e.account.code == PLATFORM_FEES) if settled else 0
+    if fee:
+        entries.append(Entry(PLATFORM_FEES, -fee, problem.currency))
+    if entries:
+        entries.append(Entry(escrow_account(problem.id), -sum(e.amount for e in entries), problem.currency))
+        post(session, TransactionKind.CLAWBACK, f"clawback:problem:{problem.id}", entries, problem_id=problem.id)
+    session.execute(
+        update(Share)
+        .where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)
+        .values(status=ShareStatus.CLAWED_BACK)
+        .execution_options(synchronize_session=False)
+    )
+    refund_unspent(session, problem)
+    return dispute
+
+
+def reject(session: Session, actor: User, dispute: Dispute, *, note: str = "") -> Dispute:
+    """The introduction held: release the shares now and settle the problem."""
+    _decide(session, actor, dispute, DisputeStatus.REJECTED, note)
+    release(session, dispute.problem, {ProblemStatus.DISPUTED})
+    return dispute
+
+
+def decide(session: Session, actor: User, dispute_id: int, decision: str, *, note: str = "") -> Dispute:
+    """``decision`` is "uphold" or "reject"; only a platform admin learns whether a dispute exists."""
+    require_platform_admin(actor)
+    dispute = session.get(Dispute, dispute_id)
+    if dispute is None:
+        raise NotFound("No such dispute.")
+    return {"uphold": uphold, "reject": reject}[decision](session, actor, dispute, note=note)
+
+
+def dispute_of(session: Session, problem_id: int) -> Dispute | None:
+    return session.scalar(select(Dispute).where(Dispute.problem_id == problem_id))
+
+
+def disputes_for_admin(session: Session, actor: User) -> list[Dispute]:
+    """Open disputes first (oldest first: they wait longest), then the latest decisions."""
+    require_platform_admin(actor)
+    open_first = (Dispute.status != DisputeStatus.OPEN, Dispute.opened_at)
+    return list(session.scalars(select(Dispute).order_by(*open_first).limit(200)))

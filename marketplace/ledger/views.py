@@ -1,0 +1,132 @@
+"""A member's earnings and giving, a company's report of a failed introduction, admins' decisions."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from marketplace.accounts.models import Role, User
+from marketplace.accounts.service import user_by_email
+from marketplace.db import db, utcnow
+from marketplace.errors import MarketplaceError, NotFound
+from marketplace.ledger import disputes, service, settlement
+from marketplace.ledger.forms import DecisionForm, DisputeForm, DonationForm
+from marketplace.money import parse_major
+from marketplace.problems import service as problems
+from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.web.util import form_error
+
+bp = Blueprint("ledger", __name__)
+
+
+def _earnings_page(form: DonationForm):
+    given, received = service.giving_record(db.session, current_user.id)
+    return render_template(
+        "ledger/earnings.html",
+        statements=service.member_statement(db.session, current_user.id),
+        given=given,
+        received=received,
+        form=form,
+    )
+
+
+@bp.get("/me/earnings")
+@login_required
+def earnings():
+    return _earnings_page(DonationForm())
+
+
+@bp.post("/me/earnings/give")
+@login_required
+def give():
+    form = DonationForm()
+    if form.validate_on_submit():
+        try:
+            recipient = user_by_email(db.session, form.to_email.data)
+            if recipient is None:
+                raise NotFound("No member has that e-mail address.")
+            amount = parse_major(form.amount.data, form.currency.data)
+            service.donate(
+                db.session,
+                current_user,
+                to_user_id=recipient.id,
+                amount=amount,
+                currency=form.currency.data,
+                key=form.key.data,
+                note=form.note.data or "",
+            )
+        except MarketplaceError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Thank you: you passed your share on to {recipient.name}.", "success")
+            return redirect(url_for("ledger.earnings"))
+    return _earnings_page(form)
+
+
+@bp.app_context_processor
+def problem_money_helper():
+    """``problem_money(problem, role)`` for the company's side of the problem page."""
+    return {"problem_money": _problem_money}
+
+
+def _problem_money(problem: Problem, role: Role | None) -> dict:
+    ends = settlement.guarantee_ends(problem)
+    can_dispute = (
+        role is not None
+        and role.manages
+        and problem.status == ProblemStatus.IN_GUARANTEE
+        and ends is not None
+        and utcnow() < ends
+    )
+    summary = settlement.settlement_of(db.session, problem)
+    paid = [line.user_id for line in summary.shares] if summary else []
+    return {
+        "settlement": summary,
+        "members": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(paid)))},
+        "refunds": settlement.refunds_of(db.session, problem),
+        "dispute": disputes.dispute_of(db.session, problem.id),
+        "guarantee_ends": ends,
+        "dispute_form": DisputeForm() if can_dispute else None,
+    }
+
+
+@bp.post("/problems/<int:problem_id>/disputes")
+@login_required
+def open_dispute(problem_id: int):
+    problem = problems.get_visible(db.session, current_user, problem_id)
+    form = DisputeForm()
+    if not form.validate_on_submit():
+        reasons = "; ".join(message for messages in form.errors.values() for message in messages)
+        flash(f"The report was not sent: {reasons}", "danger")
+        return redirect(url_for("problems.show", problem_id=problem.id))
+    disputes.open_dispute(db.session, current_user, problem, reason=form.reason.data)
+    db.session.commit()
+    flash("Reported. Nobody is paid until a platform admin has looked at it.", "info")
+    return redirect(url_for("problems.show", problem_id=problem.id))
+
+
+@bp.get("/admin/disputes")
+@login_required
+def admin_disputes():
+    listed = disputes.disputes_for_admin(db.session, current_user)
+    return render_template(
+        "ledger/admin_disputes.html",
+        disputes=listed,
+        settlements={d.problem_id: settlement.settlement_of(db.session, d.problem) for d in listed},
+        form=DecisionForm(),
+    )
+
+
+@bp.post("/admin/disputes/<int:dispute_id>/<any(uphold, reject):decision>")
+@login_required
+def decide_dispute(dispute_id: int, decision: str):
+    disputes.decide(db.session, current_user, dispute_id, decision, note=request.form.get("note", ""))
+    db.session.commit()
+    flash(
+        "Upheld: the shares are clawed back and the company is refunded."
+        if decision == "uphold"
+        else "Rejected: the shares are released and the problem is settled.",
+        "success",
+    )
+    return redirect(url_for("ledger.admin_disputes"))

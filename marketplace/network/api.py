@@ -1,0 +1,242 @@
+"""The network over the API: connections and requests, contact cards, degree counts and the reach
+search of a problem (names as DESIGN.md section 5 allows: ``user_id`` and ``name`` of a member
+who keeps their name off chains are ``null`` and "a member")."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from marketplace.api import token_required
+from marketplace.db import db
+from marketplace.network import reach_service, service
+from marketplace.network.views import reach_graph
+from marketplace.problems import service as problems
+from marketplace.problems.api import ROW_ID
+
+blp = Blueprint("network_api", __name__, description="Connections, contact cards and the reach search")
+
+
+class ConnectionOut(ma.Schema):
+    user_id = ma.fields.Integer(attribute="peer_id")
+    name = ma.fields.Function(lambda c: c.peer.name)
+    note = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class ConnectionsOut(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ConnectionOut))
+
+
+class ConnectIn(ma.Schema):
+    user_id = ma.fields.Integer(required=True, strict=True, validate=ROW_ID)
+    note = ma.fields.String(required=True)
+
+
+class RequestOut(ma.Schema):
+    id = ma.fields.Integer()
+    from_user = ma.fields.Function(lambda r: {"user_id": r.from_user_id, "name": r.from_user.name})
+    to_user = ma.fields.Function(lambda r: {"user_id": r.to_user_id, "name": r.to_user.name})
+    note = ma.fields.String()
+    status = ma.fields.Function(lambda r: r.status.value)
+    created_at = ma.fields.DateTime()
+    decided_at = ma.fields.DateTime(allow_none=True)
+
+
+class RequestsOut(ma.Schema):
+    incoming = ma.fields.List(ma.fields.Nested(RequestOut))
+    outgoing = ma.fields.List(ma.fields.Nested(RequestOut))
+
+
+class CardIn(ma.Schema):
+    name = ma.fields.String(required=True)
+    email = ma.fields.String(load_default=None, allow_none=True)
+    other_emails = ma.fields.List(ma.fields.String(), load_default=list)
+    company = ma.fields.String(load_default="")
+    position = ma.fields.String(load_default="")
+    tags = ma.fields.List(ma.fields.String(), load_default=list)
+    notes = ma.fields.String(load_default="")
+    linkedin_url = ma.fields.String(load_default=None, allow_none=True)
+    connected_on = ma.fields.Date(load_default=None, allow_none=True)
+
+
+class CardOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    email = ma.fields.String(allow_none=True)
+    other_emails = ma.fields.List(ma.fields.String(), attribute="other_email_list")
+    company = ma.fields.String()
+    position = ma.fields.String()
+    tags = ma.fields.List(ma.fields.String(), attribute="tag_list")
+    notes = ma.fields.String()
+    source = ma.fields.Function(lambda c: c.source.value)
+    linkedin_url = ma.fields.String(allow_none=True)
+    connected_on = ma.fields.Date(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class CardsArgs(ma.Schema):
+    q = ma.fields.String(load_default="")
+    tag = ma.fields.String(load_default="")
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
+
+
+class CardPageOut(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CardOut))
+    next_page = ma.fields.Integer(allow_none=True)
+
+
+class PersonOut(ma.Schema):
+    user_id = ma.fields.Integer(allow_none=True)
+    name = ma.fields.String()
+
+
+class ReachItemOut(PersonOut):
+    hops = ma.fields.Integer()
+    path = ma.fields.List(ma.fields.Nested(PersonOut))
+    mutual = ma.fields.Integer(metadata={"description": "connections the expert shares with the path's start"})
+    track_record = ma.fields.Integer(metadata={"description": "introductions the expert made that were accepted"})
+
+
+class ReachArgs(ma.Schema):
+    k = ma.fields.Integer(load_default=10, validate=ma.validate.Range(min=1, max=100))
+
+
+class ReachOut(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ReachItemOut))
+
+
+class NetworkOut(ma.Schema):
+    first = ma.fields.Integer(metadata={"description": "confirmed connections"})
+    second = ma.fields.Integer(metadata={"description": "members exactly two hops away"})
+    third = ma.fields.Integer(metadata={"description": "members exactly three hops away"})
+
+
+# Connections -----------------------------------------------------------------------------------
+
+
+@blp.get("/me/connections")
+@token_required
+@blp.response(200, ConnectionsOut)
+def my_connections(user):
+    return {"items": service.connections_of(db.session, user)}
+
+
+@blp.get("/me/connections/requests")
+@token_required
+@blp.response(200, RequestsOut)
+def my_requests(user):
+    return service.pending_requests(db.session, user)
+
+
+@blp.post("/connections")
+@token_required
+@blp.arguments(ConnectIn)
+@blp.response(201, RequestOut)
+def request_connection(user, data):
+    request = service.request_connection(db.session, user, user_id=data["user_id"], note=data["note"])
+    db.session.commit()
+    return request
+
+
+def _answer(user, request_id: int, action: str):
+    request = service.answer_request(db.session, user, request_id, action)
+    db.session.commit()
+    return request
+
+
+@blp.post("/connections/requests/<int:request_id>/confirm")
+@token_required
+@blp.response(200, RequestOut)
+def confirm_request(user, request_id):
+    """The member who was asked confirms: both directions of the connection are stored."""
+    return _answer(user, request_id, "confirm")
+
+
+@blp.post("/connections/requests/<int:request_id>/decline")
+@token_required
+@blp.response(200, RequestOut)
+def decline_request(user, request_id):
+    return _answer(user, request_id, "decline")
+
+
+@blp.post("/connections/requests/<int:request_id>/cancel")
+@token_required
+@blp.response(200, RequestOut)
+def cancel_request(user, request_id):
+    """The member who asked withdraws the request."""
+    return _answer(user, request_id, "cancel")
+
+
+@blp.delete("/connections/<int:user_id>")
+@token_required
+@blp.response(204)
+def remove_connection(user, user_id):
+    service.remove_connection(db.session, user, user_id)
+    db.session.commit()
+
+
+@blp.get("/me/network")
+@token_required
+@blp.response(200, NetworkOut)
+def my_network(user):
+    first, second, third = reach_service.degree_counts(db.session, reach_graph(), user)
+    return {"first": first, "second": second, "third": third}
+
+
+# Contact cards ---------------------------------------------------------------------------------
+
+
+@blp.get("/me/cards")
+@token_required
+@blp.arguments(CardsArgs, location="query")
+@blp.response(200, CardPageOut)
+def my_cards(user, args):
+    return service.search_cards(db.session, user, **args)
+
+
+@blp.post("/me/cards")
+@token_required
+@blp.arguments(CardIn)
+@blp.response(201, CardOut)
+def create_card(user, data):
+    card = service.create_card(db.session, user, service.CardData(**data))
+    db.session.commit()
+    return card
+
+
+@blp.get("/me/cards/<int:card_id>")
+@token_required
+@blp.response(200, CardOut)
+def get_card(user, card_id):
+    return service.get_card(db.session, user, card_id)
+
+
+@blp.put("/me/cards/<int:card_id>")
+@token_required
+@blp.arguments(CardIn)
+@blp.response(200, CardOut)
+def update_card(user, data, card_id):
+    card = service.update_card(db.session, user, card_id, service.CardData(**data))
+    db.session.commit()
+    return card
+
+
+@blp.delete("/me/cards/<int:card_id>")
+@token_required
+@blp.response(204)
+def delete_card(user, card_id):
+    service.delete_card(db.session, user, card_id)
+    db.session.commit()
+
+
+# The reach search ------------------------------------------------------------------------------
+
+
+@blp.get("/problems/<int:problem_id>/reach")
+@token_required
+@blp.arguments(ReachArgs, location="query")
+@blp.response(200, ReachOut)
+def problem_reach(user, args, problem_id):
+    """Members within three hops who hold the problem's skills; for the company's own people,
+    searched from every colleague."""
+    problem = problems.get_visible(db.session, user, problem_id)
+    return {"items": reach_service.problem_reach(db.session, reach_graph(), user, problem, args["k"])}

@@ -1,0 +1,53 @@
+"""The network change log: how every process's in-memory reach index follows the database.
+
+SQL is the source of truth. Each change to connections, skills or track records appends a
+``network_changes`` row in the same transaction as the change, and each process applies the rows
+newer than the last one it applied before it answers a query (``reach_service.ReachGraph``).
+
+That works only if a process never sees a change before an older one that commits later. Writers
+therefore serialise on one lock for the rest of their transaction: on SQLite every writer already
+holds the database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL they take a transaction-level
+advisory lock before reading what they will change. So ids are handed out in commit order, and a
+reader that sees id n has seen every committed change below n. Connection changes are rare human
+actions, so the serialisation costs nothing noticeable.
+"""
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
+
+from marketplace.db import utcnow
+from marketplace.jobs.service import periodic
+from marketplace.network.models import ChangeKind, NetworkChange
+
+RETENTION = timedelta(days=2)
+_ADVISORY_LOCK_KEY = 0x6E6574776F726B  # "network"
+
+
+def lock_network(session: Session) -> None:
+    """Serialise this transaction with every other writer of the network (see the module doc)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+
+
+def record_change(session: Session, kind: ChangeKind, a: int, b: int | None = None) -> None:
+    """Append a change in the caller's transaction."""
+    lock_network(session)
+    session.add(NetworkChange(kind=kind, a=a, b=b))
+    session.flush()
+
+
+@periodic("prune network changes")
+def prune_changes(session: Session) -> int:
+    """Drop changes older than ``RETENTION``, always keeping the newest.
+
+    A process whose last applied change is gone rebuilds its index instead of catching up.
+    """
+    newest = session.scalar(select(func.max(NetworkChange.id)))
+    if newest is None:
+        return 0
+    result = session.execute(
+        delete(NetworkChange).where(NetworkChange.created_at < utcnow() - RETENTION, NetworkChange.id < newest)
+    )
+    return result.rowcount

@@ -1,0 +1,58 @@
+"""Notifications over the API."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from marketplace.api import token_required
+from marketplace.db import db
+from marketplace.notifications import service
+
+blp = Blueprint("notifications_api", __name__, description="Notifications")
+
+
+class NotificationOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    title = ma.fields.String()
+    body = ma.fields.String()
+    link = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    read = ma.fields.Function(lambda n: n.read_at is not None)
+
+
+class InboxArgs(ma.Schema):
+    unread = ma.fields.Boolean(load_default=False)
+    before_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=2**63 - 1))
+
+
+class InboxOut(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(NotificationOut))
+    unread = ma.fields.Integer()
+
+
+class ReadIn(ma.Schema):
+    ids = ma.fields.List(ma.fields.Integer(strict=True), load_default=None)
+
+
+class ReadOut(ma.Schema):
+    marked = ma.fields.Integer()
+    unread = ma.fields.Integer()
+
+
+@blp.get("/me/notifications")
+@token_required
+@blp.arguments(InboxArgs, location="query")
+@blp.response(200, InboxOut)
+def list_notifications(user, args):
+    items = service.inbox(db.session, user, unread_only=args["unread"], before_id=args["before_id"])
+    return {"items": items, "unread": service.unread_count(db.session, user)}
+
+
+@blp.post("/me/notifications/read")
+@token_required
+@blp.arguments(ReadIn)
+@blp.response(200, ReadOut)
+def mark_read(user, data):
+    marked = service.mark_read(db.session, user, data["ids"])
+    db.session.commit()
+    return {"marked": marked, "unread": service.unread_count(db.session, user)}

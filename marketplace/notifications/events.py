@@ -1,0 +1,276 @@
+"""The events of the workflow, each turned into notifications for exactly the right people.
+
+Each function is called by the service that causes the event, inside its transaction. Names of
+chain members follow their privacy choice: upstream links learn that their chain grew, not who
+joined it.
+"""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Membership, User
+from marketplace.jobs.service import periodic
+from marketplace.money import format_money
+from marketplace.notifications.service import Message, due_for_expiry_warning, email_only, notify, notify_address
+
+
+def _money(amount: int, currency: str) -> str:
+    return format_money(amount, currency)
+
+
+def _managers(session: Session, company_id: int) -> list[User]:
+    from marketplace.accounts.models import Role
+
+    return list(
+        session.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.company_id == company_id, Membership.role.in_([Role.OWNER, Role.ADMIN]))
+        )
+    )
+
+
+def _payout_preview_for(problem, depth: int) -> dict:
+    """What the recipient of a referral at ``depth`` would earn, as finder or as a link above one."""
+    from marketplace.problems.service import payout_preview
+
+    rows = payout_preview(problem, max_links=problem.max_depth)
+    preview = {}
+    if depth <= len(rows):
+        preview["as_finder"] = _money(rows[depth - 1].shares[-1], problem.currency)
+    if depth < len(rows):
+        preview["as_link"] = _money(rows[-1].shares[depth - 1], problem.currency)
+    return preview
+
+
+def referral_sent(session: Session, referral) -> None:
+    problem = referral.problem
+    sender = referral.sender
+    message = Message(
+        title=f"{sender.name} thinks you can help: {problem.title}",
+        body=referral.note,
+        link=f"/r/{referral.token}",
+        data={
+            "sender": sender.name,
+            "note": referral.note,
+            "problem": problem.title,
+            "company": problem.company.name,
+            "bounty": _money(problem.bounty_amount, problem.currency),
+            "depth": referral.depth,
+            "preview": _payout_preview_for(problem, referral.depth),
+        },
+    )
+    email = referral.recipient_user.email if referral.recipient_user else referral.recipient_email
+    notify_address(session, email, referral.recipient_user, "referral_received", f"referral:{referral.id}", message)
+
+
+def chain_grew(session: Session, referral, what: str, exclude_id: int | None = None) -> None:
+    """Tell every link above ``referral`` that the chain grew (counts, never names), except the
+    member who made it grow."""
+    from marketplace.referrals.service import chain_to
+
+    problem = referral.problem
+    above = [r.holder for r in chain_to(referral.parent) if r.holder is not None]
+    for position, member in enumerate(above, start=1):
+        if member.id == exclude_id:
+            continue
+        links_below = referral.depth - position
+        message = Message(
+            title=f"Your chain for “{problem.title}” grew",
+            body=f"It now reaches {links_below} link{'s' if links_below != 1 else ''} past you; someone {what}.",
+            link=f"/problems/{problem.id}",
+            data={"problem": problem.title, "links_below": links_below, "what": what},
+        )
+        notify(session, member, "chain_grew", f"referral:{referral.id}:{what}", message)
+
+
+def introduction_needs_consent(session: Session, introduction) -> None:
+    problem = introduction.problem
+    message = Message(
+        title=f"{introduction.introducer.name} would like to introduce you to {problem.company.name}",
+        body=introduction.message,
+        link=f"/i/{introduction.consent_token}",
+        data={
+            "introducer": introduction.introducer.name,
+            "company": problem.company.name,
+            "problem": problem.title,
+            "message": introduction.message,
+            "candidate_name": introduction.candidate_name,
+        },
+    )
+    notify_address(
+        session,
+        introduction.candidate_email,
+        introduction.candidate_user,
+        "introduction_consent",
+        f"introduction:{introduction.id}",
+        message,
+    )
+
+
+def introduction_proposed(session: Session, introduction) -> None:
+    problem = introduction.problem
+    name = introduction.candidate_name or introduction.candidate_email
+    for manager in _managers(session, problem.company_id):
+        message = Message(
+            title=f"{name} agreed to be introduced for “{problem.title}”",
+            body=introduction.message,
+            link=f"/problems/{problem.id}",
+            data={"candidate": name, "introducer": introduction.introducer.name, "problem": problem.title},
+        )
+        notify(session, manager, "introduction_proposed", f"introduction:{introduction.id}", message)
+
+
+def introduction_decided(session: Session, introduction) -> None:
+    """Accepted or declined: the introducer and everyone on their chain hear it, kindly."""
+    from marketplace.referrals.service import chain_members
+
+    problem = introduction.problem
+    accepted = introduction.status.value == "accepted"
+    people = {introduction.introducer_id: introduction.introducer}
+    people.update({m.id: m for m in chain_members(introduction.referral)})
+    for person in people.values():
+        message = Message(
+            title=(
+                f"Your introduction for “{problem.title}” was accepted"
+                if accepted
+                else f"{problem.company.name} went another way on “{problem.title}”"
+            ),
+            body=(
+                "The bounty is settled along the chain and held for the guarantee period."
+                if accepted
+                else "Thank you for the introduction. Declining is about fit, never about you."
+            ),
+            link=f"/problems/{problem.id}",
+            data={"problem": problem.title, "accepted": accepted, "company": problem.company.name},
+        )
+        notify(
+            session,
+            person,
+            "introduction_decided",
+            f"introduction:{introduction.id}:{introduction.status.value}",
+            message,
+        )
+
+
+def problem_funded(session: Session, problem) -> None:
+    for manager in _managers(session, problem.company_id):
+        notify(
+            session,
+            manager,
+            "problem_funded",
+            f"problem:{problem.id}",
+            Message(
+                title=f"“{problem.title}” is funded and open",
+                body=f"The {_money(problem.bounty_amount, problem.currency)} bounty is held in escrow; "
+                "share the problem with people who might know the expert.",
+                link=f"/problems/{problem.id}",
+                data={"problem": problem.title, "bounty": _money(problem.bounty_amount, problem.currency)},
+            ),
+        )
+
+
+def problem_expiring(session: Session, problem) -> None:
+    for manager in _managers(session, problem.company_id):
+        notify(
+            session,
+            manager,
+            "problem_expiring",
+            f"problem:{problem.id}",
+            Message(
+                title=f"“{problem.title}” closes on {problem.expires_at:%d %b %Y}",
+                body="If it closes without an accepted introduction, the bounty is refunded in full.",
+                link=f"/problems/{problem.id}",
+                data={"problem": problem.title, "closes": f"{problem.expires_at:%d %b %Y}"},
+            ),
+        )
+
+
+@periodic("warn of problems closing soon")
+def warn_problems_closing_soon(session: Session) -> int:
+    """Each open problem closing within three days gets one warning (notify is idempotent)."""
+    problems = list(due_for_expiry_warning(session))
+    for problem in problems:
+        problem_expiring(session, problem)
+    return len(problems)
+
+
+def problem_closed(session: Session, problem) -> None:
+    state = problem.status.value.replace("_", " ")
+    for manager in _managers(session, problem.company_id):
+        notify(
+            session,
+            manager,
+            "problem_closed",
+            f"problem:{problem.id}:{problem.status.value}",
+            Message(
+                title=f"“{problem.title}” is {state}",
+                body="Any bounty paid for it is refunded in full to your card.",
+                link=f"/problems/{problem.id}",
+                data={"problem": problem.title, "state": state},
+            ),
+        )
+
+
+def member_paid(session: Session, user: User, kind: str, event_key: str, *, problem, amount: int, detail: str) -> None:
+    """Money news for a member: a share settled, released, paid out, or a payout that failed."""
+    titles = {
+        "share_settled": "You earned {amount} for “{problem}”",
+        "share_released": "{amount} for “{problem}” is now available",
+        "payout_sent": "{amount} for “{problem}” is on its way to your bank",
+        "payout_failed": "Your payout of {amount} for “{problem}” failed",
+    }
+    amount_text = _money(amount, problem.currency)
+    notify(
+        session,
+        user,
+        kind,
+        event_key,
+        Message(
+            title=titles[kind].format(amount=amount_text, problem=problem.title),
+            body=detail,
+            link="/me/earnings",
+            data={"problem": problem.title, "amount": amount_text, "detail": detail},
+        ),
+    )
+
+
+def payout_account_attention(session: Session, user: User, event_key: str, requirements: list[str]) -> None:
+    notify(
+        session,
+        user,
+        "payout_account",
+        event_key,
+        Message(
+            title="Your payout account needs attention",
+            body="Stripe still needs: " + ", ".join(requirements) if requirements else "Finish setting up payouts.",
+            link="/me/earnings",
+            data={"requirements": requirements},
+        ),
+    )
+
+
+def admin_alert(session: Session, admin: User, event_key: str, text: str) -> None:
+    notify(
+        session,
+        admin,
+        "admin_alert",
+        event_key,
+        Message(title="A payment needs your attention", body=text, link="/admin/disputes"),
+    )
+
+
+def invitation_sent(session: Session, invitation, token: str) -> None:
+    message = Message(
+        title=f"{invitation.invited_by.name} invites you to {invitation.company.name}",
+        link=f"/invitations/{token}",
+        data={"inviter": invitation.invited_by.name, "company": invitation.company.name, "role": invitation.role.value},
+    )
+    email_only(
+        session, invitation.email, "invitation", f"invitation:{invitation.id}:{invitation.token_hash[:12]}", message
+    )
+
+
+def password_reset_requested(session: Session, user: User, token: str) -> None:
+    message = Message(title="Reset your password", link=f"/password/reset/{token}", data={"name": user.name})
+    email_only(session, user.email, "password_reset", f"user:{user.id}:{token[-16:]}", message)

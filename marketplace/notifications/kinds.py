@@ -1,0 +1,36 @@
+"""What the marketplace tells people, and which messages cannot be switched off."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    label: str
+    # Consent requests and payment problems always go out at once: missing them costs someone
+    # an introduction or their money.
+    mandatory: bool = False
+
+
+KINDS: dict[str, Kind] = {
+    "referral_received": Kind("Someone forwarded you a problem"),
+    "chain_grew": Kind("A chain you are in grew"),
+    "introduction_consent": Kind("You are asked to agree to an introduction", mandatory=True),
+    "introduction_proposed": Kind("A candidate agreed to be introduced to your company"),
+    "introduction_decided": Kind("An introduction you are part of was accepted or declined"),
+    "problem_funded": Kind("Your problem's bounty is funded"),
+    "problem_expiring": Kind("Your problem closes in 3 days"),
+    "problem_closed": Kind("Your problem expired or was cancelled, and refunded"),
+    "share_settled": Kind("You earned a share of a bounty"),
+    "share_released": Kind("A share became available to pay out"),
+    "payout_sent": Kind("A payout was sent"),
+    "payout_failed": Kind("A payout failed", mandatory=True),
+    "payout_account": Kind("Your payout account needs attention", mandatory=True),
+    "invitation": Kind("Invitations to a company", mandatory=True),
+    "admin_alert": Kind("Money that needs a platform admin", mandatory=True),
+    "password_reset": Kind("Password reset links", mandatory=True),
+}
+
+
+def choosable() -> dict[str, Kind]:
+    """The kinds a member may set to digest or off."""
+    return {name: kind for name, kind in KINDS.items() if not kind.mandatory}

@@ -1,0 +1,67 @@
+"""Paying a bounty through Checkout and setting up payouts through Connect onboarding."""
+
+from flask import Blueprint, current_app, flash, redirect, url_for
+from flask_login import current_user, login_required
+
+from marketplace.db import db
+from marketplace.payments import service
+from marketplace.problems import service as problems
+
+bp = Blueprint("payments", __name__)
+
+
+def absolute(endpoint: str, **values) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
+def checkout_urls(problem_id: int) -> dict:
+    success = absolute("payments.funded", problem_id=problem_id) + "?session_id={CHECKOUT_SESSION_ID}"
+    return {
+        "success_url": success,
+        "cancel_url": absolute("problems.show", problem_id=problem_id) + "?payment=cancelled",
+    }
+
+
+@bp.post("/problems/<int:problem_id>/checkout")
+@login_required
+def checkout(problem_id: int):
+    problem = problems.get_visible(db.session, current_user, problem_id)
+    session = service.start_checkout(db.session, current_user, problem, **checkout_urls(problem.id))
+    db.session.commit()
+    return redirect(session.url, code=303)
+
+
+@bp.get("/problems/<int:problem_id>/funded")
+@login_required
+def funded(problem_id: int):
+    problem = problems.get_visible(db.session, current_user, problem_id)
+    if problem.is_open:
+        flash("Payment received: the bounty is in escrow and the problem is open to referrals.", "success")
+    else:
+        flash("Payment received. The problem opens as soon as Stripe confirms it, usually within seconds.", "info")
+    return redirect(url_for("problems.show", problem_id=problem.id))
+
+
+@bp.post("/me/payout-account")
+@login_required
+def onboard():
+    url = service.onboarding_link(
+        db.session, current_user, return_url=absolute("payments.onboarded"), refresh_url=absolute("payments.refresh")
+    )
+    db.session.commit()
+    return redirect(url, code=303)
+
+
+@bp.get("/me/payout-account/return")
+@login_required
+def onboarded():
+    flash("Thank you. Stripe is checking your details; this page shows when payouts are ready.", "info")
+    return redirect(url_for("ledger.earnings"))
+
+
+@bp.get("/me/payout-account/refresh")
+@login_required
+def refresh():
+    """Stripe sends members here when an onboarding link expired: they start again from earnings."""
+    flash("That set-up link expired; start again below.", "info")
+    return redirect(url_for("ledger.earnings"))
