@@ -14,6 +14,22 @@ from marketplace.db import db
 problems_cli = AppGroup("problems", help="Problem lifecycle jobs.")
 referrals_cli = AppGroup("referrals", help="Referral chain checks.")
 demo_cli = AppGroup("demo", help="The demo data set.")
+stripe_cli = AppGroup("stripe", help="Payments with Stripe.")
+
+
+@stripe_cli.command("reconcile")
+def reconcile_stripe():
+    """Compare the ledger with Stripe's charges, fees, refunds and transfers; exits 1 on any difference."""
+    from marketplace.payments.reconcile import reconcile
+
+    differences = reconcile(db.session)
+    for line in differences:
+        click.echo(line, err=True)
+    if differences:
+        sys.exit(1)
+    click.echo("the ledger and Stripe agree")
+
+
 ledger_cli = AppGroup("ledger", help="Ledger checks and the guarantee period.")
 
 
@@ -105,5 +121,5 @@ def worker(interval: float, once: bool):
 
 
 def init_app(app: Flask) -> None:
-    for command in (problems_cli, referrals_cli, ledger_cli, demo_cli, worker):
+    for command in (problems_cli, referrals_cli, ledger_cli, demo_cli, stripe_cli, worker):
         app.cli.add_command(command)

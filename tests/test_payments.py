@@ -162,6 +162,21 @@ def test_the_whole_money_loop_pays_each_link_exactly_once(live, emulator, app, a
 
     verify = runner.invoke(args=["ledger", "verify"])
     assert verify.exit_code == 0, verify.output
+    reconciled = runner.invoke(args=["stripe", "reconcile"])
+    assert reconciled.exit_code == 0 and "the ledger and Stripe agree" in reconciled.output, reconciled.output
+
+    # A reversed transfer moves that share's money to "reversed" for an admin; nothing is resent.
+    ann_share = session.scalars(select(Share).where(Share.member_id == world.ann.id)).one()
+    session.rollback()
+    requests.post(f"{emulator.url}/v1/transfers/{ann_share.transfer_reference}/reversals",
+                  auth=("sk_test_marketplace", ""), timeout=10).raise_for_status()  # fmt: skip
+    deliver(emulator, app)
+    session.rollback()
+    assert session.get(Share, ann_share.id, populate_existing=True).status == ShareStatus.REVERSED
+    session.rollback()
+    assert len(emulator_transfers(emulator, f"problem_{problem_id}")) == 3
+    verify = runner.invoke(args=["ledger", "verify"])
+    assert verify.exit_code == 0, verify.output
     with app.app_context():
         assert reconcile(db.session) == []
 

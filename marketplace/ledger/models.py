@@ -105,6 +105,8 @@ class ShareStatus(enum.StrEnum):
     AVAILABLE = "available"
     PAYING = "paying"
     PAID = "paid"
+    # The transfer came back (Stripe's transfer.reversed): the money waits for a platform admin.
+    REVERSED = "reversed"
     CLAWED_BACK = "clawed_back"
     GIVEN = "given"
 

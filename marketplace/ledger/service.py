@@ -36,7 +36,7 @@ from marketplace.money import MINOR_DIGITS, format_money
 STRIPE_BALANCE = "stripe:balance"
 PLATFORM_FEES = "platform:fees"
 PROCESSOR_FEES = "processor:fees"
-MEMBER_BUCKETS = ("held", "available", "payout_pending", "paid")
+MEMBER_BUCKETS = ("held", "available", "payout_pending", "paid", "reversed")
 COMPANY_BUCKETS = ("refund_pending", "refunded")
 MAX_AMOUNT = 2**63 - 1
 
@@ -549,6 +549,30 @@ def fail_payout(session: Session, share: Share, *, reason: str) -> Share:
         ],
         problem_id=share.problem_id,
         memo=reason,
+    )
+    return share
+
+
+def record_reversal(session: Session, share: Share, *, amount: int, reference: str) -> Share:
+    """A paid transfer was reversed: paid → reversed, where it waits for an admin's decision.
+
+    Only a whole reversal is modelled; the share keeps its one payout and is never sent again.
+    """
+    if share.status == ShareStatus.REVERSED:
+        return share
+    if amount != share.payable:
+        raise ShareError(f"Share {share.id}: a partial reversal ({amount} of {share.payable}) needs an admin.")
+    _move_share(session, share, ShareStatus.PAID, ShareStatus.REVERSED)
+    post(
+        session,
+        TransactionKind.PAYOUT,
+        f"reversal:share:{share.id}:{reference}",
+        [
+            Entry(member_account(share.member_id, "paid"), -amount, share.currency),
+            Entry(member_account(share.member_id, "reversed"), amount, share.currency),
+        ],
+        problem_id=share.problem_id,
+        reference=reference,
     )
     return share
 

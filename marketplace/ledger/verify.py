@@ -37,7 +37,13 @@ PAID_KEY = re.compile(r"payout:share:(\d+):\d+:paid")
 # What each problem state says its shares (other than gifts) may be.
 SHARE_STATES = {
     ProblemStatus.IN_GUARANTEE: {ShareStatus.HELD},
-    ProblemStatus.SETTLED: {ShareStatus.AVAILABLE, ShareStatus.PAYING, ShareStatus.PAID, ShareStatus.GIVEN},
+    ProblemStatus.SETTLED: {
+        ShareStatus.AVAILABLE,
+        ShareStatus.PAYING,
+        ShareStatus.PAID,
+        ShareStatus.REVERSED,
+        ShareStatus.GIVEN,
+    },
     ProblemStatus.REFUNDED: {ShareStatus.CLAWED_BACK},
 }
 
@@ -165,6 +171,7 @@ def _shares(session: Session, totals: dict[tuple[str, str], int]) -> list[str]:
             ShareStatus.AVAILABLE: ("available", share.payable),
             ShareStatus.PAYING: ("payout_pending", share.payable),
             ShareStatus.PAID: ("paid", share.payable),
+            ShareStatus.REVERSED: ("reversed", share.payable),
         }.get(share.status)
         if bucket:
             owed[member_account(share.member_id, bucket[0]), share.currency] += bucket[1]
@@ -186,7 +193,7 @@ def _shares(session: Session, totals: dict[tuple[str, str], int]) -> list[str]:
     )
     for share in shares:
         times = paid[share.id]
-        if times > 1 or times != (share.status == ShareStatus.PAID):
+        if times > 1 or times != (share.status in (ShareStatus.PAID, ShareStatus.REVERSED)):
             found.append(f"share {share.id} is {share.status.value}: it was paid out {times} time(s)")
     found += _shares_match_problems(session, [s for s in shares if s.role != ShareRole.GIFT])
     return found
@@ -218,6 +225,7 @@ def _outbox(session: Session) -> list[str]:
         .where(LedgerTransaction.kind.in_([TransactionKind.REFUND, TransactionKind.PAYOUT]))
         .order_by(LedgerTransaction.id)
     ):
-        if not key.endswith((":done", ":paid", ":failed")) and key not in jobs:
+        money_came_back = key.startswith("reversal:")
+        if not key.endswith((":done", ":paid", ":failed")) and not money_came_back and key not in jobs:
             found.append(f"transaction {key}: no outbox job pays it")
     return found

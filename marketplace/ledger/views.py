@@ -19,9 +19,12 @@ bp = Blueprint("ledger", __name__)
 
 
 def _earnings_page(form: DonationForm):
+    from marketplace.payments.service import payout_account
+
     given, received = service.giving_record(db.session, current_user.id)
     return render_template(
         "ledger/earnings.html",
+        payout_account=payout_account(db.session, current_user),
         statements=service.member_statement(db.session, current_user.id),
         given=given,
         received=received,

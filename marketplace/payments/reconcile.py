@@ -56,10 +56,14 @@ def reconcile(session: Session) -> list[str]:
 
         transfers = _all(client.v1.transfers.list(params={"transfer_group": f"problem_{problem.id}", "limit": 100}))
         by_id = {t.id: t for t in transfers}
-        shares = session.scalars(select(Share).where(Share.problem_id == problem.id, Share.status == ShareStatus.PAID))
+        shares = session.scalars(
+            select(Share).where(
+                Share.problem_id == problem.id, Share.status.in_([ShareStatus.PAID, ShareStatus.REVERSED])
+            )
+        )
         for share in shares:
             transfer = by_id.pop(share.transfer_reference, None)
-            owed = share.amount - share.given
+            owed = share.amount - share.given if share.status == ShareStatus.PAID else 0
             if transfer is None:
                 differences.append(
                     f"{label}: share {share.id} is paid by {share.transfer_reference}, which Stripe does not have."

@@ -449,13 +449,17 @@ def transfer_reversed(session: Session, data: dict) -> str:
     if share is None:
         return "unknown transfer"
     reversed_amount = data.get("amount_reversed") or 0
-    ledger.record_reversal(session, share, amount=reversed_amount, reference=data["id"])
+    try:
+        ledger.record_reversal(session, share, amount=reversed_amount, reference=data["id"])
+        outcome = "reversal recorded"
+    except ledger.ShareError as error:
+        outcome = error.message
     _alert_admins(
         session,
         f"transfer:{data['id']}:{reversed_amount}",
         f"Transfer {data['id']} was reversed ({reversed_amount} {data.get('currency')}); review share {share.id}.",
     )
-    return "reversal recorded"
+    return outcome
 
 
 def charge_disputed(session: Session, data: dict) -> str:

@@ -150,6 +150,7 @@ def upgrade() -> None:
                 "available",
                 "paying",
                 "paid",
+                "reversed",
                 "clawed_back",
                 "given",
                 name="share_status",
@@ -185,6 +186,25 @@ def upgrade() -> None:
     # The ledger's rules (sums checked at commit, append-only tables): see marketplace/ledger/ddl.py.
     for statement in ddl.STATEMENTS.get(op.get_bind().dialect.name, []):
         op.execute(statement)
+    _fund_open_problems()
+
+
+def _fund_open_problems() -> None:
+    """Problems opened before the ledger existed get the ``fund`` transaction that opening a
+    problem now writes, so that their escrow holds the bounty they were funded with."""
+    from sqlalchemy.orm import Session
+
+    from marketplace.ledger.service import STRIPE_BALANCE, Entry, escrow_account, post
+
+    connection = op.get_bind()
+    funded = connection.execute(
+        sa.text("SELECT id, bounty_amount, currency FROM problems WHERE status = 'open' AND funded_at IS NOT NULL")
+    ).all()
+    session = Session(bind=connection)
+    for problem_id, amount, currency in funded:
+        entries = [Entry(STRIPE_BALANCE, -amount, currency), Entry(escrow_account(problem_id), amount, currency)]
+        post(session, "fund", f"fund:problem:{problem_id}", entries, problem_id=problem_id, reference="before-ledger")
+    session.flush()
 
 
 def downgrade() -> None:
