@@ -189,10 +189,12 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
     assert sorted(to for to, _ in sent) == [world.admin.email, world.owner.email]
 
     sent, _ = step(lambda: referrals.accept(session, world.owner, introduction))
-    assert sorted(to for to, _ in sent) == ["ann@example.com", "bob@example.com", "cleo@example.com"]
-    assert all(
-        subject == "Your introduction for “Fix our Postgres replication lag” was accepted" for _, subject in sent
-    )
+    # Each link hears what they earned: $900 after the fee, $45 per forwarding link, the rest to Cleo.
+    assert sent == [
+        ("ann@example.com", "You earned $45.00 for “Fix our Postgres replication lag”"),
+        ("bob@example.com", "You earned $45.00 for “Fix our Postgres replication lag”"),
+        ("cleo@example.com", "You earned $810.00 for “Fix our Postgres replication lag”"),
+    ]
 
     # In the app, too: Cleo's bell counts what reached her.
     cleo = api(world.cleo)
@@ -241,7 +243,7 @@ def test_invitation_and_password_reset_are_mailed_with_working_links(mail_app, s
 
 def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session, world, open_problem):
     notifications.set_preference(session, world.ann, "chain_grew", "off")
-    notifications.set_preference(session, world.ann, "introduction_decided", "digest")
+    notifications.set_preference(session, world.ann, "share_settled", "digest")
     notifications.set_digest_hour(session, world.ann, 7)
     with pytest.raises(ValidationError):
         notifications.set_preference(session, world.ann, "introduction_consent", "off")
@@ -255,9 +257,9 @@ def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session
     referrals.accept(session, world.owner, introduction)
     session.commit()
     deliver(mail_app)
-    assert smtp.to("ann@example.com") == []  # chain grew: off; accepted: in the digest
+    assert smtp.to("ann@example.com") == []  # chain grew: off; her share: in the digest
     kinds = {n.kind for n in session.scalars(select(Notification).where(Notification.user_id == world.ann.id))}
-    assert kinds == {"chain_grew", "introduction_decided"}  # still in the app
+    assert kinds == {"chain_grew", "share_settled"}  # still in the app
 
     morning = utcnow().replace(hour=7, minute=0)
     assert notifications.send_digests(session, now=morning.replace(hour=6)) == 0
@@ -266,7 +268,7 @@ def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session
     deliver(mail_app)
     digest = smtp.to("ann@example.com")
     assert len(digest) == 1 and digest[0]["Subject"] == "Your daily digest: 1 update"
-    assert "was accepted" in text(digest[0])
+    assert "You earned $45.00" in text(digest[0])
 
 
 def test_unsubscribe_link_turns_that_kind_off(mail_app, smtp, session, world, open_problem, browser):

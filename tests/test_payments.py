@@ -129,7 +129,7 @@ def chain_of_three_accepted(session, world, problem_id):
     return introduction
 
 
-def test_the_whole_money_loop_pays_each_link_exactly_once(live, emulator, app, api, world, session, runner):
+def test_the_whole_money_loop_pays_each_link_exactly_once(live, emulator, app, api, world, session, runner, sent_mail):
     problem_id = funded_problem(live, emulator, app, api, world)
     assert status_of(session, problem_id) == "open"
 
@@ -150,6 +150,10 @@ def test_the_whole_money_loop_pays_each_link_exactly_once(live, emulator, app, a
     assert sorted((t["destination"], t["amount"]) for t in transfers) == sorted(
         (accounts[user_id], amount) for user_id, amount in shares.items()
     )
+    subjects = [m["Subject"] for m in sent_mail.to("ann@example.com")]
+    for news in ("You earned $90.00 for", "$90.00 for “Fix our Postgres replication lag” is now available",
+                 "$90.00 for “Fix our Postgres replication lag” is on its way to your bank"):  # fmt: skip
+        assert sum(subject.startswith(news) for subject in subjects) == 1, (news, subjects)
     payouts = api(world.ann).get("/me/payouts").json["items"]
     assert [(p["amount"], p["status"], p["problem_id"]) for p in payouts] == [
         (shares[world.ann.id], "paid", problem_id)

@@ -30,6 +30,7 @@ from marketplace.ledger.service import (
     post,
     transaction_by_key,
 )
+from marketplace.notifications import events
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import ProblemError, transition
 from marketplace.referrals.models import Introduction, IntroductionStatus
@@ -260,6 +261,7 @@ def release(session: Session, problem: Problem, expected: set[ProblemStatus]) ->
             entries.append(Entry(member_account(share.member_id, "available"), share.amount, share.currency))
     if entries:
         post(session, TransactionKind.RELEASE, f"release:problem:{problem.id}", entries, problem_id=problem.id)
+        events.shares_released(session, problem, [share for share in held if share.amount])
     session.execute(
         update(Share)
         .where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)

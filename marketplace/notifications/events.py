@@ -129,6 +129,17 @@ def introduction_decided(session: Session, introduction) -> None:
     accepted = introduction.status.value == "accepted"
     people = {introduction.introducer_id: introduction.introducer}
     people.update({m.id: m for m in chain_members(introduction.referral)})
+    if accepted:
+        earned = _settled_shares(session, problem.id)
+        for person_id in list(people):
+            if earned.get(person_id):
+                person = people.pop(person_id)
+                member_paid(
+                    session, person, "share_settled", f"problem:{problem.id}", problem=problem,
+                    amount=earned[person_id],
+                    detail=f"{problem.company.name} accepted the introduction. Your share is held for the "
+                    f"{problem.guarantee_days}-day guarantee period, then it is yours to pay out or pass on.",
+                )  # fmt: skip
     for person in people.values():
         message = Message(
             title=(
@@ -151,6 +162,24 @@ def introduction_decided(session: Session, introduction) -> None:
             f"introduction:{introduction.id}:{introduction.status.value}",
             message,
         )
+
+
+def _settled_shares(session: Session, problem_id: int) -> dict[int, int]:
+    from marketplace.ledger.models import Share
+
+    shares = session.execute(select(Share.member_id, Share.amount).where(Share.problem_id == problem_id)).all()
+    earned: dict[int, int] = {}
+    for member_id, amount in shares:
+        earned[member_id] = earned.get(member_id, 0) + amount
+    return earned
+
+
+def shares_released(session: Session, problem, shares) -> None:
+    for share in shares:
+        member_paid(
+            session, share.member, "share_released", f"share:{share.id}", problem=problem, amount=share.amount,
+            detail="The guarantee period is over. It is paid out to your payout account, or you can pass it on.",
+        )  # fmt: skip
 
 
 def problem_funded(session: Session, problem) -> None:
