@@ -117,9 +117,10 @@ class Prepared:
         sql, positional, fixed, plan = self._compile(connection.dialect)
 
         def bind(given: dict):
-            values = fixed | given
-            converted = [(name, process(values[name]) if process else values[name]) for name, process in plan]
-            return tuple(value for _, value in converted) if positional else dict(converted)
+            values = fixed | given if fixed else given
+            if positional:
+                return tuple([process(values[name]) if process else values[name] for name, process in plan])
+            return {name: process(values[name]) if process else values[name] for name, process in plan}
 
         cursor = connection.connection.cursor()
         try:

@@ -11,9 +11,11 @@ already posted is posted again, unchanged (a replay) or changed (a conflict). Af
 - each problem is in the state this model expects;
 - a replay returned the transaction first posted and moved no money; a conflict moved none.
 
-Each example gets a fresh database. ``make test`` runs 50 examples of up to 30 steps on SQLite
-(about 1,500 steps, each followed by the full verification); CI runs the same on PostgreSQL.
-``LEDGER_STATE_MACHINE_EXAMPLES`` and ``LEDGER_STATE_MACHINE_STEPS`` ask for more.
+Each example gets a fresh database and starts from three problems: one with an introduction to
+accept, one accepted (held or released), one disputed. ``make test`` runs 50 examples of up to
+30 steps on SQLite: about 1,100 steps in all, each followed by the full verification, in some
+15 seconds; CI runs the same on PostgreSQL. ``LEDGER_STATE_MACHINE_EXAMPLES`` and
+``LEDGER_STATE_MACHINE_STEPS`` ask for more (400 examples of 50 steps pass too).
 """
 
 import itertools
@@ -53,6 +55,7 @@ from tests.conftest import problem_input
 EXAMPLES = int(os.environ.get("LEDGER_STATE_MACHINE_EXAMPLES", 50))
 STEPS = int(os.environ.get("LEDGER_STATE_MACHINE_STEPS", 30))
 MEMBERS = 5
+RULES = ["flat_fee_finder_rest", "equal", "halving", "uniform_halving", "finder_and_first"]
 S = ProblemStatus
 
 
@@ -122,39 +125,7 @@ class MoneyFlow(RuleBasedStateMachine):
 
     # Companies ---------------------------------------------------------------------------------
 
-    @initialize(
-        bounty=st.integers(min_value=1_000, max_value=10**9),
-        rule_name=st.sampled_from(["flat_fee_finder_rest", "equal", "halving", "uniform_halving", "finder_and_first"]),
-        guarantee_days=st.sampled_from([0, 2, 7]),
-        candidate_share_bps=st.sampled_from([0, 500]),
-        data=st.data(),
-    )
-    def a_problem_with_an_introduction(self, bounty, rule_name, guarantee_days, candidate_share_bps, data):
-        """Start where the money moves: a funded problem with an introduction to accept..."""
-        self.post_problem(bounty, rule_name, guarantee_days, candidate_share_bps, expires_in_days=30, funded=True)
-        self.introduce(data, length=data.draw(st.integers(1, 3)), expert=data.draw(st.booleans()))
-
-    @initialize(
-        bounty=st.integers(min_value=1_000, max_value=10**9),
-        guarantee_days=st.sampled_from([0, 2, 7]),
-        data=st.data(),
-    )
-    def an_accepted_problem(self, bounty, guarantee_days, data):
-        """... and one already accepted, whose shares are held or released."""
-        self.post_problem(bounty, "flat_fee_finder_rest", guarantee_days, 500, expires_in_days=30, funded=True)
-        self.introduce(data, length=data.draw(st.integers(1, 3)), expert=data.draw(st.booleans()))
-        self.accept(data)
-
-    @rule(
-        bounty=st.integers(min_value=1_000, max_value=10**9),
-        rule_name=st.sampled_from(["flat_fee_finder_rest", "equal", "halving", "uniform_halving", "finder_and_first"]),
-        guarantee_days=st.sampled_from([0, 2, 7]),
-        candidate_share_bps=st.sampled_from([0, 500]),
-        expires_in_days=st.integers(min_value=1, max_value=30),
-        funded=st.booleans(),
-    )
-    def post_problem(self, bounty, rule_name, guarantee_days, candidate_share_bps, expires_in_days, funded):
-        """Post a problem, and (usually, as Checkout would) fund it."""
+    def _post(self, bounty, rule_name, guarantee_days, candidate_share_bps, expires_in_days, funded) -> Problem:
         data = problem_input(
             bounty_amount=bounty,
             split_rule=rule_name,
@@ -171,30 +142,14 @@ class MoneyFlow(RuleBasedStateMachine):
             problems.fund(self.session, problem, reference=f"pi_{problem.id}")
             self.expected[problem.id] = S.OPEN
         self.session.commit()
+        return problem
 
-    @precondition(lambda self: self.expected)
-    @rule(data=st.data())
-    def fund(self, data):
-        problem = self.problem(data, S.AWAITING_PAYMENT)
-        allowed = self.expected[problem.id] == S.AWAITING_PAYMENT
-        if self.attempt(lambda: problems.fund(self.session, problem, reference=f"pi_{problem.id}"), allowed):
-            self.expected[problem.id] = S.OPEN
-
-    @precondition(lambda self: self.in_state(S.OPEN))
-    @rule(data=st.data(), length=st.integers(min_value=1, max_value=3), expert=st.booleans())
-    def introduce(self, data, length, expert):
-        """A chain of members new to the problem; its finder introduces the expert or themselves."""
-        problem = self.problem(data, S.OPEN)
-        free = [m for m in self.members if m.id not in self.in_chain[problem.id]]
-        if self.expected[problem.id] != S.OPEN or not free:
-            return
-        length = min(length, len(free))
-        chain = data.draw(st.permutations(free))[:length]
+    def _introduce(self, problem: Problem, chain: list[User], expert: bool) -> Introduction:
+        """``chain`` passes the problem along; its finder introduces the expert or themselves."""
         referrals.pick_from_board(self.session, chain[0], problem)
         for sender, recipient in zip(chain, chain[1:], strict=False):
-            referrals.claim(
-                self.session, recipient, referrals.forward(self.session, sender, problem, to_user_id=recipient.id).token
-            )
+            sent = referrals.forward(self.session, sender, problem, to_user_id=recipient.id)
+            referrals.claim(self.session, recipient, sent.token)
         candidate = self.expert if expert else chain[-1]
         introduction = referrals.introduce(
             self.session, chain[-1], problem, candidate_user_id=candidate.id, message="Knows this problem well."
@@ -204,14 +159,10 @@ class MoneyFlow(RuleBasedStateMachine):
         self.session.commit()
         self.in_chain[problem.id].update(m.id for m in chain)
         self.introductions[introduction.id] = problem.id
+        return introduction
 
-    @precondition(lambda self: self.introductions)
-    @rule(data=st.data())
-    def accept(self, data):
-        """Mostly an introduction of an open problem; sometimes any (accepted, stale, closed)."""
-        live = sorted(i for i, p in self.introductions.items() if self.expected[p] == S.OPEN)
-        choices = live if live and data.draw(st.integers(0, 3), label="live") else sorted(self.introductions)
-        introduction = self.session.get(Introduction, data.draw(st.sampled_from(choices)), populate_existing=True)
+    def _accept(self, introduction: Introduction) -> None:
+        """Accept any introduction; only a proposed one of an open problem may settle, exactly."""
         problem = self.session.get(Problem, introduction.problem_id)
         allowed = self.expected[problem.id] == S.OPEN and introduction.status == IntroductionStatus.PROPOSED
         result = self.attempt(lambda: referrals.accept(self.session, self.owner, introduction), allowed)
@@ -227,6 +178,89 @@ class MoneyFlow(RuleBasedStateMachine):
         self.accepted.add(problem.id)
         if answered["remainder"]:
             self.refunds.setdefault(problem.id, {})[settlement.remainder_key(problem.id)] = False
+
+    def _dispute(self, problem: Problem) -> None:
+        ends = settlement.guarantee_ends(problem)
+        allowed = self.expected[problem.id] == S.IN_GUARANTEE and self.now < ends
+        opened = self.attempt(
+            lambda: disputes.open_dispute(
+                self.session, self.owner, problem, reason="The expert never showed up.", now=self.now
+            ),
+            allowed,
+        )
+        if opened:
+            self.expected[problem.id] = S.DISPUTED
+
+    # Every example starts where money moves: a problem to accept, one accepted, one disputed.
+
+    @initialize(
+        bounty=st.integers(min_value=1_000, max_value=10**9),
+        rule_name=st.sampled_from(RULES),
+        guarantee_days=st.sampled_from([0, 2, 7]),
+        candidate_share_bps=st.sampled_from([0, 500]),
+        chain=st.permutations(range(MEMBERS)).map(lambda order: order[:3]),
+        expert=st.booleans(),
+    )
+    def a_problem_with_an_introduction(self, bounty, rule_name, guarantee_days, candidate_share_bps, chain, expert):
+        problem = self._post(bounty, rule_name, guarantee_days, candidate_share_bps, 30, funded=True)
+        self._introduce(problem, [self.members[n] for n in chain], expert)
+
+    @initialize(
+        bounty=st.integers(min_value=1_000, max_value=10**9),
+        rule_name=st.sampled_from(RULES),
+        guarantee_days=st.sampled_from([0, 2, 7]),
+        length=st.integers(min_value=1, max_value=MEMBERS),
+    )
+    def an_accepted_problem(self, bounty, rule_name, guarantee_days, length):
+        problem = self._post(bounty, rule_name, guarantee_days, 500, 30, funded=True)
+        self._accept(self._introduce(problem, self.members[:length], expert=True))
+
+    @initialize(
+        bounty=st.integers(min_value=1_000, max_value=10**9), length=st.integers(min_value=1, max_value=MEMBERS)
+    )
+    def a_disputed_problem(self, bounty, length):
+        problem = self._post(bounty, "flat_fee_finder_rest", 7, 0, 30, funded=True)
+        self._accept(self._introduce(problem, self.members[-length:], expert=False))
+        self._dispute(problem)
+
+    # Companies' actions ------------------------------------------------------------------------
+
+    @rule(
+        bounty=st.integers(min_value=1_000, max_value=10**9),
+        rule_name=st.sampled_from(RULES),
+        guarantee_days=st.sampled_from([0, 2, 7]),
+        candidate_share_bps=st.sampled_from([0, 500]),
+        expires_in_days=st.integers(min_value=1, max_value=30),
+        funded=st.booleans(),
+    )
+    def post_problem(self, bounty, rule_name, guarantee_days, candidate_share_bps, expires_in_days, funded):
+        """Post a problem, and (usually, as Checkout would) fund it."""
+        self._post(bounty, rule_name, guarantee_days, candidate_share_bps, expires_in_days, funded)
+
+    @precondition(lambda self: self.expected)
+    @rule(data=st.data())
+    def fund(self, data):
+        problem = self.problem(data, S.AWAITING_PAYMENT)
+        allowed = self.expected[problem.id] == S.AWAITING_PAYMENT
+        if self.attempt(lambda: problems.fund(self.session, problem, reference=f"pi_{problem.id}"), allowed):
+            self.expected[problem.id] = S.OPEN
+
+    @precondition(lambda self: self.in_state(S.OPEN))
+    @rule(data=st.data(), length=st.integers(min_value=1, max_value=3), expert=st.booleans())
+    def introduce(self, data, length, expert):
+        """A chain of members new to the problem."""
+        problem = self.problem(data, S.OPEN)
+        free = [m for m in self.members if m.id not in self.in_chain[problem.id]]
+        if self.expected[problem.id] == S.OPEN and free:
+            self._introduce(problem, data.draw(st.permutations(free))[:length], expert)
+
+    @precondition(lambda self: self.introductions)
+    @rule(data=st.data())
+    def accept(self, data):
+        """Mostly an introduction of an open problem; sometimes any (accepted, stale, closed)."""
+        live = sorted(i for i, p in self.introductions.items() if self.expected[p] == S.OPEN)
+        choices = live if live and data.draw(st.integers(0, 3), label="live") else sorted(self.introductions)
+        self._accept(self.session.get(Introduction, data.draw(st.sampled_from(choices)), populate_existing=True))
 
     @precondition(lambda self: self.in_state(S.AWAITING_PAYMENT, S.OPEN))
     @rule(data=st.data())
@@ -276,17 +310,7 @@ class MoneyFlow(RuleBasedStateMachine):
     @precondition(lambda self: self.accepted)
     @rule(data=st.data())
     def dispute(self, data):
-        problem = self.problem(data, S.IN_GUARANTEE)
-        ends = settlement.guarantee_ends(problem)
-        allowed = self.expected[problem.id] == S.IN_GUARANTEE and self.now < ends
-        opened = self.attempt(
-            lambda: disputes.open_dispute(
-                self.session, self.owner, problem, reason="The expert never showed up.", now=self.now
-            ),
-            allowed,
-        )
-        if opened:
-            self.expected[problem.id] = S.DISPUTED
+        self._dispute(self.problem(data, S.IN_GUARANTEE))
 
     @precondition(lambda self: self.in_state(S.DISPUTED))
     @rule(data=st.data(), upheld=st.booleans())

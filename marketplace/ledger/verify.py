@@ -31,8 +31,6 @@ from marketplace.ledger.service import Entry, account_rule, escrow_account, fing
 from marketplace.problems.models import Problem, ProblemStatus
 
 OWNERS = {"problems": Problem, "users": User, "companies": Company}
-FRESH = {"populate_existing": True}
-"""Read rows as stored now, not as the caller's session last saw them."""
 PAID_KEY = re.compile(r"payout:share:(\d+):\d+:paid")
 # What each problem state says its shares (other than gifts) may be.
 SHARE_STATES = {
@@ -82,7 +80,10 @@ def _snapshot(session: Session):
 
 def _transactions(session: Session) -> list[str]:
     found = []
-    transactions = {t.id: t for t in session.scalars(select(LedgerTransaction), execution_options=FRESH)}
+    columns = ("id", "idempotency_key", "kind", "problem_id", "introduction_id", "reference", "fingerprint")
+    transactions = {
+        row.id: row for row in session.execute(select(*(getattr(LedgerTransaction, name) for name in columns)))
+    }
     codes = dict(session.execute(select(LedgerAccount.id, LedgerAccount.code)).all())
     lines: dict[int, list[Entry]] = defaultdict(list)
     for entry_id, transaction_id, account_id, amount, currency in session.execute(
@@ -145,7 +146,8 @@ def _escrow(session: Session, totals: dict[tuple[str, str], int]) -> list[str]:
     """An open problem's escrow holds its bounty; at every other state it holds nothing."""
     found = []
     held = {key: total for key, total in totals.items() if key[0].startswith("escrow:problem:") and total}
-    for problem in session.scalars(select(Problem).order_by(Problem.id), execution_options=FRESH):
+    problems = select(Problem.id, Problem.status, Problem.bounty_amount, Problem.currency).order_by(Problem.id)
+    for problem in session.execute(problems):
         expected = problem.bounty_amount if problem.status == ProblemStatus.OPEN else 0
         actual = held.pop((escrow_account(problem.id), problem.currency), 0)
         if actual != expected:
@@ -162,16 +164,18 @@ def _escrow(session: Session, totals: dict[tuple[str, str], int]) -> list[str]:
 
 def _shares(session: Session, totals: dict[tuple[str, str], int]) -> list[str]:
     found = []
-    shares = session.scalars(select(Share).order_by(Share.id), execution_options=FRESH).all()
+    columns = ("id", "problem_id", "member_id", "role", "amount", "given", "currency", "status", "source_share_id")
+    shares = session.execute(select(*(getattr(Share, name) for name in columns)).order_by(Share.id)).all()
     owed: Counter = Counter()
     given: Counter = Counter()
     for share in shares:
+        payable = share.amount - share.given
         bucket = {
             ShareStatus.HELD: ("held", share.amount),
-            ShareStatus.AVAILABLE: ("available", share.payable),
-            ShareStatus.PAYING: ("payout_pending", share.payable),
-            ShareStatus.PAID: ("paid", share.payable),
-            ShareStatus.REVERSED: ("reversed", share.payable),
+            ShareStatus.AVAILABLE: ("available", payable),
+            ShareStatus.PAYING: ("payout_pending", payable),
+            ShareStatus.PAID: ("paid", payable),
+            ShareStatus.REVERSED: ("reversed", payable),
         }.get(share.status)
         if bucket:
             owed[member_account(share.member_id, bucket[0]), share.currency] += bucket[1]
@@ -199,7 +203,7 @@ def _shares(session: Session, totals: dict[tuple[str, str], int]) -> list[str]:
     return found
 
 
-def _shares_match_problems(session: Session, shares: list[Share]) -> list[str]:
+def _shares_match_problems(session: Session, shares: list) -> list[str]:
     found = []
     disputes = dict(session.execute(select(Dispute.problem_id, Dispute.status)).all())
     statuses = dict(session.execute(select(Problem.id, Problem.status)).all())
