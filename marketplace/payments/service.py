@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager
 from marketplace.db import utcnow
-from marketplace.errors import Conflict, MarketplaceError, NotFound
+from marketplace.errors import Conflict, MarketplaceError
 from marketplace.jobs.service import OutcomeUnknown, RetryLater, enqueue, handler, needs_lookup, periodic
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import Share, ShareStatus
@@ -413,13 +413,6 @@ def payouts_of(session: Session, user: User) -> list[Share]:
             .order_by(Share.created_at.desc())
         )
     )
-
-
-def problem_of(session: Session, problem_id: int) -> Problem:
-    problem = session.get(Problem, problem_id)
-    if problem is None:
-        raise NotFound("No such problem.")
-    return problem
 
 
 # Refund confirmations, reversals and chargebacks -----------------------------------------------

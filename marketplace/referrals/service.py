@@ -377,13 +377,6 @@ def introduce(
     return introduction
 
 
-def get_introduction(session: Session, introduction_id: int) -> Introduction:
-    introduction = session.get(Introduction, introduction_id)
-    if introduction is None:
-        raise NotFound("No such introduction.")
-    return introduction
-
-
 def introduction_by_token(session: Session, token: str) -> Introduction:
     introduction = session.scalar(select(Introduction).where(Introduction.consent_token == (token or "")))
     if introduction is None:
