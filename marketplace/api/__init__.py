@@ -50,13 +50,13 @@ def token_required(view):
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.accounts.api import blp as accounts_blp
-    from marketplace.ledger.api import blp as ledger_blp
-    from marketplace.network.api import blp as network_blp
-    from marketplace.notifications.api import blp as notifications_blp
-    from marketplace.payments.api import blp as payments_blp
-    from marketplace.problems.api import blp as problems_blp
-    from marketplace.referrals.api import blp as referrals_blp
+    from marketplace.api.accounts import blp as accounts_blp
+    from marketplace.api.ledger import blp as ledger_blp
+    from marketplace.api.network import blp as network_blp
+    from marketplace.api.notifications import blp as notifications_blp
+    from marketplace.api.payments import blp as payments_blp
+    from marketplace.api.problems import blp as problems_blp
+    from marketplace.api.referrals import blp as referrals_blp
 
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

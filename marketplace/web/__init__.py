@@ -52,16 +52,16 @@ LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.accounts.views import bp as accounts_bp
-    from marketplace.admin.views import bp as admin_bp
-    from marketplace.ledger.views import bp as ledger_bp
-    from marketplace.network.views import bp as network_bp
-    from marketplace.notifications.views import bp as notifications_bp
-    from marketplace.payments.views import bp as payments_bp
-    from marketplace.payments.webhooks import bp as webhooks_bp
-    from marketplace.problems.views import bp as problems_bp
-    from marketplace.referrals.views import bp as referrals_bp
+    from marketplace.web.accounts import bp as accounts_bp
+    from marketplace.web.admin import bp as admin_bp
+    from marketplace.web.ledger import bp as ledger_bp
     from marketplace.web.main import bp as main_bp
+    from marketplace.web.network import bp as network_bp
+    from marketplace.web.notifications import bp as notifications_bp
+    from marketplace.web.payments import bp as payments_bp
+    from marketplace.web.problems import bp as problems_bp
+    from marketplace.web.referrals import bp as referrals_bp
+    from marketplace.web.stripe_webhooks import bp as webhooks_bp
 
     blueprints = (
         main_bp, accounts_bp, problems_bp, referrals_bp, network_bp, notifications_bp, admin_bp, ledger_bp,

@@ -7,7 +7,7 @@ from marketplace.api import token_required
 from marketplace.db import db
 from marketplace.problems import service as problems
 from marketplace.referrals import service
-from marketplace.referrals.views import referral_link
+from marketplace.web.referrals import referral_link
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
 

@@ -5,9 +5,9 @@ from flask_login import current_user, login_required
 
 from marketplace.db import db
 from marketplace.problems import service as problems
-from marketplace.problems.forms import ForwardForm, IntroduceForm
 from marketplace.referrals import service
 from marketplace.referrals.models import Referral
+from marketplace.web.forms.problems import ForwardForm, IntroduceForm
 
 bp = Blueprint("referrals", __name__)
 

@@ -6,11 +6,11 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from marketplace.api import token_required
+from marketplace.api.problems import ROW_ID
 from marketplace.db import db
 from marketplace.network import reach_service, service
-from marketplace.network.views import reach_graph
 from marketplace.problems import service as problems
-from marketplace.problems.api import ROW_ID
+from marketplace.web.network import reach_graph
 
 blp = Blueprint("network_api", __name__, description="Connections, contact cards and the reach search")
 

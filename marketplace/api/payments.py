@@ -6,8 +6,8 @@ from flask_smorest import Blueprint
 from marketplace.api import token_required
 from marketplace.db import db
 from marketplace.payments import service
-from marketplace.payments.views import absolute, checkout_urls
 from marketplace.problems import service as problems
+from marketplace.web.payments import absolute, checkout_urls
 
 blp = Blueprint("payments_api", __name__, description="Funding and payouts")
 

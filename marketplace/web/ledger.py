@@ -9,10 +9,10 @@ from marketplace.accounts.service import user_by_email
 from marketplace.db import db, utcnow
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.ledger import disputes, service, settlement
-from marketplace.ledger.forms import DecisionForm, DisputeForm, DonationForm
 from marketplace.money import parse_major
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.web.forms.ledger import DecisionForm, DisputeForm, DonationForm
 from marketplace.web.util import form_error
 
 bp = Blueprint("ledger", __name__)

@@ -9,11 +9,11 @@ from marketplace.errors import MarketplaceError, ValidationError
 from marketplace.ledger import splits
 from marketplace.money import parse_major
 from marketplace.network.reach_service import problem_page_reach
-from marketplace.network.views import reach_graph
 from marketplace.problems import service
-from marketplace.problems.forms import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals import service as referrals
+from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
+from marketplace.web.network import reach_graph
 from marketplace.web.util import form_error
 
 bp = Blueprint("problems", __name__)

@@ -3,10 +3,11 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from marketplace.accounts import forms, service
+from marketplace.accounts import service
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import limiter
+from marketplace.web.forms import accounts as forms
 from marketplace.web.util import form_error, safe_next
 
 bp = Blueprint("accounts", __name__)

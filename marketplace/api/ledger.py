@@ -6,11 +6,11 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from marketplace.api import token_required
+from marketplace.api.referrals import ROW_ID
 from marketplace.db import db
 from marketplace.ledger import disputes, service
 from marketplace.money import MINOR_DIGITS
 from marketplace.problems import service as problems
-from marketplace.referrals.api import ROW_ID
 
 blp = Blueprint("ledger_api", __name__, description="Balances, pay it forward, disputes")
 

@@ -9,10 +9,10 @@ from flask_login import current_user, login_required
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.network import imports, reach_service, service
-from marketplace.network.forms import CardForm, ConnectForm, ImportForm, SuggestionForm
 from marketplace.network.models import ImportStatus
 from marketplace.network.reach_service import ReachGraph
 from marketplace.problems import service as problems
+from marketplace.web.forms.network import CardForm, ConnectForm, ImportForm, SuggestionForm
 from marketplace.web.util import form_error
 
 bp = Blueprint("network", __name__)
