@@ -246,6 +246,16 @@ class Database:
 
             g.write_intent_token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
 
+        @app.after_request
+        def _finish_unit_of_work(response):
+            """One unit of work per request: its changes commit once, when the response is a
+            success; an error response (the error handler has rolled back already) changes nothing."""
+            if response.status_code < 400:
+                self.session.commit()
+            else:
+                self.session.rollback()
+            return response
+
         @app.teardown_request
         def _remove_request_session(_exc):
             from flask import g

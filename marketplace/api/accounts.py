@@ -79,7 +79,6 @@ def _auth_limit() -> str:
 @blp.response(201, UserOut)
 def create_user(data):
     user = service.register(db.session, **data)
-    db.session.commit()
     return user
 
 
@@ -90,7 +89,6 @@ def create_user(data):
 def create_token(data):
     user = service.authenticate(db.session, email=data["email"], password=data["password"])
     token, raw = service.create_api_token(db.session, user, name=data["name"])
-    db.session.commit()
     return {"token": raw, "id": token.id}
 
 
@@ -107,7 +105,6 @@ def me(user):
 @blp.response(201, CompanyOut)
 def create_company(user, data):
     company = service.create_company(db.session, user, **data)
-    db.session.commit()
     return company
 
 
@@ -117,7 +114,6 @@ def create_company(user, data):
 @blp.response(201, InvitationOut)
 def invite_member(user, data, company_id):
     invitation, _ = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
-    db.session.commit()
     return invitation
 
 
@@ -126,5 +122,4 @@ def invite_member(user, data, company_id):
 @blp.response(200, CompanyOut)
 def accept_invitation(user, token):
     membership = service.accept_invitation(db.session, user, token)
-    db.session.commit()
     return membership.company

@@ -80,7 +80,6 @@ def donate(user, data):
         key=data["idempotency_key"] or secrets.token_urlsafe(16),
         note=data["note"],
     )
-    db.session.commit()
     body = {key: data[key] for key in ("to_user_id", "amount", "currency")}
     return {"transaction_id": posted.transaction_id, **body}, 201 if posted.created else 200
 
@@ -92,13 +91,11 @@ def donate(user, data):
 def open_dispute(user, data, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     dispute = disputes.open_dispute(db.session, user, problem, reason=data["reason"])
-    db.session.commit()
     return dispute
 
 
 def _decide(user, dispute_id: int, decision: str, note: str):
     dispute = disputes.decide(db.session, user, dispute_id, decision, note=note)
-    db.session.commit()
     return dispute
 
 

@@ -133,13 +133,11 @@ def my_requests(user):
 @blp.response(201, RequestOut)
 def request_connection(user, data):
     request = service.request_connection(db.session, user, user_id=data["user_id"], note=data["note"])
-    db.session.commit()
     return request
 
 
 def _answer(user, request_id: int, action: str):
     request = service.answer_request(db.session, user, request_id, action)
-    db.session.commit()
     return request
 
 
@@ -171,7 +169,6 @@ def cancel_request(user, request_id):
 @blp.response(204)
 def remove_connection(user, user_id):
     service.remove_connection(db.session, user, user_id)
-    db.session.commit()
 
 
 @blp.get("/me/network")
@@ -199,7 +196,6 @@ def my_cards(user, args):
 @blp.response(201, CardOut)
 def create_card(user, data):
     card = service.create_card(db.session, user, service.CardData(**data))
-    db.session.commit()
     return card
 
 
@@ -216,7 +212,6 @@ def get_card(user, card_id):
 @blp.response(200, CardOut)
 def update_card(user, data, card_id):
     card = service.update_card(db.session, user, card_id, service.CardData(**data))
-    db.session.commit()
     return card
 
 
@@ -225,7 +220,6 @@ def update_card(user, data, card_id):
 @blp.response(204)
 def delete_card(user, card_id):
     service.delete_card(db.session, user, card_id)
-    db.session.commit()
 
 
 # The reach search ------------------------------------------------------------------------------

@@ -54,5 +54,4 @@ def list_notifications(user, args):
 @blp.response(200, ReadOut)
 def mark_read(user, data):
     marked = service.mark_read(db.session, user, data["ids"])
-    db.session.commit()
     return {"marked": marked, "unread": service.unread_count(db.session, user)}

@@ -40,7 +40,6 @@ class PayoutsOut(ma.Schema):
 def checkout(user, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     session = service.start_checkout(db.session, user, problem, **checkout_urls(problem.id))
-    db.session.commit()
     return session
 
 
@@ -51,7 +50,6 @@ def payout_account(user):
     url = service.onboarding_link(
         db.session, user, return_url=absolute("payments.onboarded"), refresh_url=absolute("payments.refresh")
     )
-    db.session.commit()
     return {"onboarding_url": url}
 
 

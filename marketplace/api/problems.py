@@ -128,7 +128,6 @@ def create_problem(user, data):
         publish=data["publish"],
         platform_fee_bps=current_app.config["PLATFORM_FEE_BPS"],
     )
-    db.session.commit()
     return problem
 
 
@@ -155,7 +154,6 @@ def update_problem(user, data, problem_id):
     service.update_draft(db.session, user, problem, _input(data))
     if data["publish"]:
         service.publish(db.session, user, problem)
-    db.session.commit()
     return problem
 
 
@@ -165,7 +163,6 @@ def update_problem(user, data, problem_id):
 def publish_problem(user, problem_id):
     problem = service.get_visible(db.session, user, problem_id)
     service.publish(db.session, user, problem)
-    db.session.commit()
     return problem
 
 
@@ -175,5 +172,4 @@ def publish_problem(user, problem_id):
 def cancel_problem(user, problem_id):
     problem = service.get_visible(db.session, user, problem_id)
     service.cancel(db.session, user, problem)
-    db.session.commit()
     return problem

@@ -90,7 +90,6 @@ def _chain(referral):
 def pick(user, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     referral = service.pick_from_board(db.session, user, problem)
-    db.session.commit()
     return {"referral": referral, "chain": _chain(referral)}
 
 
@@ -101,7 +100,6 @@ def pick(user, problem_id):
 def forward(user, data, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     referral = service.forward(db.session, user, problem, **data)
-    db.session.commit()
     return referral
 
 
@@ -110,7 +108,6 @@ def forward(user, data, problem_id):
 @blp.response(200, ClaimOut)
 def claim(user, token):
     referral = service.claim(db.session, user, token)
-    db.session.commit()
     return {"referral": referral, "chain": _chain(referral)}
 
 
@@ -131,7 +128,6 @@ def tree(user, problem_id):
 def introduce(user, data, problem_id):
     problem = problems.get_visible(db.session, user, problem_id)
     introduction = service.introduce(db.session, user, problem, **data)
-    db.session.commit()
     return introduction
 
 
@@ -150,7 +146,6 @@ def list_introductions(user, problem_id):
 def consent(user, data, introduction_id):
     introduction = service.get_visible_introduction(db.session, user, introduction_id)
     service.consent(db.session, introduction, user, accept=data["accept"], note=data["note"])
-    db.session.commit()
     return introduction
 
 
@@ -159,7 +154,6 @@ def consent(user, data, introduction_id):
 def accept(user, introduction_id):
     introduction = service.get_visible_introduction(db.session, user, introduction_id)
     result = service.accept(db.session, user, introduction)
-    db.session.commit()
     body = IntroductionOut().dump(introduction)
     body["settlement"] = result.settlement.as_dict()  # The amounts as posted to the ledger.
     return body
@@ -172,7 +166,6 @@ def accept(user, introduction_id):
 def decline(user, data, introduction_id):
     introduction = service.get_visible_introduction(db.session, user, introduction_id)
     service.decline(db.session, user, introduction, note=data["note"])
-    db.session.commit()
     return introduction
 
 
@@ -182,5 +175,4 @@ def decline(user, data, introduction_id):
 def withdraw(user, introduction_id):
     introduction = service.get_visible_introduction(db.session, user, introduction_id)
     service.withdraw(db.session, user, introduction)
-    db.session.commit()
     return introduction

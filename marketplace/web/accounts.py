@@ -27,7 +27,6 @@ def signup():
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             login_user(user)
             flash(f"Welcome, {user.name}! Add your skills so chains can find you.", "success")
             return redirect(safe_next() or url_for("accounts.profile"))
@@ -63,7 +62,6 @@ def forgot_password():
     form = forms.ResetRequestForm()
     if form.validate_on_submit():
         service.request_password_reset(db.session, form.email.data, current_app.config["SECRET_KEY"])
-        db.session.commit()
         # The same answer whether or not the address has an account.
         flash("If that address has an account, a reset link is on its way.", "info")
         return redirect(url_for("accounts.login"))
@@ -81,7 +79,6 @@ def reset_password(token: str):
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash("Your password is changed; log in with it.", "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset.html", form=form)
@@ -106,7 +103,6 @@ def profile():
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash("Profile saved.", "success")
             return redirect(url_for("accounts.profile"))
     return render_template(
@@ -126,7 +122,6 @@ def create_token():
         flash("Give the token a name.", "danger")
         return redirect(url_for("accounts.profile"))
     _, raw = service.create_api_token(db.session, current_user, name=form.name.data)
-    db.session.commit()
     return render_template(
         "accounts/profile.html",
         form=forms.ProfileForm(obj=current_user),
@@ -140,7 +135,6 @@ def create_token():
 @login_required
 def revoke_token(token_id: int):
     service.revoke_api_token(db.session, current_user, token_id)
-    db.session.commit()
     flash("Token revoked.", "info")
     return redirect(url_for("accounts.profile"))
 
@@ -160,7 +154,6 @@ def new_company():
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash(f"{company.name} is set up. Invite your colleagues, then post a problem.", "success")
             return redirect(url_for("accounts.company", company_id=company.id))
     return render_template("accounts/company_new.html", form=form)
@@ -190,7 +183,6 @@ def invite(company_id: int):
         flash("Give a valid e-mail address and a role.", "danger")
         return redirect(url_for("accounts.company", company_id=company_id))
     invitation, _ = service.invite(db.session, current_user, company_id, email=form.email.data, role=form.role.data)
-    db.session.commit()
     flash(f"Invitation sent to {invitation.email}.", "success")
     return redirect(url_for("accounts.company", company_id=company_id))
 
@@ -202,7 +194,6 @@ def invitation(token: str):
         if not current_user.is_authenticated:
             return redirect(url_for("accounts.login", next=request.path))
         service.accept_invitation(db.session, current_user, token)
-        db.session.commit()
         flash(f"You joined {invitation.company.name}.", "success")
         return redirect(url_for("accounts.company", company_id=invitation.company_id))
     return render_template("accounts/invitation.html", invitation=invitation)

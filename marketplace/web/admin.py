@@ -35,6 +35,5 @@ def parked_jobs():
 @admin_required
 def retry_job(job_id: int):
     jobs.retry_parked(db.session, job_id)
-    db.session.commit()
     flash("The job is queued again.", "success")
     return redirect(url_for("admin.parked_jobs"))

@@ -61,7 +61,6 @@ def give():
             db.session.rollback()
             form_error(form, error)
         else:
-            db.session.commit()
             flash(f"Thank you: you passed your share on to {recipient.name}.", "success")
             return redirect(url_for("ledger.earnings"))
     return _earnings_page(form)
@@ -104,7 +103,6 @@ def open_dispute(problem_id: int):
         flash(f"The report was not sent: {reasons}", "danger")
         return redirect(url_for("problems.show", problem_id=problem.id))
     disputes.open_dispute(db.session, current_user, problem, reason=form.reason.data)
-    db.session.commit()
     flash("Reported. Nobody is paid until a platform admin has looked at it.", "info")
     return redirect(url_for("problems.show", problem_id=problem.id))
 
@@ -125,7 +123,6 @@ def admin_disputes():
 @login_required
 def decide_dispute(dispute_id: int, decision: str):
     disputes.decide(db.session, current_user, dispute_id, decision, note=request.form.get("note", ""))
-    db.session.commit()
     flash(
         "Upheld: the shares are clawed back and the company is refunded."
         if decision == "uphold"

@@ -67,7 +67,6 @@ def connect():
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             return _connected(request_)
     return _network_page(form)
 
@@ -80,7 +79,6 @@ def connect_suggestion(user_id: int):
         flash("Say in a few words how you know each other.", "danger")
         return redirect(url_for("network.index"))
     request_ = service.request_connection(db.session, current_user, user_id=user_id, note=form.note.data)
-    db.session.commit()
     return _connected(request_)
 
 
@@ -96,7 +94,6 @@ def _connected(request_):
 @login_required
 def answer(request_id: int, action: str):
     request_ = service.answer_request(db.session, current_user, request_id, action)
-    db.session.commit()
     messages = {
         "confirm": f"You are now connected to {request_.from_user.name}.",
         "decline": "Declined. They are not told why.",
@@ -110,7 +107,6 @@ def answer(request_id: int, action: str):
 @login_required
 def remove(user_id: int):
     service.remove_connection(db.session, current_user, user_id)
-    db.session.commit()
     flash("Connection removed.", "info")
     return redirect(url_for("network.index"))
 
@@ -120,7 +116,6 @@ def remove(user_id: int):
 def forward_to(problem_id: int, user_id: int):
     problem = problems.get_visible(db.session, current_user, problem_id)
     referral = service.forward_to_connection(db.session, current_user, problem, user_id)
-    db.session.commit()
     flash(f"Forwarded to {referral.recipient_user.name}; you keep your place whatever happens next.", "success")
     return redirect(url_for("problems.show", problem_id=problem_id))
 
@@ -158,7 +153,6 @@ def add_card():
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash(f"Card for {card.name} added.", "success")
             return redirect(url_for("network.cards"))
     return _cards_page(card_form=form)
@@ -175,7 +169,6 @@ def edit_card(card_id: int):
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash("Card saved.", "success")
             return redirect(url_for("network.cards"))
     return render_template("network/card_edit.html", form=form, card=card)
@@ -185,7 +178,6 @@ def edit_card(card_id: int):
 @login_required
 def delete_card(card_id: int):
     service.delete_card(db.session, current_user, card_id)
-    db.session.commit()
     flash("Card deleted.", "info")
     return redirect(url_for("network.cards"))
 
@@ -219,7 +211,6 @@ def upload():
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             return redirect(url_for("network.show_import", import_id=imported.id))
     return _cards_page(import_form=form)
 
@@ -247,7 +238,6 @@ def decide_import(import_id: int, action: str):
         imported = imports.confirm(db.session, current_user, import_id)
     else:
         imported = imports.cancel(db.session, current_user, import_id)
-    db.session.commit()
     if imported.status == ImportStatus.DONE:
         flash("Imported.", "success")
         return redirect(url_for("network.cards"))

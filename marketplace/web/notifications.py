@@ -29,7 +29,6 @@ def inbox():
 def open_notification(notification_id: int):
     notification = service.get_own(db.session, current_user, notification_id)
     service.mark_read(db.session, current_user, [notification.id])
-    db.session.commit()
     return redirect(notification.link or url_for("notifications.inbox"))
 
 
@@ -37,7 +36,6 @@ def open_notification(notification_id: int):
 @login_required
 def mark_all_read():
     count = service.mark_read(db.session, current_user)
-    db.session.commit()
     flash(f"Marked {count} notification{'s' if count != 1 else ''} as read.", "info")
     return redirect(url_for("notifications.inbox"))
 
@@ -52,7 +50,6 @@ def settings():
         if not hour.isdigit():
             raise ValidationError("The digest hour is a whole number from 0 to 23.", code="invalid_hour")
         service.set_digest_hour(db.session, current_user, int(hour))
-        db.session.commit()
         flash("Notification settings saved.", "success")
         return redirect(url_for("notifications.settings"))
     return render_template(
@@ -77,7 +74,6 @@ def unsubscribe(token: str):
         abort(404)
     if request.method == "POST":
         service.set_preference(db.session, user, kind, Delivery.OFF)
-        db.session.commit()
         return render_template("notifications/unsubscribed.html", kind=KINDS[kind], done=True)
     return render_template("notifications/unsubscribed.html", kind=KINDS[kind], done=False)
 

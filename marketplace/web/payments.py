@@ -27,7 +27,6 @@ def checkout_urls(problem_id: int) -> dict:
 def checkout(problem_id: int):
     problem = problems.get_visible(db.session, current_user, problem_id)
     session = service.start_checkout(db.session, current_user, problem, **checkout_urls(problem.id))
-    db.session.commit()
     return redirect(session.url, code=303)
 
 
@@ -48,7 +47,6 @@ def onboard():
     url = service.onboarding_link(
         db.session, current_user, return_url=absolute("payments.onboarded"), refresh_url=absolute("payments.refresh")
     )
-    db.session.commit()
     return redirect(url, code=303)
 
 

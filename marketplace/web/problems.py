@@ -70,7 +70,6 @@ def new(company_id: int):
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash(
                 "Saved as a draft."
                 if problem.status == ProblemStatus.DRAFT
@@ -97,7 +96,6 @@ def edit(problem_id: int):
         except MarketplaceError as error:
             form_error(form, error)
         else:
-            db.session.commit()
             flash("Saved.", "success")
             return redirect(url_for("problems.show", problem_id=problem.id))
     return render_template(
@@ -144,7 +142,6 @@ def show(problem_id: int):
 def publish(problem_id: int):
     problem = service.get_visible(db.session, current_user, problem_id)
     service.publish(db.session, current_user, problem)
-    db.session.commit()
     flash("Published. Fund the bounty to open it to referrals.", "success")
     return redirect(url_for("problems.show", problem_id=problem.id))
 
@@ -163,7 +160,6 @@ def fund(problem_id: int):
         raise ValidationError("Fund the bounty through checkout.", code="use_checkout")
     require_manager(db.session, current_user, problem.company_id)
     service.fund(db.session, problem)
-    db.session.commit()
     flash("The bounty is funded and the problem is open to referrals.", "success")
     return redirect(url_for("problems.show", problem_id=problem.id))
 
@@ -173,6 +169,5 @@ def fund(problem_id: int):
 def cancel(problem_id: int):
     problem = service.get_visible(db.session, current_user, problem_id)
     service.cancel(db.session, current_user, problem)
-    db.session.commit()
     flash("The problem is cancelled.", "info")
     return redirect(url_for("problems.show", problem_id=problem.id))

@@ -25,7 +25,6 @@ def _back(problem_id: int):
 def pick(problem_id: int):
     problem = problems.get_visible(db.session, current_user, problem_id)
     service.pick_from_board(db.session, current_user, problem)
-    db.session.commit()
     flash("You hold the first place of a new chain. Forward it to someone who might know the expert.", "success")
     return _back(problem_id)
 
@@ -39,7 +38,6 @@ def forward(problem_id: int):
         flash("Give the e-mail address of the person you forward to.", "danger")
         return _back(problem_id)
     service.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
-    db.session.commit()
     flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
 
@@ -60,7 +58,6 @@ def introduce(problem_id: int):
         candidate_name=form.candidate_name.data,
         message=form.message.data,
     )
-    db.session.commit()
     messages = {
         "duplicate": "Someone introduced this person first; your introduction is kept as a duplicate.",
         "proposed": "You put yourself forward; the company can now review you.",
@@ -93,7 +90,6 @@ def landing(token: str):
 @login_required
 def claim(token: str):
     referral = service.claim(db.session, current_user, token)
-    db.session.commit()
     flash("You joined the chain. Introduce the expert if you know them, or forward it on.", "success")
     return _back(referral.problem_id)
 
@@ -106,7 +102,6 @@ def consent(token: str):
         candidate = current_user if current_user.is_authenticated else None
         accept = request.form.get("answer") == "accept"
         service.consent(db.session, introduction, candidate, accept=accept, note=request.form.get("note", ""))
-        db.session.commit()
         flash(
             "Thank you. The company now sees your introduction."
             if accept
@@ -130,6 +125,5 @@ def decide(introduction_id: int, action: str):
     else:
         service.withdraw(db.session, current_user, introduction)
         message = "Withdrawn."
-    db.session.commit()
     flash(message, "success")
     return _back(introduction.problem_id)

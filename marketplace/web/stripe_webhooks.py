@@ -61,5 +61,4 @@ def receive():
         db.session.rollback()
         return jsonify(received=True, outcome="duplicate"), 200
     record.outcome = handle(db.session, data)[:200]
-    db.session.commit()
     return jsonify(received=True, outcome=record.outcome), 200

@@ -5,11 +5,14 @@ from urllib.parse import urlsplit
 from flask import request
 from flask_wtf import FlaskForm
 
+from marketplace.db import db
 from marketplace.errors import MarketplaceError
 
 
 def form_error(form: FlaskForm, error: MarketplaceError) -> None:
-    """Show a service's error on the form it came from, so the form re-renders with it."""
+    """Show a service's error on the form it came from, so the form re-renders with it; whatever
+    the request had begun to change is dropped, as the error handler would."""
+    db.session.rollback()
     form.form_errors.append(error.message)
 
 
