@@ -1,10 +1,13 @@
 """Settlement benchmark: accepted introductions with 6-link chains settled per second, on SQLite
 and on PostgreSQL, beside the floor cost of the same writes as hand-written SQL.
 
-The settlement path is ``marketplace.ledger.settlement.settle_introduction`` in its own database
-transaction, as ``accept`` runs it: load the introduction, the guarded updates of the problem and
-the introduction, the chain, the split, the escrow check, the ``settle`` transaction (7 entries)
-and the 6 shares, commit. The floor is one hand-written SQL transaction on the raw driver
+The settlement path is ``marketplace.workflows.settlement.accept_introduction`` in its own database
+transaction, as the accept request runs it: authorise the company's manager, the guarded updates of
+the problem and the introduction, the chain, the split, the ``settle`` transaction (7 entries), the
+6 shares, the track-record job and the ``introduction_accepted`` signal, commit. (Receivers are not
+connected here: the notifications they write are not part of the floor either.)
+
+The floor is one hand-written SQL transaction on the raw driver
 connection that writes the same rows (2 guarded updates, 7 entries, 1 transaction row, 6 shares)
 with everything it needs known in advance. Both run against the same schema, triggers included.
 
@@ -26,13 +29,16 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import User
 from marketplace.db import make_engine, normalize_url
-from marketplace.ledger.service import account_ids, escrow_account, member_account
-from marketplace.ledger.settlement import settle_introduction, split_for
+from marketplace.ledger.accounts import escrow_account, member_account
+from marketplace.ledger.posting import account_ids
+from marketplace.ledger.settlement import split_for
 from marketplace.models import metadata
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction
+from marketplace.workflows import funding
+from marketplace.workflows import settlement as settlement_workflow
 
 LINKS = 6
 
@@ -48,7 +54,7 @@ def seed(engine, count: int) -> tuple[int, list[int]]:
             for n in range(LINKS)
         ]
         session.commit()
-        introductions = []
+        made = []
         for number in range(count):
             data = ProblemInput(
                 title=f"Benchmark problem {number}",
@@ -58,23 +64,23 @@ def seed(engine, count: int) -> tuple[int, list[int]]:
                 expires_at=datetime.now(UTC) + timedelta(days=30),
             )
             problem = problems.create_problem(session, owner, company.id, data, publish=True, platform_fee_bps=1000)
-            problems.fund(session, problem)
-            referrals.pick_from_board(session, members[0], problem)
+            funding.fund_problem(session, problem.id)
+            chains.pick_from_board(session, members[0], problem)
             for sender, recipient in zip(members, members[1:], strict=False):
-                token = referrals.forward(session, sender, problem, to_user_id=recipient.id).token
-                referrals.claim(session, recipient, token)
-            introduction = referrals.introduce(
+                token = chains.forward(session, sender, problem, to_user_id=recipient.id).token
+                chains.claim(session, recipient, token)
+            introduction = introductions.introduce(
                 session, members[-1], problem, candidate_user_id=members[-1].id, message="I fixed this before."
             )
             session.commit()
-            introductions.append(introduction.id)
-        return owner.id, introductions
+            made.append(introduction.id)
+        return owner.id, made
 
 
 def settle_with_the_service(engine, owner_id: int, introduction_ids: list[int]) -> list[float]:
-    """Timed from ``settle_introduction`` to the commit. The request has loaded the introduction,
-    its problem and the accepting user already (to check permissions), so they are loaded first,
-    outside the database transaction that the clock measures."""
+    """Timed from ``accept_introduction`` to the commit. The request has loaded the accepting user
+    already (to log them in), and the introduction and its problem are in the session as they
+    would be on the page the company clicked from; the workflow still checks both."""
     timings = []
     for introduction_id in introduction_ids:
         with Session(engine, expire_on_commit=False) as session:
@@ -82,7 +88,7 @@ def settle_with_the_service(engine, owner_id: int, introduction_ids: list[int]) 
             actor, _ = session.get(User, owner_id), introduction.problem
             session.commit()
             started = time.perf_counter()
-            settle_introduction(session, introduction, actor)
+            settlement_workflow.accept_introduction(session, actor, introduction.id)
             session.commit()
             timings.append(time.perf_counter() - started)
     return timings
@@ -95,7 +101,7 @@ def plan_raw(engine, owner_id: int, introduction_ids: list[int]) -> list[dict]:
         for introduction_id in introduction_ids:
             introduction = session.get(Introduction, introduction_id)
             problem = introduction.problem
-            chain = referrals.chain_members(introduction.referral)
+            chain = chains.chain_members(introduction.referral)
             split = split_for(problem, len(chain))
             held = [(member_account(m.id, "held"), m.id, amount) for m, amount in zip(chain, split.shares, strict=True)]
             codes = [escrow_account(problem.id), "platform:fees", *(code for code, _, _ in held)]
@@ -201,8 +207,8 @@ def report(engine_name: str, ours: list[float], floor: list[float]) -> None:
 
 def run(engine_name: str, engine, count: int) -> None:
     metadata.create_all(engine)
-    owner_id, introductions = seed(engine, 2 * count)
-    ours_ids, floor_ids = introductions[:count], introductions[count:]
+    owner_id, seeded = seed(engine, 2 * count)
+    ours_ids, floor_ids = seeded[:count], seeded[count:]
     plans = plan_raw(engine, owner_id, floor_ids)
     # Alternate halves, so neither side gets a warmer cache or a quieter machine.
     ours, floor = [], []

@@ -6,7 +6,12 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from marketplace import api, cli, web, workflows
 from marketplace import config as config_module
+from marketplace.extensions import bootstrap, csrf, database, init_reach_graph, limiter, login_manager
+from marketplace.network import registry as network_registry
+from marketplace.notifications import registry as notifications_registry
+from marketplace.payments import registry as payments_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,17 +54,17 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from marketplace.extensions import bootstrap, csrf, database, limiter, login_manager
-
     database.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     bootstrap.init_app(app)
     limiter.init_app(app)
+    init_reach_graph(app)
 
-    from marketplace import api, cli, web
-    from marketplace.notifications import events, mail  # noqa: F401 - registers their jobs
-
+    workflows.init_app(app)
+    network_registry.init_app(app)
+    notifications_registry.init_app(app)
+    payments_registry.init_app(app)
     web.init_app(app)
     api.init_app(app)
     cli.init_app(app)

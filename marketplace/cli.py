@@ -10,6 +10,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from marketplace.db import db
+from marketplace.demo import LOGINS, PASSWORD, seed
+from marketplace.jobs import service as jobs
+from marketplace.ledger import verify
+from marketplace.payments.reconcile import reconcile
+from marketplace.referrals.chains import verify_chains
+from marketplace.workflows.funding import expire_due
+from marketplace.workflows.settlement import release_due
 
 problems_cli = AppGroup("problems", help="Problem lifecycle jobs.")
 referrals_cli = AppGroup("referrals", help="Referral chain checks.")
@@ -20,7 +27,6 @@ stripe_cli = AppGroup("stripe", help="Payments with Stripe.")
 @stripe_cli.command("reconcile")
 def reconcile_stripe():
     """Compare the ledger with Stripe's charges, fees, refunds and transfers; exits 1 on any difference."""
-    from marketplace.payments.reconcile import reconcile
 
     differences = reconcile(db.session)
     for line in differences:
@@ -36,7 +42,6 @@ ledger_cli = AppGroup("ledger", help="Ledger checks and the guarantee period.")
 @problems_cli.command("expire")
 def expire_problems():
     """Close every problem whose expiry date has passed."""
-    from marketplace.problems.service import expire_due
 
     expired = expire_due(db.session)
     db.session.commit()
@@ -46,7 +51,6 @@ def expire_problems():
 @referrals_cli.command("verify")
 def verify_referrals():
     """Recompute every chain hash; exits 1 and lists each referral that does not match."""
-    from marketplace.referrals.service import verify_chains
 
     broken = verify_chains(db.session)
     for line in broken:
@@ -59,9 +63,8 @@ def verify_referrals():
 @ledger_cli.command("verify")
 def verify_ledger():
     """Check every invariant of the money; exits 1 and lists each one that is broken."""
-    from marketplace.ledger.verify import verify_ledger
 
-    broken = verify_ledger(db.session)
+    broken = verify.verify_ledger(db.session)
     for line in broken:
         click.echo(line, err=True)
     if broken:
@@ -73,7 +76,6 @@ def verify_ledger():
 @ledger_cli.command("release")
 def release_shares():
     """Release the held shares of every problem whose guarantee period has ended."""
-    from marketplace.ledger.settlement import release_due
 
     released = release_due(db.session)
     db.session.commit()
@@ -83,11 +85,9 @@ def release_shares():
 @demo_cli.command("seed")
 def seed_demo():
     """Create the demo data once (does nothing if it exists) and print the logins."""
-    from marketplace.demo import seed
 
     created = seed(db.session)
     db.session.commit()
-    from marketplace.demo import LOGINS, PASSWORD
 
     click.echo("demo data " + ("created" if created else "already present") + "; log in with any of:")
     for email, who in LOGINS:
@@ -100,7 +100,6 @@ def seed_demo():
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 def worker(interval: float, once: bool):
     """Perform outbox jobs (Stripe, e-mail) and the time-based jobs, until stopped."""
-    from marketplace.jobs import service as jobs
 
     name = jobs.worker_name()
     lease = timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])

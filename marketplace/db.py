@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from flask import g, request
+from flask.globals import _cv_app, _cv_request
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    insert,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -152,6 +155,11 @@ def connection_of(session: Session) -> Connection:
     return session.connection()
 
 
+def insert_of(table: Table, *columns: str) -> Prepared:
+    """``INSERT INTO table (columns) VALUES (…)``, every value a parameter of the column's name."""
+    return Prepared(insert(table).values({name: bindparam(name) for name in columns}))
+
+
 @functools.cache
 def _guarded_update(table: Table, states: int, names: tuple[str, ...]) -> Prepared:
     expected = [bindparam(f"_expected_{n}") for n in range(states)]
@@ -221,8 +229,6 @@ def _current_scope() -> object:
     Keying by request (not only by app context) keeps each request's unit of work separate even
     when a test holds an app context open across several requests.
     """
-    from flask.globals import _cv_app, _cv_request
-
     context = _cv_request.get(None) or _cv_app.get(None)
     return id(context) if context is not None else threading.get_ident()
 
@@ -242,8 +248,6 @@ class Database:
 
         @app.before_request
         def _declare_intent():
-            from flask import g, request
-
             g.write_intent_token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
 
         @app.after_request
@@ -258,8 +262,6 @@ class Database:
 
         @app.teardown_request
         def _remove_request_session(_exc):
-            from flask import g
-
             self.session.remove()
             token = g.pop("write_intent_token", None)
             if token is not None:

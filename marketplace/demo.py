@@ -12,7 +12,8 @@ from marketplace.db import utcnow
 from marketplace.network import service as network
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
+from marketplace.workflows import funding
 
 PASSWORD = "demo-password"
 LOGINS = [
@@ -95,32 +96,32 @@ def seed(session: Session) -> bool:
         "postgres, replication",
         500_000,
     )
-    problems.fund(session, replication)
-    ann_place = referrals.pick_from_board(session, users["ann"], replication)
-    to_bob = referrals.forward(
+    funding.fund_problem(session, replication.id)
+    ann_place = chains.pick_from_board(session, users["ann"], replication)
+    to_bob = chains.forward(
         session,
         users["ann"],
         replication,
         to_user_id=users["bob"].id,
         note="Bob, you ran Postgres at your last job: who fixed your replicas?",
     )
-    referrals.claim(session, users["bob"], to_bob.token)
-    to_cleo = referrals.forward(
+    chains.claim(session, users["bob"], to_bob.token)
+    to_cleo = chains.forward(
         session,
         users["bob"],
         replication,
         to_email=users["cleo"].email,
         note="Cleo knows every database person in town.",
     )
-    referrals.claim(session, users["cleo"], to_cleo.token)
-    referrals.introduce(
+    chains.claim(session, users["cleo"], to_cleo.token)
+    introductions.introduce(
         session,
         users["cleo"],
         replication,
         candidate_user_id=users["dev"].id,
         message="Dev rebuilt the replication setup of a 5 TB cluster last year. Highly recommended.",
     )
-    referrals.forward(
+    chains.forward(
         session, users["ann"], replication, to_email="frank@example.com", note="Frank, any idea who could help here?"
     )
     assert ann_place.depth == 1
@@ -133,8 +134,8 @@ def seed(session: Session) -> bool:
         split_rule="finder_and_first",
         visibility="public",
     )
-    problems.fund(session, autoscaling)
-    referrals.pick_from_board(session, users["bob"], autoscaling)
+    funding.fund_problem(session, autoscaling.id)
+    chains.pick_from_board(session, users["bob"], autoscaling)
 
     post(
         "Design a data retention policy for GDPR",

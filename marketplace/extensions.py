@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and ``init_app``-ed by the app factory."""
 
+from flask import Flask, current_app
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -7,6 +8,8 @@ from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
 from marketplace.db import db as database
+from marketplace.network.reach_service import ReachGraph
+from marketplace.referrals import introductions
 
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
@@ -17,4 +20,17 @@ csrf = CSRFProtect()
 bootstrap = Bootstrap5()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
-__all__ = ["bootstrap", "csrf", "database", "limiter", "login_manager"]
+
+
+def init_reach_graph(app: Flask) -> None:
+    """Each process keeps one reach index over the app's database (docs/network.md)."""
+    app.extensions["reach_graph"] = ReachGraph(track_records=introductions.track_records)
+
+
+def reach_graph() -> ReachGraph:
+    """This process's reach index for the app's database."""
+    graph: ReachGraph = current_app.extensions["reach_graph"]
+    return graph
+
+
+__all__ = ["bootstrap", "csrf", "database", "init_reach_graph", "limiter", "login_manager", "reach_graph"]

@@ -17,6 +17,7 @@ from marketplace.jobs import service as jobs
 from marketplace.models import metadata
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
+from marketplace.workflows import funding
 
 PASSWORD = "correct-horse-battery"
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
@@ -263,7 +264,7 @@ def open_problem(session, world):
         problem = problems.create_problem(
             session, world.owner, world.company.id, problem_input(**overrides), publish=True, platform_fee_bps=1000
         )
-        problems.fund(session, problem)
+        funding.fund_problem(session, problem.id)
         session.commit()
         return problem
 

@@ -10,7 +10,7 @@ from werkzeug.security import generate_password_hash
 from marketplace.accounts import service as accounts
 from marketplace.ledger.models import LedgerEntry, LedgerTransaction
 from marketplace.ledger.verify import verify_ledger
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +21,10 @@ def fast_passwords(monkeypatch):
 
 def build_chain(session, problem, members):
     """``members[0]`` picks the problem from the board and each forwards it to the next, who claims it."""
-    place = referrals.pick_from_board(session, members[0], problem)
+    place = chains.pick_from_board(session, members[0], problem)
     for sender, recipient in zip(members, members[1:], strict=False):
-        sent = referrals.forward(session, sender, problem, to_user_id=recipient.id)
-        place = referrals.claim(session, recipient, sent.token)
+        sent = chains.forward(session, sender, problem, to_user_id=recipient.id)
+        place = chains.claim(session, recipient, sent.token)
     return place
 
 
@@ -34,11 +34,11 @@ def propose(session, problem, members, candidate=None):
     build_chain(session, problem, members)
     finder = members[-1]
     candidate = candidate or finder
-    introduction = referrals.introduce(
+    introduction = introductions.introduce(
         session, finder, problem, candidate_user_id=candidate.id, message="Knows exactly this problem."
     )
     if candidate is not finder:
-        referrals.consent(session, introduction, candidate, accept=True)
+        introductions.consent(session, introduction, candidate, accept=True)
     session.commit()
     return introduction
 

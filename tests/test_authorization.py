@@ -26,7 +26,7 @@ from marketplace.db import db, make_engine
 from marketplace.models import metadata
 from marketplace.network import service as network
 from marketplace.problems import service as problems
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
 from tests.conftest import PASSWORD, problem_input
 
 # Speed: the matrix is ~140 tests, each with its own scene. Building an app and a schema for each
@@ -122,17 +122,17 @@ def scene(session, world, open_problem) -> Scene:
     it with Ann, who claimed it. A draft, and an invitation to join the company addressed to the
     outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card."""
     public = open_problem()
-    referrals.pick_from_board(session, world.ann, public)
-    link = referrals.forward(session, world.ann, public, to_email="newcomer@elsewhere.example")
-    awaiting = referrals.introduce(
+    chains.pick_from_board(session, world.ann, public)
+    link = chains.forward(session, world.ann, public, to_email="newcomer@elsewhere.example")
+    awaiting = introductions.introduce(
         session, world.ann, public, candidate_email="dev@example.com", message="Dev rebuilt replication at scale."
     )
-    proposed = referrals.introduce(
+    proposed = introductions.introduce(
         session, world.ann, public, candidate_user_id=world.ann.id, message="I have fixed this twice before."
     )
     private = open_problem(visibility="private")
-    shared = referrals.forward(session, world.employee, private, to_user_id=world.ann.id)
-    referrals.claim(session, world.ann, shared.token)
+    shared = chains.forward(session, world.employee, private, to_user_id=world.ann.id)
+    chains.claim(session, world.ann, shared.token)
     draft = problems.create_problem(
         session, world.owner, world.company.id, problem_input(), publish=False, platform_fee_bps=1000
     )

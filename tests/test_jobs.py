@@ -17,7 +17,6 @@ def calls():
     record: list[str] = []
     outcomes: list[Exception | None] = []
 
-    @jobs.handler("test.call")
     def perform(session, job):
         outcome = outcomes.pop(0) if outcomes else None
         record.append(job.idempotency_key)
@@ -25,6 +24,7 @@ def calls():
             raise outcome
         return {"sent": job.payload["n"]}
 
+    jobs.register_handler("test.call", perform)
     yield record, outcomes
     jobs.HANDLERS.pop("test.call", None)
 
@@ -115,14 +115,15 @@ def test_a_job_whose_worker_died_is_taken_over_when_its_lease_expires(app, sessi
 def test_a_periodic_job_failing_does_not_stop_the_others(app, session):
     ran = []
 
-    @jobs.periodic("test.broken")
     def broken(session):
         raise RuntimeError("boom")
 
-    @jobs.periodic("test.fine")
     def fine(session):
         ran.append(True)
         return 1
+
+    jobs.register_periodic("test.broken", broken)
+    jobs.register_periodic("test.fine", fine)
 
     try:
         outcomes = jobs.run_periodic(session)

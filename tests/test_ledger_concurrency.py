@@ -15,11 +15,12 @@ from sqlalchemy.orm import sessionmaker
 from marketplace.accounts.models import User
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
+from marketplace.ledger.accounts import escrow_account
 from marketplace.ledger.models import LedgerTransaction, Share
-from marketplace.ledger.service import balance, escrow_account
+from marketplace.ledger.posting import balance
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import service as referrals
 from marketplace.referrals.models import Introduction, IntroductionStatus
+from marketplace.workflows import settlement as settlement_workflow
 from tests.ledger_support import assert_ledger_sound, fast_passwords, propose  # noqa: F401
 
 THREADS = 20
@@ -37,7 +38,7 @@ def race(introduction_ids: list[int], owner_id: int) -> list[int | str]:
         try:
             barrier.wait()
             introduction = session.get(Introduction, introduction_ids[index % len(introduction_ids)])
-            referrals.accept(session, session.get(User, owner_id), introduction)
+            settlement_workflow.accept_introduction(session, session.get(User, owner_id), introduction.id)
             session.commit()
             outcomes.append(200)
         except MarketplaceError as error:

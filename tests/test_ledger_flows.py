@@ -10,14 +10,23 @@ from sqlalchemy import select, update
 from marketplace.db import utcnow
 from marketplace.errors import Forbidden
 from marketplace.jobs.models import Job
-from marketplace.ledger import disputes, service
+from marketplace.ledger import donations as ledger_donations
+from marketplace.ledger import payouts as ledger_payouts
+from marketplace.ledger import posting as ledger_posting
+from marketplace.ledger.accounts import member_account
 from marketplace.ledger.disputes import DisputeError
 from marketplace.ledger.models import Share, ShareRole, ShareStatus
-from marketplace.ledger.service import ShareError, balance, member_account
-from marketplace.ledger.settlement import FundingError, complete_refund, record_funding, release_due
+from marketplace.ledger.payouts import ShareError
+from marketplace.ledger.posting import balance
+from marketplace.ledger.settlement import FundingError, record_funding
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
+from marketplace.workflows import disputes as dispute_workflow
+from marketplace.workflows import funding
+from marketplace.workflows import settlement as settlement_workflow
+from marketplace.workflows.funding import complete_refund
+from marketplace.workflows.settlement import release_due
 from tests.ledger_support import assert_ledger_sound, fast_passwords, lines_of, propose  # noqa: F401
 
 
@@ -47,7 +56,7 @@ def settled(session, world, open_problem):
     def make(**overrides):
         problem = open_problem(candidate_share_bps=500, **overrides)
         introduction = propose(session, problem, [world.ann, world.bob, world.cleo], world.dev)
-        result = referrals.accept(session, world.owner, introduction)
+        result = settlement_workflow.accept_introduction(session, world.owner, introduction.id)
         session.commit()
         return problem, result
 
@@ -85,11 +94,11 @@ def test_the_webhook_can_fund_with_the_paid_amount_and_its_reference(session, wo
     )
     session.commit()
     with pytest.raises(FundingError):
-        problems.fund(session, problem, amount=99_999, currency="usd", reference="pi_short")
+        funding.fund_problem(session, problem.id, amount=99_999, currency="usd", reference="pi_short")
     session.rollback()
-    problems.fund(session, problem, amount=100_000, currency="usd", reference="pi_123")
+    funding.fund_problem(session, problem.id, amount=100_000, currency="usd", reference="pi_123")
     session.commit()
-    assert service.transaction_by_key(session, f"fund:problem:{problem.id}").reference == "pi_123"
+    assert ledger_posting.transaction_by_key(session, f"fund:problem:{problem.id}").reference == "pi_123"
 
 
 # Settlement ------------------------------------------------------------------------------------
@@ -135,7 +144,7 @@ def test_a_chain_of_three_is_settled_to_the_cent(session, world, open_problem, a
         (world.dev.id, ShareRole.CANDIDATE, None, 5_000, ShareStatus.HELD),
     ]
     assert status_of(session, problem) == ProblemStatus.IN_GUARANTEE
-    assert service.transaction_by_key(session, f"refund:problem:{problem.id}:remainder") is None
+    assert ledger_posting.transaction_by_key(session, f"refund:problem:{problem.id}:remainder") is None
     session.commit()
 
     again = owner.post(f"/introductions/{introduction.id}/accept")
@@ -148,7 +157,7 @@ def test_what_a_rule_does_not_pay_out_is_refunded_with_a_stripe_refund_job(sessi
     """Halving for a chain of 3 pays P/2 + P/4 + P/8 of the $900 pool; $112.50 goes back."""
     problem = open_problem(split_rule="halving")
     introduction = propose(session, problem, [world.ann, world.bob, world.cleo])
-    result = referrals.accept(session, world.owner, introduction)
+    result = settlement_workflow.accept_introduction(session, world.owner, introduction.id)
     session.commit()
 
     assert [line.amount for line in result.settlement.shares] == [11_250, 22_500, 45_000]
@@ -173,12 +182,12 @@ def test_what_a_rule_does_not_pay_out_is_refunded_with_a_stripe_refund_job(sessi
 
 def test_a_thank_you_for_a_candidate_without_an_account_goes_back_to_the_company(session, world, open_problem):
     problem = open_problem(candidate_share_bps=500)
-    referrals.pick_from_board(session, world.ann, problem)
-    introduction = referrals.introduce(
+    chains.pick_from_board(session, world.ann, problem)
+    introduction = introductions.introduce(
         session, world.ann, problem, candidate_email="expert@elsewhere.example", message="Knows this well."
     )
-    referrals.consent(session, introduction, None, accept=True)
-    result = referrals.accept(session, world.owner, introduction)
+    introductions.consent(session, introduction, None, accept=True)
+    result = settlement_workflow.accept_introduction(session, world.owner, introduction.id)
     session.commit()
     assert (result.settlement.candidate_share, result.settlement.remainder) == (0, 5_000)
     assert result.settlement.as_dict()["shares"] == [{"user_id": world.ann.id, "position": 1, "amount": 85_000}]
@@ -288,11 +297,13 @@ def test_an_upheld_dispute_claws_back_every_share_and_refunds_the_company(sessio
 
 def test_a_rejected_dispute_releases_the_shares_and_settles(session, world, settled, platform_admin):
     problem, _ = settled(guarantee_days=30)
-    dispute = disputes.open_dispute(session, world.owner, problem, reason="The expert was not senior enough.")
+    dispute = dispute_workflow.open_dispute(
+        session, world.owner, problem.id, reason="The expert was not senior enough."
+    )
     session.commit()
     with pytest.raises(Forbidden):
-        disputes.decide(session, world.owner, dispute.id, "reject")
-    disputes.decide(session, platform_admin, dispute.id, "reject", note="The introduction was sound.")
+        dispute_workflow.decide(session, world.owner, dispute.id, "reject")
+    dispute_workflow.decide(session, platform_admin, dispute.id, "reject", note="The introduction was sound.")
     session.commit()
     assert status_of(session, problem) == ProblemStatus.SETTLED
     assert (held(session, world.cleo), available(session, world.cleo)) == (0, 76_500)
@@ -304,10 +315,12 @@ def test_no_dispute_after_the_guarantee_period_or_before_acceptance(session, wor
     problem, _ = settled(guarantee_days=7)
     late = session.get(Problem, problem.id).closed_at + timedelta(days=7)
     with pytest.raises(DisputeError, match="guarantee period ended"):
-        disputes.open_dispute(session, world.owner, problem, reason="It failed after all.", now=late)
+        dispute_workflow.open_dispute(session, world.owner, problem.id, reason="It failed after all.", now=late)
     session.rollback()
     with pytest.raises(problems.ProblemError):
-        disputes.open_dispute(session, world.owner, open_problem(title="Still open problem"), reason="Nothing yet.")
+        dispute_workflow.open_dispute(
+            session, world.owner, open_problem(title="Still open problem").id, reason="Nothing yet."
+        )
     session.rollback()
 
 
@@ -319,10 +332,10 @@ def test_a_funded_problem_that_closes_unmatched_is_refunded_in_full(session, wor
     problem = open_problem()
     company = world.company.id
     if how == "cancel":
-        problems.cancel(session, world.owner, problem)
+        funding.cancel_problem(session, world.owner, problem.id)
         closed = ProblemStatus.CANCELLED
     else:
-        assert problems.expire_due(session, now=utcnow() + timedelta(days=31)) == [problem.id]
+        assert funding.expire_due(session, now=utcnow() + timedelta(days=31)) == [problem.id]
         closed = ProblemStatus.EXPIRED
     session.commit()
 
@@ -353,9 +366,9 @@ def test_an_unfunded_problem_closes_without_a_refund(session, world):
     problem = problems.create_problem(
         session, world.owner, world.company.id, problem_input(), publish=True, platform_fee_bps=1000
     )
-    problems.cancel(session, world.owner, problem)
+    funding.cancel_problem(session, world.owner, problem.id)
     session.commit()
-    assert service.transaction_by_key(session, f"refund:problem:{problem.id}") is None
+    assert ledger_posting.transaction_by_key(session, f"refund:problem:{problem.id}") is None
     assert status_of(session, problem) == ProblemStatus.CANCELLED
     assert_ledger_sound(session)
 
@@ -367,36 +380,36 @@ def test_a_share_is_paid_out_once_and_a_failed_transfer_is_retried_under_a_new_k
     settled(guarantee_days=0)
     share = session.scalar(select(Share).where(Share.member_id == world.cleo.id))
 
-    service.start_payout(session, share)
+    ledger_payouts.start_payout(session, share)
     session.commit()
     first = job(session, f"payout:share:{share.id}:1")
     assert first.kind == "stripe.transfer" and first.payload["amount"] == 76_500
     assert balance(session, member_account(world.cleo.id, "payout_pending"), "usd") == 76_500
     with pytest.raises(ShareError):
-        service.start_payout(session, share)
+        ledger_payouts.start_payout(session, share)
     session.rollback()
 
-    service.fail_payout(session, share, reason="account closed")
+    ledger_payouts.fail_payout(session, share, reason="account closed")
     session.commit()
     assert (available(session, world.cleo), share.status) == (76_500, ShareStatus.AVAILABLE)
 
-    service.start_payout(session, share)
+    ledger_payouts.start_payout(session, share)
     session.commit()
     assert job(session, f"payout:share:{share.id}:2") is not None
-    service.complete_payout(session, share, transfer_id="tr_2")
-    service.complete_payout(session, share, transfer_id="tr_2")  # A replayed success changes nothing.
+    ledger_payouts.complete_payout(session, share, transfer_id="tr_2")
+    ledger_payouts.complete_payout(session, share, transfer_id="tr_2")  # A replayed success changes nothing.
     session.commit()
     assert balance(session, member_account(world.cleo.id, "paid"), "usd") == 76_500
     with pytest.raises(ShareError):
-        service.complete_payout(session, share, transfer_id="tr_3")
+        ledger_payouts.complete_payout(session, share, transfer_id="tr_3")
     session.rollback()
     assert_ledger_sound(session)
 
 
 def test_a_processor_fee_is_borne_by_the_platform(session, settled):
     settled()
-    service.record_processor_fee(session, amount=2_930, currency="usd", reference="txn_1")
-    service.record_processor_fee(session, amount=2_930, currency="usd", reference="txn_1")
+    ledger_payouts.record_processor_fee(session, amount=2_930, currency="usd", reference="txn_1")
+    ledger_payouts.record_processor_fee(session, amount=2_930, currency="usd", reference="txn_1")
     session.commit()
     assert balance(session, "platform:fees", "usd") == 10_000 - 2_930
     assert balance(session, "processor:fees", "usd") == 2_930
@@ -422,8 +435,8 @@ def test_a_member_passes_part_of_an_available_share_on(session, world, settled, 
     assert (too_much.status_code, too_much.json["error"]["code"]) == (422, "insufficient_funds")
     assert available(session, world.cleo) == 66_500
     assert available(session, world.ann) == 14_250
-    gave, _ = service.giving_record(session, world.cleo.id)
-    _, received = service.giving_record(session, world.ann.id)
+    gave, _ = ledger_donations.giving_record(session, world.cleo.id)
+    _, received = ledger_donations.giving_record(session, world.ann.id)
     assert [(g.giver.id, g.recipient.id, g.amount, g.transaction.memo) for g in gave + received] == [
         (world.cleo.id, world.ann.id, 10_000, "You started the chain")
     ] * 2
@@ -451,7 +464,7 @@ def test_held_money_cannot_be_given(session, world, settled, api):
 
 def test_the_balance_api_shows_each_figure_and_the_transactions_behind_it(session, world, settled, api):
     settled(guarantee_days=0)
-    service.start_payout(session, session.scalar(select(Share).where(Share.member_id == world.cleo.id)))
+    ledger_payouts.start_payout(session, session.scalar(select(Share).where(Share.member_id == world.cleo.id)))
     session.commit()
 
     body = api(world.cleo).get("/me/balance").json

@@ -7,10 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import db
+from marketplace.ledger.accounts import member_account
 from marketplace.ledger.models import Dispute, DisputeStatus
-from marketplace.ledger.service import balance, member_account
+from marketplace.ledger.posting import balance
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import service as referrals
+from marketplace.workflows import disputes as dispute_workflow
+from marketplace.workflows import settlement as settlement_workflow
 from tests.conftest import csrf_token
 from tests.ledger_support import assert_ledger_sound, fast_passwords, propose  # noqa: F401
 
@@ -31,7 +33,9 @@ def figure(html: str, currency: str, bucket: str) -> str:
 def accepted(session, world, open_problem):
     def make(guarantee_days: int):
         problem = open_problem(guarantee_days=guarantee_days)
-        referrals.accept(session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]))
+        settlement_workflow.accept_introduction(
+            session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]).id
+        )
         session.commit()
         return problem
 
@@ -110,9 +114,10 @@ def test_the_company_sees_the_settlement_and_reports_a_failed_introduction(brows
 @pytest.mark.parametrize("decision", ["uphold", "reject"])
 def test_a_platform_admin_decides_a_dispute_on_the_admin_page(browser, world, accepted, session, make_user, decision):
     problem = accepted(guarantee_days=30)
-    from marketplace.ledger import disputes
 
-    dispute = disputes.open_dispute(session, world.owner, problem, reason="The expert was not who we needed.")
+    dispute = dispute_workflow.open_dispute(
+        session, world.owner, problem.id, reason="The expert was not who we needed."
+    )
     admin = make_user("Pat Platform", "pat@marketplace.example")
     admin.is_platform_admin = True
     session.commit()

@@ -6,16 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from marketplace.ledger.accounts import escrow_account, member_account
 from marketplace.ledger.models import LedgerAccount, LedgerTransaction
-from marketplace.ledger.service import (
-    Entry,
-    IdempotencyConflict,
-    LedgerError,
-    balance,
-    escrow_account,
-    member_account,
-    post,
-)
+from marketplace.ledger.posting import Entry, IdempotencyConflict, LedgerError, balance, post
 
 FUND = [Entry("stripe:balance", -5000, "usd"), Entry("escrow:problem:1", 5000, "usd")]
 

@@ -41,15 +41,22 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import User
 from marketplace.db import make_engine, utcnow
 from marketplace.errors import MarketplaceError
-from marketplace.ledger import disputes, service, settlement
+from marketplace.ledger import donations as ledger_donations
+from marketplace.ledger import payouts as ledger_payouts
+from marketplace.ledger import posting as ledger_posting
+from marketplace.ledger import settlement
+from marketplace.ledger.accounts import member_account
 from marketplace.ledger.models import Dispute, DisputeStatus, LedgerTransaction, Share, ShareStatus
-from marketplace.ledger.service import Entry, IdempotencyConflict, balance, member_account
+from marketplace.ledger.posting import Entry, IdempotencyConflict, balance
 from marketplace.ledger.verify import balances, verify_ledger
 from marketplace.models import metadata
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, IntroductionStatus
+from marketplace.workflows import disputes as dispute_workflow
+from marketplace.workflows import funding
+from marketplace.workflows import settlement as settlement_workflow
 from tests.conftest import problem_input
 
 EXAMPLES = int(os.environ.get("LEDGER_STATE_MACHINE_EXAMPLES", 50))
@@ -139,23 +146,23 @@ class MoneyFlow(RuleBasedStateMachine):
         self.expected[problem.id] = S.AWAITING_PAYMENT
         self.in_chain[problem.id] = set()
         if funded:
-            problems.fund(self.session, problem, reference=f"pi_{problem.id}")
+            funding.fund_problem(self.session, problem.id, reference=f"pi_{problem.id}")
             self.expected[problem.id] = S.OPEN
         self.session.commit()
         return problem
 
     def _introduce(self, problem: Problem, chain: list[User], expert: bool) -> Introduction:
         """``chain`` passes the problem along; its finder introduces the expert or themselves."""
-        referrals.pick_from_board(self.session, chain[0], problem)
+        chains.pick_from_board(self.session, chain[0], problem)
         for sender, recipient in zip(chain, chain[1:], strict=False):
-            sent = referrals.forward(self.session, sender, problem, to_user_id=recipient.id)
-            referrals.claim(self.session, recipient, sent.token)
+            sent = chains.forward(self.session, sender, problem, to_user_id=recipient.id)
+            chains.claim(self.session, recipient, sent.token)
         candidate = self.expert if expert else chain[-1]
-        introduction = referrals.introduce(
+        introduction = introductions.introduce(
             self.session, chain[-1], problem, candidate_user_id=candidate.id, message="Knows this problem well."
         )
         if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
-            referrals.consent(self.session, introduction, candidate, accept=True)
+            introductions.consent(self.session, introduction, candidate, accept=True)
         self.session.commit()
         self.in_chain[problem.id].update(m.id for m in chain)
         self.introductions[introduction.id] = problem.id
@@ -165,7 +172,9 @@ class MoneyFlow(RuleBasedStateMachine):
         """Accept any introduction; only a proposed one of an open problem may settle, exactly."""
         problem = self.session.get(Problem, introduction.problem_id)
         allowed = self.expected[problem.id] == S.OPEN and introduction.status == IntroductionStatus.PROPOSED
-        result = self.attempt(lambda: referrals.accept(self.session, self.owner, introduction), allowed)
+        result = self.attempt(
+            lambda: settlement_workflow.accept_introduction(self.session, self.owner, introduction.id), allowed
+        )
         if result is None:
             return
         answered = result.settlement.as_dict()
@@ -183,8 +192,8 @@ class MoneyFlow(RuleBasedStateMachine):
         ends = settlement.guarantee_ends(problem)
         allowed = self.expected[problem.id] == S.IN_GUARANTEE and self.now < ends
         opened = self.attempt(
-            lambda: disputes.open_dispute(
-                self.session, self.owner, problem, reason="The expert never showed up.", now=self.now
+            lambda: dispute_workflow.open_dispute(
+                self.session, self.owner, problem.id, reason="The expert never showed up.", now=self.now
             ),
             allowed,
         )
@@ -242,7 +251,7 @@ class MoneyFlow(RuleBasedStateMachine):
     def fund(self, data):
         problem = self.problem(data, S.AWAITING_PAYMENT)
         allowed = self.expected[problem.id] == S.AWAITING_PAYMENT
-        if self.attempt(lambda: problems.fund(self.session, problem, reference=f"pi_{problem.id}"), allowed):
+        if self.attempt(lambda: funding.fund_problem(self.session, problem.id, reference=f"pi_{problem.id}"), allowed):
             self.expected[problem.id] = S.OPEN
 
     @precondition(lambda self: self.in_state(S.OPEN))
@@ -267,7 +276,7 @@ class MoneyFlow(RuleBasedStateMachine):
     def cancel(self, data):
         problem = self.problem(data, S.AWAITING_PAYMENT, S.OPEN)
         allowed = self.expected[problem.id] in (S.AWAITING_PAYMENT, S.OPEN)
-        if self.attempt(lambda: problems.cancel(self.session, self.owner, problem), allowed):
+        if self.attempt(lambda: funding.cancel_problem(self.session, self.owner, problem.id), allowed):
             self.closed_unmatched(problem, S.CANCELLED)
 
     # Time and the periodic jobs ----------------------------------------------------------------
@@ -286,7 +295,7 @@ class MoneyFlow(RuleBasedStateMachine):
             job()
 
     def expiry_job(self):
-        expired = set(problems.expire_due(self.session, now=self.now))
+        expired = set(funding.expire_due(self.session, now=self.now))
         self.session.commit()
         for problem_id, status in self.expected.items():
             problem = self.session.get(Problem, problem_id)
@@ -296,7 +305,7 @@ class MoneyFlow(RuleBasedStateMachine):
                 self.closed_unmatched(problem, S.EXPIRED)
 
     def release_job(self):
-        released = set(settlement.release_due(self.session, now=self.now))
+        released = set(settlement_workflow.release_due(self.session, now=self.now))
         self.session.commit()
         for problem_id, status in self.expected.items():
             problem = self.session.get(Problem, problem_id)
@@ -324,7 +333,7 @@ class MoneyFlow(RuleBasedStateMachine):
         dispute = data.draw(st.sampled_from(cases))
         allowed = dispute.status == DisputeStatus.OPEN
         decision = "uphold" if upheld else "reject"
-        if self.attempt(lambda: disputes.decide(self.session, self.admin, dispute.id, decision), allowed):
+        if self.attempt(lambda: dispute_workflow.decide(self.session, self.admin, dispute.id, decision), allowed):
             problem_id = dispute.problem_id
             if upheld:
                 self.refunds.setdefault(problem_id, {})[settlement.refund_key(problem_id)] = False
@@ -339,7 +348,7 @@ class MoneyFlow(RuleBasedStateMachine):
         """Stripe confirms a refund, sometimes twice: the second is a replay."""
         problem_id, key = data.draw(st.sampled_from(sorted((p, k) for p, keys in self.refunds.items() for k in keys)))
         before = self.money()
-        posted = settlement.complete_refund(self.session, key, reference=f"re_{key}")
+        posted = funding.complete_refund(self.session, key, reference=f"re_{key}")
         self.session.commit()
         assert posted.created != self.refunds[problem_id][key]
         if not posted.created:
@@ -360,17 +369,19 @@ class MoneyFlow(RuleBasedStateMachine):
         share = data.draw(st.sampled_from(fitting if fitting and data.draw(st.integers(0, 3)) else shares))
         if outcome == "start":
             self.attempt(
-                lambda: service.start_payout(self.session, share),
+                lambda: ledger_payouts.start_payout(self.session, share),
                 share.status == ShareStatus.AVAILABLE and share.payable > 0,
             )
         elif outcome == "failed":
-            self.attempt(lambda: service.fail_payout(self.session, share, reason="declined"), share.status == "paying")
+            self.attempt(
+                lambda: ledger_payouts.fail_payout(self.session, share, reason="declined"), share.status == "paying"
+            )
         else:
             transfer = f"tr_{share.id}_{share.payout_attempts}"
             allowed = share.status == ShareStatus.PAYING or (
                 share.status == ShareStatus.PAID and share.transfer_reference == transfer
             )
-            self.attempt(lambda: service.complete_payout(self.session, share, transfer_id=transfer), allowed)
+            self.attempt(lambda: ledger_payouts.complete_payout(self.session, share, transfer_id=transfer), allowed)
 
     # Members -----------------------------------------------------------------------------------
 
@@ -392,7 +403,7 @@ class MoneyFlow(RuleBasedStateMachine):
         arguments = {"to_user_id": recipient.id, "amount": amount, "currency": "usd"}
         key = f"gift-{len(self.donation_keys)}"
         allowed = recipient.id != giver.id and 0 < amount <= available
-        posted = self.attempt(lambda: service.donate(self.session, giver, key=key, **arguments), allowed)
+        posted = self.attempt(lambda: ledger_donations.donate(self.session, giver, key=key, **arguments), allowed)
         if posted is not None:
             self.donation_keys.append((giver.id, {"key": key, **arguments}, posted.transaction_id))
 
@@ -402,7 +413,7 @@ class MoneyFlow(RuleBasedStateMachine):
         """A resubmitted gift: a replay gives the same transaction and moves no money."""
         giver_id, arguments, transaction_id = data.draw(st.sampled_from(self.donation_keys))
         before = self.money()
-        posted = service.donate(self.session, self.session.get(User, giver_id), **arguments)
+        posted = ledger_donations.donate(self.session, self.session.get(User, giver_id), **arguments)
         self.session.commit()
         assert posted == (transaction_id, False)
         assert self.money() == before
@@ -429,7 +440,7 @@ class MoneyFlow(RuleBasedStateMachine):
         before = (self.money(), self.session.scalar(select(func.count()).select_from(LedgerTransaction)))
 
         def again():
-            return service.post(
+            return ledger_posting.post(
                 self.session,
                 transaction.kind,
                 transaction.idempotency_key,

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from marketplace.db import db
 from marketplace.ledger import ddl
 from marketplace.ledger.models import Share
-from marketplace.referrals import service as referrals
+from marketplace.workflows import settlement as settlement_workflow
 from tests.ledger_support import fast_passwords, propose  # noqa: F401
 
 
@@ -21,7 +21,9 @@ def ledger(session, world, open_problem):
     open_problem(title="Still open problem")
     for title, days in (("Settled problem here", 0), ("Guaranteed problem here", 30)):
         problem = open_problem(title=title, guarantee_days=days)
-        referrals.accept(session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]))
+        settlement_workflow.accept_introduction(
+            session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]).id
+        )
     session.commit()
 
 

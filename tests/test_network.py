@@ -4,12 +4,13 @@ services: who may do what, and that nobody sees another member's cards or reques
 import pytest
 from sqlalchemy import func, select
 
+from marketplace.accounts.skills import parse_skill_list, skill_slug
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.network import service
 from marketplace.network.models import ChangeKind, Connection, NetworkChange, RequestStatus
 from marketplace.network.service import CardData
-from marketplace.network.skills import parse_skill_list, skill_slug
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains
+from marketplace.workflows import forwarding
 from tests.test_network_reach import connect
 
 
@@ -123,11 +124,11 @@ def test_one_click_forward_goes_to_connections_only(session, world, open_problem
     problem = open_problem()
     connect(session, world.ann, world.bob)
     with pytest.raises(NotFound):
-        service.forward_to_connection(session, world.ann, problem, world.cleo.id)
-    referral = service.forward_to_connection(session, world.ann, problem, world.bob.id)
+        forwarding.forward_to_connection(session, world.ann, problem.id, world.cleo.id)
+    referral = forwarding.forward_to_connection(session, world.ann, problem.id, world.bob.id)
     session.commit()
     assert referral.recipient_user_id == world.bob.id and referral.depth == 2
-    assert referrals.place_of(session, world.ann, problem.id).depth == 1
+    assert chains.place_of(session, world.ann, problem.id).depth == 1
 
 
 # Contact cards ---------------------------------------------------------------------------------

@@ -14,14 +14,15 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
 from marketplace.accounts.models import User
+from marketplace.accounts.skills import set_member_skills
 from marketplace.db import utcnow
 from marketplace.network import changes, reach_service, service
 from marketplace.network.models import ChangeKind, Connection, ConnectionRequest, NetworkChange, RequestStatus
 from marketplace.network.reach_service import ReachGraph
-from marketplace.network.skills import set_member_skills
 from marketplace.problems.models import Problem
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, IntroductionStatus
+from marketplace.workflows import reach as reach_search
 
 POOL = 9  # members 0..7 are outsiders; 8 is the company's employee, who is never a result
 SKILL_NAMES = ["postgres", "kafka", "go"]  # the problem asks for PostgreSQL or Kafka
@@ -74,7 +75,7 @@ def expected_reach(session, viewer_id, problem, k, company):
 
 
 def check_served(session, graph, viewer, problem, k, company):
-    results = reach_service.problem_reach(session, graph, viewer, problem, k)
+    results = reach_search.problem_reach(session, graph, viewer, problem, k)
     event(f"results: {min(len(results), 3)}, deepest: {max((r.hops for r in results), default=0)}")
     assert [(r.user_id, r.hops, r.mutual) for r in results] == expected_reach(session, viewer.id, problem, k, company)
     peers = adjacency(session)
@@ -106,10 +107,12 @@ def scene(session, world, open_problem) -> Scene:
     session.add_all(pool)
     session.commit()
     problem = open_problem(skills=["Postgres", "kafka"])
-    other_process = ReachGraph()
+    other_process = ReachGraph(track_records=introductions.track_records)
     other_process.index(session)
     company = {world.owner.id, world.admin.id, world.employee.id}
-    return Scene([*pool, world.employee], problem, company, ReachGraph(), other_process)
+    return Scene(
+        [*pool, world.employee], problem, company, ReachGraph(track_records=introductions.track_records), other_process
+    )
 
 
 pairs = st.sampled_from([(a, b) for a in range(POOL) for b in range(a + 1, POOL)])
@@ -148,7 +151,7 @@ def test_served_reach_matches_a_breadth_first_search_of_the_tables(session, scen
         set_member_skills(session, user, sorted(names))
         session.commit()
 
-    for graph in (scene.graph, scene.other_process, ReachGraph()):
+    for graph in (scene.graph, scene.other_process, ReachGraph(track_records=introductions.track_records)):
         check_served(session, graph, pool[viewer], scene.problem, k, scene.company)
         check_degrees(session, graph, pool[viewer])
     session.rollback()
@@ -156,10 +159,10 @@ def test_served_reach_matches_a_breadth_first_search_of_the_tables(session, scen
 
 def test_a_pending_request_is_not_a_connection(session, world, open_problem):
     problem = open_problem()
-    graph = ReachGraph()
+    graph = ReachGraph(track_records=introductions.track_records)
     service.request_connection(session, world.ann, user_id=world.dev.id, note="We met once")
     session.commit()
-    assert reach_service.problem_reach(session, graph, world.ann, problem) == []
+    assert reach_search.problem_reach(session, graph, world.ann, problem) == []
     assert reach_service.degree_counts(session, graph, world.ann) == (0, 0, 0)
     assert service.connections_of(session, world.ann) == []
 
@@ -183,8 +186,8 @@ def test_ranking_by_hops_then_mutual_connections_then_track_record(session, worl
     accepted = dict(problem_id=problem.id, candidate_email="x@example.com", message="m" * 12, consent_token="t")
     session.add(Introduction(introducer_id=rui.id, status=IntroductionStatus.ACCEPTED, **accepted))
     session.commit()
-    graph = ReachGraph()
-    ranked = reach_service.problem_reach(session, graph, world.ann, problem)
+    graph = ReachGraph(track_records=introductions.track_records)
+    ranked = reach_search.problem_reach(session, graph, world.ann, problem)
     assert [(r.name, r.hops, r.mutual, r.track_record) for r in ranked] == [
         ("Dev Sharma", 1, 0, 0),
         ("Pia Park", 2, 2, 0),
@@ -200,21 +203,24 @@ def test_ranking_by_hops_then_mutual_connections_then_track_record(session, worl
         )
     changes.record_change(session, ChangeKind.TRACK_RECORD, quinn.id)
     session.commit()
-    ranked = reach_service.problem_reach(session, graph, world.ann, problem)
+    ranked = reach_search.problem_reach(session, graph, world.ann, problem)
     assert [r.name for r in ranked][2:] == ["Quinn Quade", "Rui Reis"]
 
 
 def test_changes_reach_a_process_built_earlier_and_a_pruned_log_rebuilds(session, world, open_problem):
     problem = open_problem()
-    this_process, other_process = ReachGraph(), ReachGraph()
-    assert reach_service.problem_reach(session, other_process, world.ann, problem) == []
+    this_process, other_process = (
+        ReachGraph(track_records=introductions.track_records),
+        ReachGraph(track_records=introductions.track_records),
+    )
+    assert reach_search.problem_reach(session, other_process, world.ann, problem) == []
 
     connect(session, world.ann, world.bob)
     connect(session, world.bob, world.dev)
-    assert [(r.name, r.hops) for r in reach_service.problem_reach(session, this_process, world.ann, problem)] == [
+    assert [(r.name, r.hops) for r in reach_search.problem_reach(session, this_process, world.ann, problem)] == [
         ("Dev Sharma", 2)
     ]
-    assert [(r.name, r.hops) for r in reach_service.problem_reach(session, other_process, world.ann, problem)] == [
+    assert [(r.name, r.hops) for r in reach_search.problem_reach(session, other_process, world.ann, problem)] == [
         ("Dev Sharma", 2)
     ]
 
@@ -222,7 +228,7 @@ def test_changes_reach_a_process_built_earlier_and_a_pruned_log_rebuilds(session
     set_member_skills(session, world.cleo, "PostgreSQL")
     session.commit()
     connect(session, world.bob, world.cleo)
-    assert [(r.name, r.hops) for r in reach_service.problem_reach(session, other_process, world.ann, problem)] == [
+    assert [(r.name, r.hops) for r in reach_search.problem_reach(session, other_process, world.ann, problem)] == [
         ("Cleo Duarte", 2)
     ]
 
@@ -236,20 +242,20 @@ def test_changes_reach_a_process_built_earlier_and_a_pruned_log_rebuilds(session
     assert changes.prune_changes(session) > 0
     session.commit()
     assert session.scalar(select(func.count()).select_from(NetworkChange)) == 1
-    names = [(r.name, r.hops) for r in reach_service.problem_reach(session, this_process, world.ann, problem)]
+    names = [(r.name, r.hops) for r in reach_search.problem_reach(session, this_process, world.ann, problem)]
     assert names == [("Dev Sharma", 1), ("Cleo Duarte", 2)]
 
 
 def test_the_log_starting_over_makes_a_process_rebuild(session, world, open_problem):
     """A restored database (or emptied tables) no longer holds the change a process applied last."""
     problem = open_problem()
-    graph = ReachGraph()
+    graph = ReachGraph(track_records=introductions.track_records)
     connect(session, world.ann, world.dev)
-    assert len(reach_service.problem_reach(session, graph, world.ann, problem)) == 1
+    assert len(reach_search.problem_reach(session, graph, world.ann, problem)) == 1
     session.execute(delete(Connection))
     session.execute(delete(NetworkChange))
     session.commit()
-    assert reach_service.problem_reach(session, graph, world.ann, problem) == []
+    assert reach_search.problem_reach(session, graph, world.ann, problem) == []
 
 
 def test_names_beyond_the_first_hop_follow_each_members_choice(session, world, open_problem, make_user):
@@ -261,7 +267,9 @@ def test_names_beyond_the_first_hop_follow_each_members_choice(session, world, o
     session.commit()
     for a, b in [(world.ann, world.bob), (world.bob, world.cleo), (world.cleo, world.dev)]:
         connect(session, a, b)
-    (result,) = reach_service.problem_reach(session, ReachGraph(), world.ann, problem)
+    (result,) = reach_search.problem_reach(
+        session, ReachGraph(track_records=introductions.track_records), world.ann, problem
+    )
     assert [(p.user_id, p.name) for p in result.path] == [
         (world.ann.id, "Ann Li"),
         (world.bob.id, "Bob Martins"),
@@ -270,7 +278,9 @@ def test_names_beyond_the_first_hop_follow_each_members_choice(session, world, o
     ]
     world.dev.show_name_on_chains = False
     session.commit()
-    (result,) = reach_service.problem_reach(session, ReachGraph(), world.ann, problem)
+    (result,) = reach_search.problem_reach(
+        session, ReachGraph(track_records=introductions.track_records), world.ann, problem
+    )
     assert (result.user_id, result.name) == (None, "a member")
 
 
@@ -281,7 +291,9 @@ def test_the_company_sees_which_employees_are_best_placed(session, world, open_p
     connect(session, world.bob, world.dev)
     connect(session, world.owner, erin)
     connect(session, world.admin, world.employee)
-    reach = reach_service.problem_page_reach(session, ReachGraph(), world.admin, problem)
+    reach = reach_search.problem_page_reach(
+        session, ReachGraph(track_records=introductions.track_records), world.admin, problem
+    )
     assert [(s.name, s.reaches, s.nearest) for s in reach.starters] == [
         ("Olivia Owner", 1, 1),
         ("Ethan Employee", 1, 2),
@@ -291,7 +303,10 @@ def test_the_company_sees_which_employees_are_best_placed(session, world, open_p
     set_member_skills(session, world.employee, "postgres")
     session.commit()
     assert world.employee.id not in [
-        r.user_id for r in reach_service.problem_reach(session, ReachGraph(), world.admin, problem)
+        r.user_id
+        for r in reach_search.problem_reach(
+            session, ReachGraph(track_records=introductions.track_records), world.admin, problem
+        )
     ]
 
 
@@ -306,13 +321,13 @@ def test_the_reach_panel_groups_by_connection_and_offers_forwards_where_they_can
     connect(session, world.bob, world.dev)
     connect(session, world.ann, world.employee)
     connect(session, world.employee, erin)
-    graph = ReachGraph()
-    reach = reach_service.problem_page_reach(session, graph, world.ann, problem)
+    graph = ReachGraph(track_records=introductions.track_records)
+    reach = reach_search.problem_page_reach(session, graph, world.ann, problem)
     assert [(v.name, v.reaches, v.has_skill, v.can_forward) for v in reach.via] == [
         ("Bob Martins", 1, False, True),
         ("Ethan Employee", 1, False, False),
     ]
-    referrals.pick_from_board(session, world.bob, problem)
+    chains.pick_from_board(session, world.bob, problem)
     session.commit()
-    reach = reach_service.problem_page_reach(session, graph, world.ann, problem)
+    reach = reach_search.problem_page_reach(session, graph, world.ann, problem)
     assert [v.can_forward for v in reach.via] == [False, False]

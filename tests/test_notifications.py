@@ -28,7 +28,9 @@ from marketplace.notifications import service as notifications
 from marketplace.notifications.models import Notification
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
+from marketplace.workflows import funding
+from marketplace.workflows import settlement as settlement_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,18 +127,18 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
     )  # fmt: skip
     session.commit()
 
-    sent, _ = step(lambda: problems.fund(session, problem))
+    sent, _ = step(lambda: funding.fund_problem(session, problem.id))
     assert sent == [(world.admin.email, "“Fix our Postgres replication lag” is funded and open"),
                     (world.owner.email, "“Fix our Postgres replication lag” is funded and open")]  # fmt: skip
 
-    sent, _ = step(lambda: referrals.pick_from_board(session, world.ann, problem))
+    sent, _ = step(lambda: chains.pick_from_board(session, world.ann, problem))
     assert sent == []
 
     to_bob = None
 
     def forward_to_bob():
         nonlocal to_bob
-        to_bob = referrals.forward(session, world.ann, problem, to_email="bob@example.com", note="You know DBAs")
+        to_bob = chains.forward(session, world.ann, problem, to_email="bob@example.com", note="You know DBAs")
 
     sent, fresh = step(forward_to_bob)
     assert sent == [("bob@example.com", "Ann Li thinks you can help: Fix our Postgres replication lag")]
@@ -148,14 +150,14 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
     assert client.get(link_in(fresh[0], "/r/")).status_code == 200
     assert fresh[0]["List-Unsubscribe"].startswith("<http://localhost/notifications/unsubscribe/")
 
-    sent, _ = step(lambda: referrals.claim(session, world.bob, to_bob.token))
+    sent, _ = step(lambda: chains.claim(session, world.bob, to_bob.token))
     assert sent == [("ann@example.com", "Your chain for “Fix our Postgres replication lag” grew")]
 
     to_cleo = None
 
     def forward_to_cleo():
         nonlocal to_cleo
-        to_cleo = referrals.forward(session, world.bob, problem, to_user_id=world.cleo.id)
+        to_cleo = chains.forward(session, world.bob, problem, to_user_id=world.cleo.id)
 
     sent, _ = step(forward_to_cleo)
     assert sent == [
@@ -163,14 +165,14 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
         ("cleo@example.com", "Bob Martins thinks you can help: Fix our Postgres replication lag"),
     ]
 
-    sent, _ = step(lambda: referrals.claim(session, world.cleo, to_cleo.token))
+    sent, _ = step(lambda: chains.claim(session, world.cleo, to_cleo.token))
     assert sorted(to for to, _ in sent) == ["ann@example.com", "bob@example.com"]
 
     introduction = None
 
     def introduce():
         nonlocal introduction
-        introduction = referrals.introduce(
+        introduction = introductions.introduce(
             session,
             world.cleo,
             problem,
@@ -185,10 +187,10 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
     consent_page = link_in(fresh[0], "/i/")
     assert client.get(consent_page).status_code == 200
 
-    sent, _ = step(lambda: referrals.consent(session, introduction, None, accept=True))
+    sent, _ = step(lambda: introductions.consent(session, introduction, None, accept=True))
     assert sorted(to for to, _ in sent) == [world.admin.email, world.owner.email]
 
-    sent, _ = step(lambda: referrals.accept(session, world.owner, introduction))
+    sent, _ = step(lambda: settlement_workflow.accept_introduction(session, world.owner, introduction.id))
     # Each link hears what they earned: $900 after the fee, $45 per forwarding link, the rest to Cleo.
     assert sent == [
         ("ann@example.com", "You earned $45.00 for “Fix our Postgres replication lag”"),
@@ -218,7 +220,7 @@ def test_company_hears_about_closing_expiring_and_expired_problems(mail_app, smt
 
     session.execute(update(Problem).where(Problem.id == problem.id).values(expires_at=utcnow() - timedelta(minutes=1)))
     session.commit()
-    problems.expire_due(session)
+    funding.expire_due(session)
     fresh = new_mail(mail_app, smtp, seen)
     assert sorted((m["To"], m["Subject"]) for m in fresh) == [
         (world.admin.email, "“Fix our Postgres replication lag” is expired"),
@@ -248,13 +250,13 @@ def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session
     with pytest.raises(ValidationError):
         notifications.set_preference(session, world.ann, "introduction_consent", "off")
     problem = open_problem()
-    referrals.pick_from_board(session, world.ann, problem)
-    to_bob = referrals.forward(session, world.ann, problem, to_user_id=world.bob.id)
-    referrals.claim(session, world.bob, to_bob.token)
-    introduction = referrals.introduce(
+    chains.pick_from_board(session, world.ann, problem)
+    to_bob = chains.forward(session, world.ann, problem, to_user_id=world.bob.id)
+    chains.claim(session, world.bob, to_bob.token)
+    introduction = introductions.introduce(
         session, world.bob, problem, candidate_user_id=world.bob.id, message="I have done this before, twice."
     )
-    referrals.accept(session, world.owner, introduction)
+    settlement_workflow.accept_introduction(session, world.owner, introduction.id)
     session.commit()
     deliver(mail_app)
     assert smtp.to("ann@example.com") == []  # chain grew: off; her share: in the digest
@@ -273,8 +275,8 @@ def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session
 
 def test_unsubscribe_link_turns_that_kind_off(mail_app, smtp, session, world, open_problem, browser):
     problem = open_problem()
-    referrals.pick_from_board(session, world.ann, problem)
-    referrals.forward(session, world.ann, problem, to_user_id=world.bob.id)
+    chains.pick_from_board(session, world.ann, problem)
+    chains.forward(session, world.ann, problem, to_user_id=world.bob.id)
     message = new_mail(mail_app, smtp, 0)[-1]
     assert message["To"] == "bob@example.com"
     url = re.search(r"<http://localhost(\S+)>", message["List-Unsubscribe"]).group(1)
@@ -290,7 +292,7 @@ def test_a_refused_address_is_parked_at_once_and_the_workflow_goes_on(
 ):
     smtp.refuse.add("nobody@elsewhere.example")
     problem = open_problem()
-    referrals.pick_from_board(session, world.ann, problem)
+    chains.pick_from_board(session, world.ann, problem)
     session.commit()
     response = api(world.ann).post(f"/problems/{problem.id}/referrals", {"to_email": "nobody@elsewhere.example"})
     assert response.status_code == 201
@@ -302,8 +304,8 @@ def test_a_refused_address_is_parked_at_once_and_the_workflow_goes_on(
 def test_a_failing_smtp_server_is_retried_with_backoff_then_parked(app, session, world, open_problem):
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # Nothing listens there.
     problem = open_problem()
-    referrals.pick_from_board(session, world.ann, problem)
-    referrals.forward(session, world.ann, problem, to_email="friend@elsewhere.example")
+    chains.pick_from_board(session, world.ann, problem)
+    chains.forward(session, world.ann, problem, to_email="friend@elsewhere.example")
     session.commit()
     job = session.scalars(select(Job).where(Job.payload["to"].as_string() == "friend@elsewhere.example")).one()
     for attempt in range(1, job.max_attempts + 1):

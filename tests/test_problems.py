@@ -13,12 +13,13 @@ from werkzeug.security import generate_password_hash
 
 from marketplace.accounts import service as accounts
 from marketplace.db import db, utcnow
-from marketplace.ledger import splits
 from marketplace.money import format_money
 from marketplace.problems import service as problems
+from marketplace.problems import splits
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
+from marketplace.workflows import funding
 from tests.conftest import problem_input
 
 
@@ -433,7 +434,7 @@ def test_manager_cancels_from_draft_awaiting_or_open_but_employee_cannot(api, wo
         platform_fee_bps=1000,
     )
     if status == "open":
-        problems.fund(session, problem)
+        funding.fund_problem(session, problem.id)
     session.commit()
 
     denied = api(world.employee).post(f"/problems/{problem.id}/cancel")
@@ -449,8 +450,8 @@ def test_manager_cancels_from_draft_awaiting_or_open_but_employee_cannot(api, wo
 
 def test_cancel_from_the_page_expires_pending_referrals(browser, open_problem, world, session):
     problem = open_problem()
-    referrals.pick_from_board(session, world.ann, problem)
-    pending = referrals.forward(session, world.ann, problem, to_email="zed@example.com")
+    chains.pick_from_board(session, world.ann, problem)
+    pending = chains.forward(session, world.ann, problem, to_email="zed@example.com")
     session.commit()
 
     ethan = logged_in(browser, world.employee)
@@ -493,17 +494,17 @@ def test_bounty_is_funded_only_from_awaiting_payment(browser, world, session):
 @pytest.mark.parametrize("command", [["problems", "expire"], ["worker", "--once"]], ids=["problems-expire", "worker"])
 def test_expiry_job_closes_overdue_problems_and_their_pending_work(runner, open_problem, world, session, command):
     overdue = open_problem(title="Overdue open problem")
-    root = referrals.pick_from_board(session, world.ann, overdue)
-    sent = referrals.forward(session, world.ann, overdue, to_email="zed@example.com")
-    waiting = referrals.introduce(
+    root = chains.pick_from_board(session, world.ann, overdue)
+    sent = chains.forward(session, world.ann, overdue, to_email="zed@example.com")
+    waiting = introductions.introduce(
         session,
         world.ann,
         overdue,
         candidate_email="dev@example.com",
         message="Dev has fixed exactly this before.",
     )
-    referrals.pick_from_board(session, world.bob, overdue)
-    proposed = referrals.introduce(
+    chains.pick_from_board(session, world.bob, overdue)
+    proposed = introductions.introduce(
         session,
         world.bob,
         overdue,
@@ -527,10 +528,10 @@ def test_expiry_job_closes_overdue_problems_and_their_pending_work(runner, open_
         platform_fee_bps=1000,
     )
     cancelled = open_problem(title="Overdue but cancelled")
-    problems.cancel(session, world.owner, cancelled)
+    funding.cancel_problem(session, world.owner, cancelled.id)
     current = open_problem(title="Still running")
-    referrals.pick_from_board(session, world.cleo, current)
-    current_sent = referrals.forward(session, world.cleo, current, to_email="yan@example.com")
+    chains.pick_from_board(session, world.cleo, current)
+    current_sent = chains.forward(session, world.cleo, current, to_email="yan@example.com")
     session.commit()
     assert proposed.status == IntroductionStatus.PROPOSED
     past = utcnow() - timedelta(minutes=5)
@@ -633,7 +634,7 @@ def test_board_paginates_twenty_per_page_with_next_links(api, client, world, ses
             publish=True,
             platform_fee_bps=1000,
         )
-        problems.fund(session, problem)
+        funding.fund_problem(session, problem.id)
     session.commit()
 
     first, second = api().get("/problems").json, api().get("/problems?page=2").json

@@ -18,9 +18,11 @@ from marketplace.db import utcnow
 from marketplace.errors import MarketplaceError
 from marketplace.models import metadata
 from marketplace.problems import service as problems
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions
+from marketplace.referrals.chains import ReferralError, compute_chain_hash
 from marketplace.referrals.models import Introduction, Referral
-from marketplace.referrals.service import ReferralError, compute_chain_hash
+from marketplace.workflows import funding
+from marketplace.workflows import settlement as settlement_workflow
 from tests.conftest import problem_input
 
 WATCHED_TABLES = ("problems", "referrals", "introductions")
@@ -86,26 +88,26 @@ def refused(session, sent_mail):
 
 
 def pick(session, user, problem) -> Referral:
-    referral = referrals.pick_from_board(session, user, problem)
+    referral = chains.pick_from_board(session, user, problem)
     session.commit()
     return referral
 
 
 def forward(session, sender, problem, **recipient) -> Referral:
-    referral = referrals.forward(session, sender, problem, **recipient)
+    referral = chains.forward(session, sender, problem, **recipient)
     session.commit()
     return referral
 
 
 def claim(session, user, referral) -> Referral:
-    referral = referrals.claim(session, user, referral.token)
+    referral = chains.claim(session, user, referral.token)
     session.commit()
     return referral
 
 
 def introduce(session, introducer, problem, **candidate) -> Introduction:
     candidate.setdefault("message", "I worked with them on exactly this kind of problem.")
-    introduction = referrals.introduce(session, introducer, problem, **candidate)
+    introduction = introductions.introduce(session, introducer, problem, **candidate)
     session.commit()
     return introduction
 
@@ -113,7 +115,7 @@ def introduce(session, introducer, problem, **candidate) -> Introduction:
 def accept_self_introduction(session, world, problem, member) -> Introduction:
     """``member`` puts themselves forward and the owner accepts: the problem moves to in_guarantee."""
     introduction = introduce(session, member, problem, candidate_user_id=member.id)
-    referrals.accept(session, world.owner, introduction)
+    settlement_workflow.accept_introduction(session, world.owner, introduction.id)
     session.commit()
     return introduction
 
@@ -148,9 +150,9 @@ def problem_in(session, world, open_problem):
         pick(session, world.ann, problem)
         to_bob = forward(session, world.ann, problem, to_user_id=world.bob.id)
         if state == "cancelled":
-            problems.cancel(session, world.owner, problem)
+            funding.cancel_problem(session, world.owner, problem.id)
         elif state == "expired":
-            assert problems.expire_due(session, now=utcnow() + timedelta(days=31)) == [problem.id]
+            assert funding.expire_due(session, now=utcnow() + timedelta(days=31)) == [problem.id]
         else:
             pick(session, world.cleo, problem)
             accept_self_introduction(session, world, problem, world.cleo)
@@ -252,7 +254,7 @@ def test_no_cycles_nobody_can_claim_a_referral_whose_chain_contains_them(session
     claim(session, world.bob, forward(session, world.ann, problem, to_user_id=world.bob.id))
     back_to_ann = forward(session, world.bob, problem, to_email="ann.private@elsewhere.example")
 
-    refused.service(lambda: referrals.claim(session, world.ann, back_to_ann.token), ReferralError, "referral_rule")
+    refused.service(lambda: chains.claim(session, world.ann, back_to_ann.token), ReferralError, "referral_rule")
 
 
 # No self-referral --------------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def test_max_depth_two_the_second_link_cannot_forward(session, world, open_probl
     claim(session, world.bob, forward(session, world.ann, problem, to_user_id=world.bob.id))
 
     error = refused.service(
-        lambda: referrals.forward(session, world.bob, problem, to_user_id=world.cleo.id), ReferralError, "max_depth"
+        lambda: chains.forward(session, world.bob, problem, to_user_id=world.cleo.id), ReferralError, "max_depth"
     )
     assert error.status == 409
 
@@ -459,7 +461,7 @@ def awaiting(session, chain, world):
 @pytest.fixture
 def proposed(session, awaiting, world):
     """Ann's introduction of Dev, consented: the company can decide."""
-    referrals.consent(session, awaiting, world.dev, accept=True)
+    introductions.consent(session, awaiting, world.dev, accept=True)
     session.commit()
     return awaiting
 
@@ -522,10 +524,12 @@ def test_only_the_introducer_can_withdraw(proposed, world, api, refused):
 
 
 def test_an_accepted_introduction_cannot_be_withdrawn(session, proposed, world, refused):
-    referrals.accept(session, world.owner, proposed)
+    settlement_workflow.accept_introduction(session, world.owner, proposed.id)
     session.commit()
     refused.service(
-        lambda: referrals.withdraw(session, world.ann, proposed), referrals.IntroductionError, "introduction_state"
+        lambda: introductions.withdraw(session, world.ann, proposed.id),
+        introductions.IntroductionError,
+        "introduction_state",
     )
     assert status_of(session, "introductions", proposed.id) == "accepted"
 
@@ -570,7 +574,7 @@ def test_each_chain_hash_covers_the_parents_hash(session, three_links):
         assert child.parent_id == parent.id
         assert child.chain_hash == compute_chain_hash(child, parent.chain_hash)
         assert child.chain_hash != compute_chain_hash(child, "0" * 64), "the parent's hash must change the child's"
-    assert referrals.verify_chains(session) == []
+    assert chains.verify_chains(session) == []
 
 
 def test_verify_passes_on_untouched_chains(three_links, runner):

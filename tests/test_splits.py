@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketplace.errors import ValidationError
-from marketplace.ledger.splits import (
+from marketplace.problems.splits import (
     DEFAULT_RULE,
     SPLIT_RULES,
     RuleInfo,
@@ -34,9 +34,7 @@ PROPERTY = settings(max_examples=300, deadline=None)
 EXHAUSTIVE_PER_EXAMPLE = settings(max_examples=100, deadline=None)
 
 # Small pools are where rounding bites, so draw them as often as large ones.
-pools = st.one_of(
-    st.integers(min_value=0, max_value=1000), st.integers(min_value=0, max_value=MAX_BOUNTY)
-)
+pools = st.one_of(st.integers(min_value=0, max_value=1000), st.integers(min_value=0, max_value=MAX_BOUNTY))
 chain_lengths = st.integers(min_value=1, max_value=MAX_LINKS)
 fake_counts = st.integers(min_value=1, max_value=MAX_FAKES)
 
@@ -48,15 +46,11 @@ def flat_fee_params(draw):
     paid_hops = draw(st.one_of(few_hops, st.integers(min_value=0, max_value=MAX_DEPTH - 1)))
     max_fee_bps = 5000 // paid_hops if paid_hops else 5000
     hop_fee_bps = draw(st.integers(min_value=0, max_value=max_fee_bps))
-    return normalize_params(
-        "flat_fee_finder_rest", {"f_bps": hop_fee_bps, "H": paid_hops}, max_depth=MAX_DEPTH
-    )
+    return normalize_params("flat_fee_finder_rest", {"f_bps": hop_fee_bps, "H": paid_hops}, max_depth=MAX_DEPTH)
 
 
 finder_and_first_params = st.builds(
-    lambda finder_bps: normalize_params(
-        "finder_and_first", {"s_bps": finder_bps}, max_depth=MAX_DEPTH
-    ),
+    lambda finder_bps: normalize_params("finder_and_first", {"s_bps": finder_bps}, max_depth=MAX_DEPTH),
     st.integers(min_value=5000, max_value=10000),
 )
 
@@ -282,9 +276,7 @@ def test_thousand_dollar_bounty_with_default_parameters(rule, n, shares, remaind
 
 def test_candidate_share_comes_off_before_the_pool():
     params = normalize_params(DEFAULT_RULE, None, max_depth=6)
-    settlement = settle_amounts(
-        THOUSAND_DOLLARS, 3, rule=DEFAULT_RULE, params=params, candidate_share_bps=500
-    )
+    settlement = settle_amounts(THOUSAND_DOLLARS, 3, rule=DEFAULT_RULE, params=params, candidate_share_bps=500)
     # Pool = 100000 - 10000 - 5000 = 85000; hop fee = 5 % of 85000 = 4250.
     assert settlement == Settlement(THOUSAND_DOLLARS, 10000, 5000, (4250, 4250, 76500), 0)
 

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 
 from marketplace.referrals.models import Introduction, Referral
+from marketplace.workflows import funding
 
 
 def test_company_posts_chain_forwards_candidate_consents_company_accepts(api, world, sent_mail, session):
@@ -30,9 +31,7 @@ def test_company_posts_chain_forwards_candidate_consents_company_accepts(api, wo
     # Not open yet: nobody can start a chain.
     assert ann.post(f"/problems/{problem['id']}/pick").status_code == 409
 
-    from marketplace.problems import service as problems
-
-    problems.fund(session, problems.get_visible(session, world.owner, problem["id"]))
+    funding.fund_problem(session, problem["id"])
     session.commit()
 
     listed = anonymous.get("/problems?q=replication").json

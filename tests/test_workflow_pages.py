@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from marketplace.problems.models import Problem
+from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, Referral
 
 
@@ -128,11 +129,9 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(browser, sessi
 
 
 def test_introducer_withdraws_from_the_dashboard(browser, session, world, open_problem):
-    from marketplace.referrals import service as referrals
-
     problem = open_problem()
-    referrals.pick_from_board(session, world.ann, problem)
-    introduction = referrals.introduce(
+    chains.pick_from_board(session, world.ann, problem)
+    introduction = introductions.introduce(
         session, world.ann, problem, candidate_email="dev@example.com", message="Dev knows replication well."
     )
     session.commit()

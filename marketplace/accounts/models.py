@@ -1,14 +1,31 @@
-"""Users, companies, memberships with roles, invitations and API tokens."""
+"""Users with their skills, companies, memberships with roles, invitations and API tokens."""
 
 import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, str_enum, utcnow
-from marketplace.network.models import Skill, user_skills
+
+
+class Skill(Base):
+    """One entry of the normalised skill vocabulary (``skills.py``): what members hold and problems need."""
+
+    __tablename__ = "skills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+user_skills = Table(
+    "user_skills",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("skill_id", ForeignKey("skills.id"), primary_key=True, index=True),
+)
 
 
 class Role(enum.StrEnum):

@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from marketplace import signals
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
+from marketplace.accounts.skills import set_member_skills
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
-from marketplace.network.skills import set_member_skills
 
 MIN_PASSWORD_LENGTH = 8
 RESET_TOKEN_MAX_AGE = 3600
@@ -101,11 +102,9 @@ def make_reset_token(user: User, secret_key: str) -> str:
 
 def request_password_reset(session: Session, email: str, secret_key: str) -> None:
     """E-mail a reset link if the address has an account; say nothing either way."""
-    from marketplace.notifications import events
-
     user = user_by_email(session, email)
     if user is not None:
-        events.password_reset_requested(session, user, make_reset_token(user, secret_key))
+        signals.password_reset_requested.send(user, session=session, token=make_reset_token(user, secret_key))
 
 
 def reset_password(session: Session, *, token: str, password: str, secret_key: str) -> User:
@@ -220,9 +219,7 @@ def invite(session: Session, actor: User, company_id: int, *, email: str, role: 
         )
         invitation.accepted_at = None
     session.flush()
-    from marketplace.notifications import events
-
-    events.invitation_sent(session, invitation, token)
+    signals.invitation_created.send(invitation, session=session, token=token)
     return invitation, token
 
 

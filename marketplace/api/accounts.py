@@ -5,7 +5,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from marketplace.accounts import service
-from marketplace.api import token_required
+from marketplace.api.auth import token_required
 from marketplace.db import db
 from marketplace.extensions import limiter
 

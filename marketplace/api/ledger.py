@@ -5,12 +5,12 @@ import secrets
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from marketplace.api import token_required
+from marketplace.api.auth import token_required
 from marketplace.api.referrals import ROW_ID
 from marketplace.db import db
-from marketplace.ledger import disputes, service
+from marketplace.ledger import accounts, donations
 from marketplace.money import MINOR_DIGITS
-from marketplace.problems import service as problems
+from marketplace.workflows import disputes
 
 blp = Blueprint("ledger_api", __name__, description="Balances, pay it forward, disputes")
 
@@ -47,7 +47,7 @@ class DisputeOut(ma.Schema):
 def balance(user):
     """Held, available, payout pending and paid per currency, and the transactions behind them:
     each figure is the sum of its ``changes`` over the transactions of that currency."""
-    statements = service.member_statement(db.session, user.id)
+    statements = accounts.member_statement(db.session, user.id)
     return {
         "balances": [{"currency": s.currency, **s.figures} for s in statements],
         "transactions": [
@@ -71,7 +71,7 @@ def balance(user):
 @blp.arguments(DonationIn)
 def donate(user, data):
     """Pay it forward. Sending the same ``idempotency_key`` again gives once (200 the second time)."""
-    posted = service.donate(
+    posted = donations.donate(
         db.session,
         user,
         to_user_id=data["to_user_id"],
@@ -89,9 +89,7 @@ def donate(user, data):
 @blp.arguments(DisputeIn)
 @blp.response(201, DisputeOut)
 def open_dispute(user, data, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
-    dispute = disputes.open_dispute(db.session, user, problem, reason=data["reason"])
-    return dispute
+    return disputes.open_dispute(db.session, user, problem_id, reason=data["reason"])
 
 
 def _decide(user, dispute_id: int, decision: str, note: str):

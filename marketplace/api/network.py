@@ -5,12 +5,13 @@ who keeps their name off chains are ``null`` and "a member")."""
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from marketplace.api import token_required
+from marketplace.api.auth import token_required
 from marketplace.api.problems import ROW_ID
 from marketplace.db import db
+from marketplace.extensions import reach_graph
 from marketplace.network import reach_service, service
-from marketplace.problems import service as problems
-from marketplace.web.network import reach_graph
+from marketplace.referrals import visibility
+from marketplace.workflows import reach
 
 blp = Blueprint("network_api", __name__, description="Connections, contact cards and the reach search")
 
@@ -232,5 +233,5 @@ def delete_card(user, card_id):
 def problem_reach(user, args, problem_id):
     """Members within three hops who hold the problem's skills; for the company's own people,
     searched from every colleague."""
-    problem = problems.get_visible(db.session, user, problem_id)
-    return {"items": reach_service.problem_reach(db.session, reach_graph(), user, problem, args["k"])}
+    problem = visibility.get_visible(db.session, user, problem_id)
+    return {"items": reach.problem_reach(db.session, reach_graph(), user, problem, args["k"])}

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from marketplace.api import token_required
+from marketplace.api.auth import token_required
 from marketplace.db import db
 from marketplace.notifications import service
 

@@ -3,11 +3,11 @@
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from marketplace.api import token_required
+from marketplace.api.auth import token_required
 from marketplace.db import db
+from marketplace.links import absolute, checkout_urls
 from marketplace.payments import service
-from marketplace.problems import service as problems
-from marketplace.web.payments import absolute, checkout_urls
+from marketplace.referrals import visibility
 
 blp = Blueprint("payments_api", __name__, description="Funding and payouts")
 
@@ -38,7 +38,7 @@ class PayoutsOut(ma.Schema):
 @token_required
 @blp.response(201, CheckoutOut)
 def checkout(user, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
+    problem = visibility.get_visible(db.session, user, problem_id)
     session = service.start_checkout(db.session, user, problem, **checkout_urls(problem.id))
     return session
 

@@ -4,10 +4,12 @@ import marshmallow as ma
 from flask import current_app
 from flask_smorest import Blueprint
 
-from marketplace.api import current_api_user, token_required
+from marketplace.api.auth import current_api_user, token_required
 from marketplace.db import db
 from marketplace.problems import service
 from marketplace.problems.service import ProblemInput
+from marketplace.referrals import visibility
+from marketplace.workflows import funding
 
 blp = Blueprint("problems_api", __name__, description="Problems and the board")
 
@@ -135,14 +137,14 @@ def create_problem(user, data):
 @blp.arguments(BoardArgs, location="query")
 @blp.response(200, BoardOut)
 def list_problems(args):
-    page = service.board(db.session, current_api_user(), service.BoardQuery(**args))
+    page = visibility.board(db.session, current_api_user(), service.BoardQuery(**args))
     return {"items": page.items, "next_page": page.next_page, "total": page.total}
 
 
 @blp.get("/problems/<int:problem_id>")
 @blp.response(200, ProblemOut)
 def get_problem(problem_id):
-    return service.get_visible(db.session, current_api_user(), problem_id)
+    return visibility.get_visible(db.session, current_api_user(), problem_id)
 
 
 @blp.put("/problems/<int:problem_id>")
@@ -150,7 +152,7 @@ def get_problem(problem_id):
 @blp.arguments(ProblemUpdateIn)
 @blp.response(200, ProblemOut)
 def update_problem(user, data, problem_id):
-    problem = service.get_visible(db.session, user, problem_id)
+    problem = visibility.get_visible(db.session, user, problem_id)
     service.update_draft(db.session, user, problem, _input(data))
     if data["publish"]:
         service.publish(db.session, user, problem)
@@ -161,7 +163,7 @@ def update_problem(user, data, problem_id):
 @token_required
 @blp.response(200, ProblemOut)
 def publish_problem(user, problem_id):
-    problem = service.get_visible(db.session, user, problem_id)
+    problem = visibility.get_visible(db.session, user, problem_id)
     service.publish(db.session, user, problem)
     return problem
 
@@ -170,6 +172,4 @@ def publish_problem(user, problem_id):
 @token_required
 @blp.response(200, ProblemOut)
 def cancel_problem(user, problem_id):
-    problem = service.get_visible(db.session, user, problem_id)
-    service.cancel(db.session, user, problem)
-    return problem
+    return funding.cancel_problem(db.session, user, problem_id)

@@ -3,11 +3,11 @@
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from marketplace.api import token_required
+from marketplace.api.auth import token_required
 from marketplace.db import db
-from marketplace.problems import service as problems
-from marketplace.referrals import service
-from marketplace.web.referrals import referral_link
+from marketplace.links import referral_link
+from marketplace.referrals import chains, introductions, read_models, visibility
+from marketplace.workflows import settlement
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
 
@@ -59,7 +59,7 @@ class IntroductionOut(ma.Schema):
 
     def candidate_details(self, introduction):
         """Double opt-in: contact details only once the candidate has agreed."""
-        if not service.company_sees_candidate(introduction):
+        if not introductions.company_sees_candidate(introduction):
             return None
         return {
             "user_id": introduction.candidate_user_id,
@@ -80,7 +80,7 @@ class DecisionIn(ma.Schema):
 def _chain(referral):
     return [
         {"position": index, "user_id": user.id, "name": user.name}
-        for index, user in enumerate(service.chain_members(referral), start=1)
+        for index, user in enumerate(chains.chain_members(referral), start=1)
     ]
 
 
@@ -88,8 +88,8 @@ def _chain(referral):
 @token_required
 @blp.response(201, ClaimOut)
 def pick(user, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
-    referral = service.pick_from_board(db.session, user, problem)
+    problem = visibility.get_visible(db.session, user, problem_id)
+    referral = chains.pick_from_board(db.session, user, problem)
     return {"referral": referral, "chain": _chain(referral)}
 
 
@@ -98,8 +98,8 @@ def pick(user, problem_id):
 @blp.arguments(ForwardIn)
 @blp.response(201, ReferralOut)
 def forward(user, data, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
-    referral = service.forward(db.session, user, problem, **data)
+    problem = visibility.get_visible(db.session, user, problem_id)
+    referral = chains.forward(db.session, user, problem, **data)
     return referral
 
 
@@ -107,17 +107,17 @@ def forward(user, data, problem_id):
 @token_required
 @blp.response(200, ClaimOut)
 def claim(user, token):
-    referral = service.claim(db.session, user, token)
+    referral = chains.claim(db.session, user, token)
     return {"referral": referral, "chain": _chain(referral)}
 
 
 @blp.get("/problems/<int:problem_id>/tree")
 @token_required
 def tree(user, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
+    problem = visibility.get_visible(db.session, user, problem_id)
     return {
         "problem_id": problem.id,
-        "roots": [service.tree_as_dict(n) for n in service.tree(db.session, user, problem)],
+        "roots": [read_models.tree_as_dict(n) for n in read_models.tree(db.session, user, problem)],
     }
 
 
@@ -126,8 +126,8 @@ def tree(user, problem_id):
 @blp.arguments(IntroduceIn)
 @blp.response(201, IntroductionOut)
 def introduce(user, data, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
-    introduction = service.introduce(db.session, user, problem, **data)
+    problem = visibility.get_visible(db.session, user, problem_id)
+    introduction = introductions.introduce(db.session, user, problem, **data)
     return introduction
 
 
@@ -135,8 +135,8 @@ def introduce(user, data, problem_id):
 @token_required
 @blp.response(200, IntroductionOut(many=True))
 def list_introductions(user, problem_id):
-    problem = problems.get_visible(db.session, user, problem_id)
-    return service.introductions_for_problem(db.session, user, problem)
+    problem = visibility.get_visible(db.session, user, problem_id)
+    return introductions.introductions_for_problem(db.session, user, problem)
 
 
 @blp.post("/introductions/<int:introduction_id>/consent")
@@ -144,17 +144,16 @@ def list_introductions(user, problem_id):
 @blp.arguments(ConsentIn)
 @blp.response(200, IntroductionOut)
 def consent(user, data, introduction_id):
-    introduction = service.get_visible_introduction(db.session, user, introduction_id)
-    service.consent(db.session, introduction, user, accept=data["accept"], note=data["note"])
+    introduction = introductions.get_visible_introduction(db.session, user, introduction_id)
+    introductions.consent(db.session, introduction, user, accept=data["accept"], note=data["note"])
     return introduction
 
 
 @blp.post("/introductions/<int:introduction_id>/accept")
 @token_required
 def accept(user, introduction_id):
-    introduction = service.get_visible_introduction(db.session, user, introduction_id)
-    result = service.accept(db.session, user, introduction)
-    body = IntroductionOut().dump(introduction)
+    result = settlement.accept_introduction(db.session, user, introduction_id)
+    body = IntroductionOut().dump(result.introduction)
     body["settlement"] = result.settlement.as_dict()  # The amounts as posted to the ledger.
     return body
 
@@ -164,15 +163,11 @@ def accept(user, introduction_id):
 @blp.arguments(DecisionIn)
 @blp.response(200, IntroductionOut)
 def decline(user, data, introduction_id):
-    introduction = service.get_visible_introduction(db.session, user, introduction_id)
-    service.decline(db.session, user, introduction, note=data["note"])
-    return introduction
+    return introductions.decline(db.session, user, introduction_id, note=data["note"])
 
 
 @blp.post("/introductions/<int:introduction_id>/withdraw")
 @token_required
 @blp.response(200, IntroductionOut)
 def withdraw(user, introduction_id):
-    introduction = service.get_visible_introduction(db.session, user, introduction_id)
-    service.withdraw(db.session, user, introduction)
-    return introduction
+    return introductions.withdraw(db.session, user, introduction_id)

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.accounts.models import str_enum
-from marketplace.db import Base, utcnow
+from marketplace.db import Base, str_enum, utcnow
 
 
 class JobStatus(enum.StrEnum):

@@ -45,14 +45,12 @@ Handler = Callable[[Session, Job], dict | None]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that performs jobs of ``kind``; it returns the result to store."""
+def register_handler(kind: str, function: Handler) -> None:
+    """Name the function that performs jobs of ``kind``; it returns the result to store.
 
-    def register(function: Handler) -> Handler:
-        HANDLERS[kind] = function
-        return function
-
-    return register
+    Each package that owns job kinds registers them in its ``init_app`` (docs/architecture.md).
+    """
+    HANDLERS[kind] = function
 
 
 def enqueue(
@@ -165,14 +163,9 @@ Periodic = Callable[[Session], object]
 PERIODIC: dict[str, Periodic] = {}
 
 
-def periodic(name: str) -> Callable[[Periodic], Periodic]:
-    """Register a time-based job (expire problems, release held shares) for every worker round."""
-
-    def register(function: Periodic) -> Periodic:
-        PERIODIC[name] = function
-        return function
-
-    return register
+def register_periodic(name: str, function: Periodic) -> None:
+    """Add a time-based job (expire problems, release held shares) to every worker round."""
+    PERIODIC[name] = function
 
 
 def run_periodic(session: Session) -> dict[str, object]:

@@ -3,7 +3,8 @@
 While a dispute is open the problem is ``disputed`` and its shares stay held: the release job
 passes it by. Upheld, every share is clawed back to escrow, the platform fee with them (the
 company pays only for an introduction that held), and the escrow is refunded; rejected, the
-shares are released and the problem is settled.
+shares are released and the problem is settled. The problem's state changes are the
+``workflows.disputes`` use cases'; this module keeps the dispute rows and the clawback.
 """
 
 from datetime import datetime
@@ -15,11 +16,11 @@ from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.ledger.accounts import PLATFORM_FEES, escrow_account, member_account
 from marketplace.ledger.models import Dispute, DisputeStatus, Share, ShareStatus, TransactionKind
-from marketplace.ledger.service import PLATFORM_FEES, Entry, escrow_account, member_account, post, transaction_by_key
-from marketplace.ledger.settlement import guarantee_ends, refund_unspent, release, settle_key
+from marketplace.ledger.posting import Entry, post, transaction_by_key
+from marketplace.ledger.settlement import guarantee_ends, settle_key
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.problems.service import transition
 
 MIN_REASON, MAX_REASON = 10, 5000
 
@@ -33,29 +34,47 @@ def require_platform_admin(user: User | None) -> None:
         raise Forbidden("Only a platform admin can decide disputes.")
 
 
-def open_dispute(
-    session: Session, actor: User, problem: Problem, *, reason: str, now: datetime | None = None
-) -> Dispute:
-    """The company (an owner or admin) reports that the accepted introduction failed."""
+def checked_reason(session: Session, actor: User, problem: Problem, reason: str, now: datetime) -> str:
+    """Whether ``actor`` may report this problem's introduction as failed now, and why: the
+    reason, cleaned. An owner or admin of the company, within the guarantee period."""
     require_manager(session, actor, problem.company_id)
     reason = (reason or "").strip()
     if not MIN_REASON <= len(reason) <= MAX_REASON:
         raise ValidationError(
             f"Say what went wrong in {MIN_REASON} to {MAX_REASON:,} characters.", code="invalid_reason"
         )
-    now = now or utcnow()
     ends = guarantee_ends(problem)
     if problem.status == ProblemStatus.IN_GUARANTEE and ends is not None and now >= ends:
         raise DisputeError(f"The guarantee period ended on {ends:%d %b %Y}; the shares are being released.")
-    transition(session, problem, {ProblemStatus.IN_GUARANTEE}, ProblemStatus.DISPUTED)
+    return reason
+
+
+def record_dispute(session: Session, actor: User, problem: Problem, reason: str, now: datetime) -> Dispute:
     dispute = Dispute(problem_id=problem.id, opened_by_id=actor.id, reason=reason, opened_at=now)
     session.add(dispute)
     session.flush()
     return dispute
 
 
-def _decide(session: Session, actor: User, dispute: Dispute, status: DisputeStatus, note: str) -> None:
+def chargeback_dispute(session: Session, problem: Problem, *, stripe_dispute_id: str, reason: str) -> Dispute:
+    """A chargeback opens a dispute in the company's name, for an admin to decide."""
+    dispute = Dispute(
+        problem_id=problem.id,
+        opened_by_id=problem.created_by_id,
+        reason=f"The card payment was disputed with the bank (Stripe dispute {stripe_dispute_id}: {reason}).",
+    )
+    session.add(dispute)
+    session.flush()
+    return dispute
+
+
+def decide(session: Session, actor: User, dispute_id: int, decision: str, *, note: str = "") -> Dispute:
+    """Record an admin's "uphold" or "reject"; only a platform admin learns whether a dispute exists."""
     require_platform_admin(actor)
+    dispute = session.get(Dispute, dispute_id)
+    if dispute is None:
+        raise NotFound("No such dispute.")
+    status = {"uphold": DisputeStatus.UPHELD, "reject": DisputeStatus.REJECTED}[decision]
     decided = guarded_update(
         session,
         dispute,
@@ -67,12 +86,11 @@ def _decide(session: Session, actor: User, dispute: Dispute, status: DisputeStat
     )
     if not decided:
         raise DisputeError(f"This dispute is already {dispute.status.value}.")
+    return dispute
 
 
-def uphold(session: Session, actor: User, dispute: Dispute, *, note: str = "") -> Dispute:
-    """The introduction failed: claw every share and the fee back to escrow, and refund it all."""
-    _decide(session, actor, dispute, DisputeStatus.UPHELD, note)
-    problem = dispute.problem
+def claw_back(session: Session, problem: Problem) -> None:
+    """The introduction failed: every held share and the platform fee go back to escrow."""
     held = session.scalars(select(Share).where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)).all()
     entries = [Entry(member_account(s.member_id, "held"), -s.amount, s.currency) for s in held]
     settled = transaction_by_key(session, settle_key(problem.id))
@@ -88,24 +106,6 @@ def uphold(session: Session, actor: User, dispute: Dispute, *, note: str = "") -
         .values(status=ShareStatus.CLAWED_BACK)
         .execution_options(synchronize_session=False)
     )
-    refund_unspent(session, problem)
-    return dispute
-
-
-def reject(session: Session, actor: User, dispute: Dispute, *, note: str = "") -> Dispute:
-    """The introduction held: release the shares now and settle the problem."""
-    _decide(session, actor, dispute, DisputeStatus.REJECTED, note)
-    release(session, dispute.problem, {ProblemStatus.DISPUTED})
-    return dispute
-
-
-def decide(session: Session, actor: User, dispute_id: int, decision: str, *, note: str = "") -> Dispute:
-    """``decision`` is "uphold" or "reject"; only a platform admin learns whether a dispute exists."""
-    require_platform_admin(actor)
-    dispute = session.get(Dispute, dispute_id)
-    if dispute is None:
-        raise NotFound("No such dispute.")
-    return {"uphold": uphold, "reject": reject}[decision](session, actor, dispute, note=note)
 
 
 def dispute_of(session: Session, problem_id: int) -> Dispute | None:

@@ -1,39 +1,28 @@
-"""A problem's money from funding to the end: fund, settle, release, refund.
+"""A problem's money from funding to the end: fund, settle, release, refund (docs/ledger.md).
 
-Each step is a guarded state change of the problem and the ledger transactions it implies, in
-the caller's database transaction, so that the problem's state and its money never disagree.
-What each state means for the problem's escrow is in ``docs/ledger.md``; ``verify.py`` checks it.
+Each function posts the ledger transactions of one step, in the caller's database transaction;
+the state changes that go with them (the problem's, the introduction's) are the caller's, a
+workflow in ``marketplace.workflows``, so that the problem's state and its money are written
+together. What each state means for the problem's escrow is in ``docs/ledger.md``; ``verify.py``
+checks it.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import User
-from marketplace.db import connection_of, utcnow
+from marketplace import signals
+from marketplace.db import connection_of, insert_of
 from marketplace.errors import NotFound, ValidationError
-from marketplace.jobs.service import enqueue, periodic
-from marketplace.ledger import splits
+from marketplace.ledger.accounts import PLATFORM_FEES, STRIPE_BALANCE, company_account, escrow_account, member_account
 from marketplace.ledger.models import LedgerTransaction, Share, ShareRole, ShareStatus, TransactionKind
-from marketplace.ledger.service import (
-    PLATFORM_FEES,
-    STRIPE_BALANCE,
-    Entry,
-    Posted,
-    balance,
-    company_account,
-    escrow_account,
-    insert_of,
-    member_account,
-    post,
-    transaction_by_key,
-)
-from marketplace.notifications import events
-from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.problems.service import ProblemError, transition
-from marketplace.referrals.models import Introduction, IntroductionStatus
+from marketplace.ledger.posting import Entry, Posted, balance, post, transaction_by_key
+from marketplace.problems import splits
+from marketplace.problems.models import Problem
+from marketplace.referrals.models import Introduction
 
 
 class FundingError(ValidationError):
@@ -135,33 +124,17 @@ def split_for(problem: Problem, links: int) -> splits.Settlement:
     )
 
 
-def settle_introduction(session: Session, introduction: Introduction, actor: User) -> SettlementSummary:
-    """Accept an introduction and divide the bounty, all in the caller's transaction.
+def settle(session: Session, introduction: Introduction, chain: list[int], now: datetime) -> SettlementSummary:
+    """Divide the bounty of an accepted introduction along ``chain`` (the paid links' user ids,
+    top first), in the caller's transaction.
 
-    The guarded update of the problem lets exactly one accept win however many race. Shares go
-    to each link's ``held`` account (and the candidate's thank-you to theirs, if the candidate
-    has an account; otherwise there is nobody to pay and it returns to the company with the
-    remainder). With no guarantee period the shares are released at once.
-
-    An open problem's escrow holds its bounty: ``fund`` writes both in one transaction, and
-    ``flask ledger verify`` checks it, so it is not read again here (settlement is the hot path).
+    Shares go to each link's ``held`` account (and the candidate's thank-you to theirs, if the
+    candidate has an account; otherwise there is nobody to pay and it returns to the company
+    with the remainder). An open problem's escrow holds its bounty: ``fund`` writes both in one
+    transaction and ``flask ledger verify`` checks it, so it is not read again here (settlement
+    is the hot path).
     """
-    from marketplace.referrals.service import _set_status, chain_member_ids
-
     problem = introduction.problem
-    if problem.funded_at is None:
-        raise FundingError(f"Problem {problem.id} was never funded; it cannot be settled.")
-    now = utcnow()
-    transition(session, problem, {ProblemStatus.OPEN}, ProblemStatus.IN_GUARANTEE, closed_at=now)
-    _set_status(
-        session,
-        introduction,
-        {IntroductionStatus.PROPOSED},
-        IntroductionStatus.ACCEPTED,
-        decided_at=now,
-        decided_by_id=actor.id,
-    )
-    chain = chain_member_ids(session, introduction.referral_id) if introduction.referral_id else []
     split = split_for(problem, len(chain))
     currency = problem.currency
     candidate_id = introduction.candidate_user_id if split.candidate_share else None
@@ -173,7 +146,7 @@ def settle_introduction(session: Session, introduction: Introduction, actor: Use
     )
     # A share is money owed to a member: links a rule pays nothing get none.
     shares = [(ShareRole.LINK, line.position, line.user_id, line.amount) for line in lines if line.amount]
-    if candidate_share:
+    if candidate_share and candidate_id is not None:
         shares.append((ShareRole.CANDIDATE, None, candidate_id, candidate_share))
     entries = [Entry(member_account(member_id, "held"), amount, currency) for _, _, member_id, amount in shares]
     if split.platform_fee:
@@ -192,8 +165,6 @@ def settle_introduction(session: Session, introduction: Introduction, actor: Use
         _insert_shares(session, problem, posted.transaction_id, shares, now)
     if remainder:
         refund(session, problem, remainder, remainder_key(problem.id))
-    if problem.guarantee_days == 0:
-        release(session, problem, {ProblemStatus.IN_GUARANTEE})
     return SettlementSummary(currency, lines, split.platform_fee, candidate_share, remainder)
 
 
@@ -204,7 +175,9 @@ INSERT_SHARES = insert_of(
 )
 
 
-def _insert_shares(session: Session, problem: Problem, transaction_id: int, shares: list, now: datetime) -> None:
+def _insert_shares(
+    session: Session, problem: Problem, transaction_id: int, shares: list[tuple[Any, ...]], now: datetime
+) -> None:
     INSERT_SHARES.executemany(
         connection_of(session),
         [
@@ -250,42 +223,26 @@ def settlement_of(session: Session, problem: Problem) -> SettlementSummary | Non
 # The guarantee period --------------------------------------------------------------------------
 
 
-def release(session: Session, problem: Problem, expected: set[ProblemStatus]) -> None:
-    """The guarantee holds: the problem is settled and its held shares become available."""
-    transition(session, problem, expected, ProblemStatus.SETTLED)
+def release_shares(session: Session, problem: Problem) -> list[Share]:
+    """The guarantee held: the problem's held shares become available (the caller settles the
+    problem). Returns the shares released with an amount."""
     held = session.scalars(select(Share).where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)).all()
     entries = []
     for share in held:
         if share.amount:
             entries.append(Entry(member_account(share.member_id, "held"), -share.amount, share.currency))
             entries.append(Entry(member_account(share.member_id, "available"), share.amount, share.currency))
+    released = [share for share in held if share.amount]
     if entries:
         post(session, TransactionKind.RELEASE, f"release:problem:{problem.id}", entries, problem_id=problem.id)
-        events.shares_released(session, problem, [share for share in held if share.amount])
     session.execute(
         update(Share)
         .where(Share.problem_id == problem.id, Share.status == ShareStatus.HELD)
         .values(status=ShareStatus.AVAILABLE)
         .execution_options(synchronize_session=False)
     )
-
-
-@periodic("release held shares")
-def release_due(session: Session, now: datetime | None = None) -> list[int]:
-    """Settle every problem whose guarantee period has ended without a dispute; returns their ids."""
-    now = now or utcnow()
-    candidates = session.scalars(
-        select(Problem).where(Problem.status == ProblemStatus.IN_GUARANTEE, Problem.closed_at <= now)
-    ).all()
-    released = []
-    for problem in candidates:
-        if guarantee_ends(problem) > now:
-            continue
-        try:
-            release(session, problem, {ProblemStatus.IN_GUARANTEE})
-        except ProblemError:
-            continue  # Disputed in the meantime: the shares stay frozen.
-        released.append(problem.id)
+    if released:
+        signals.shares_released.send(problem, session=session, shares=released)
     return released
 
 
@@ -293,9 +250,8 @@ def release_due(session: Session, now: datetime | None = None) -> list[int]:
 
 
 def refund(session: Session, problem: Problem, amount: int, key: str) -> Posted:
-    """Escrow → the company's refund pending, and the ``stripe.refund`` job that pays it back.
-
-    The job carries the same key as the ledger transaction; ``complete_refund`` takes it back.
+    """Escrow → the company's refund pending, announced as ``refund_posted`` so that the payment
+    work sends it back under the same key; ``record_refund_returned`` takes it back.
     """
     posted = post(
         session,
@@ -307,12 +263,7 @@ def refund(session: Session, problem: Problem, amount: int, key: str) -> Posted:
         ],
         problem_id=problem.id,
     )
-    enqueue(
-        session,
-        "stripe.refund",
-        key,
-        {"problem_id": problem.id, "company_id": problem.company_id, "amount": amount, "currency": problem.currency},
-    )
+    signals.refund_posted.send(problem, session=session, key=key, amount=amount, currency=problem.currency)
     return posted
 
 
@@ -323,15 +274,14 @@ def refund_unspent(session: Session, problem: Problem) -> None:
         refund(session, problem, amount, refund_key(problem.id))
 
 
-def complete_refund(session: Session, key: str, *, reference: str) -> Posted:
-    """The payment provider returned a refund: refund pending → refunded (the Stripe work calls it).
-
-    When the last refund of a closed problem is back, the problem becomes ``refunded``.
-    """
+def record_refund_returned(session: Session, key: str, *, reference: str) -> tuple[Problem, Posted]:
+    """The payment provider returned a refund: refund pending → refunded (posted once, however
+    often it is reported). Whether the problem is now refunded in full is the caller's to decide
+    (``refunds_of``)."""
     pending = transaction_by_key(session, key)
     if pending is None or pending.kind != TransactionKind.REFUND or key.endswith(":done"):
         raise NotFound(f"No refund {key!r} is waiting.")
-    problem = session.get(Problem, pending.problem_id)
+    problem = session.get_one(Problem, pending.problem_id)
     (owed,) = [e for e in pending.entries if e.amount > 0]
     posted = post(
         session,
@@ -344,12 +294,7 @@ def complete_refund(session: Session, key: str, *, reference: str) -> Posted:
         problem_id=problem.id,
         reference=reference,
     )
-    refunds = refunds_of(session, problem)
-    closing = {ProblemStatus.CANCELLED, ProblemStatus.EXPIRED, ProblemStatus.DISPUTED}
-    closed = any(r.key == refund_key(problem.id) for r in refunds)
-    if closed and all(r.done for r in refunds) and problem.status in closing:
-        transition(session, problem, closing, ProblemStatus.REFUNDED)
-    return posted
+    return problem, posted
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, scoped_session
 from marketplace.accounts.models import Company, User
 from marketplace.db import sqlite_write_intent
 from marketplace.jobs.models import Job
+from marketplace.ledger.accounts import account_rule, escrow_account, member_account
 from marketplace.ledger.models import (
     Dispute,
     DisputeStatus,
@@ -27,7 +28,7 @@ from marketplace.ledger.models import (
     ShareStatus,
     TransactionKind,
 )
-from marketplace.ledger.service import Entry, account_rule, escrow_account, fingerprint, member_account
+from marketplace.ledger.posting import Entry, fingerprint
 from marketplace.problems.models import Problem, ProblemStatus
 
 OWNERS = {"problems": Problem, "users": User, "companies": Company}

@@ -17,11 +17,13 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.models import User
 from marketplace.db import utcnow
-from marketplace.jobs.service import periodic
+from marketplace.jobs.models import Job
 from marketplace.network.models import ChangeKind, NetworkChange
 
 RETENTION = timedelta(days=2)
+TRACK_RECORD_JOB = "network.track_record"
 _ADVISORY_LOCK_KEY = 0x6E6574776F726B  # "network"
 
 
@@ -38,7 +40,19 @@ def record_change(session: Session, kind: ChangeKind, a: int, b: int | None = No
     session.flush()
 
 
-@periodic("prune network changes")
+def skills_changed(user: User, *, session: Session, **_: object) -> None:
+    """Receiver of ``member_skills_changed``: the reach index re-reads that member's skills."""
+    record_change(session, ChangeKind.SKILLS, user.id)
+
+
+def track_record_changed(session: Session, job: Job) -> dict[str, int]:
+    """The ``network.track_record`` job: an accepted introduction changed its introducer's track
+    record, which ranks reach results. A job, not part of the accept, so that settling money
+    never waits for the network's lock."""
+    record_change(session, ChangeKind.TRACK_RECORD, job.payload["user_id"])
+    return {"user_id": job.payload["user_id"]}
+
+
 def prune_changes(session: Session) -> int:
     """Drop changes older than ``RETENTION``, always keeping the newest.
 

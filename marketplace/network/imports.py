@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, NotFound, ValidationError
-from marketplace.jobs.service import enqueue, handler, periodic
+from marketplace.jobs.service import enqueue
 from marketplace.network.models import CardSource, ContactCard, ContactImport, ImportStatus
 from marketplace.network.service import (
     CardData,
@@ -473,8 +473,7 @@ def _finish(session: Session, imported: ContactImport) -> None:
     session.flush()
 
 
-@handler(JOB_KIND)
-def _confirm_in_chunks(session: Session, job) -> dict:
+def confirm_in_chunks(session: Session, job) -> dict:
     """The worker's side of a large import: one transaction per chunk, resumable after a crash."""
     imported = session.get(ContactImport, job.payload["import_id"])
     while imported is not None and not step(session, imported):
@@ -501,7 +500,6 @@ def cancel(session: Session, owner: User, import_id: int) -> ContactImport:
     return imported
 
 
-@periodic("drop stale contact import previews")
 def drop_stale_previews(session: Session) -> int:
     """Previews nobody confirmed within a day are deleted with their parsed rows."""
     result = session.execute(

@@ -1,4 +1,4 @@
-"""A member's network: skills, confirmed connections, private contact cards and their imports.
+"""A member's network: confirmed connections, private contact cards and their imports.
 
 The reach index (``reach.py``) reads exactly ``connections(user_id, peer_id)`` and
 ``user_skills(user_id, skill_id)``; ``network_changes`` tells every process what changed since.
@@ -6,39 +6,12 @@ The reach index (``reach.py``) reads exactly ``connections(user_id, peer_id)`` a
 
 import enum
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.accounts.models import User
 from marketplace.db import Base, str_enum, utcnow
-
-if TYPE_CHECKING:
-    from marketplace.accounts.models import User
-
-
-class Skill(Base):
-    __tablename__ = "skills"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(64))
-
-
-user_skills = Table(
-    "user_skills",
-    Base.metadata,
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("skill_id", ForeignKey("skills.id"), primary_key=True, index=True),
-)
-
-problem_skills = Table(
-    "problem_skills",
-    Base.metadata,
-    Column("problem_id", ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True),
-    Column("skill_id", ForeignKey("skills.id"), primary_key=True, index=True),
-)
-
 
 # Connections -----------------------------------------------------------------------------------
 
@@ -82,8 +55,8 @@ class ConnectionRequest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
 
-    from_user: Mapped["User"] = relationship(foreign_keys=[from_user_id])
-    to_user: Mapped["User"] = relationship(foreign_keys=[to_user_id])
+    from_user: Mapped[User] = relationship(foreign_keys=[from_user_id])
+    to_user: Mapped[User] = relationship(foreign_keys=[to_user_id])
 
 
 class Connection(Base):
@@ -98,7 +71,7 @@ class Connection(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    peer: Mapped["User"] = relationship(foreign_keys=[peer_id])
+    peer: Mapped[User] = relationship(foreign_keys=[peer_id])
 
 
 class ChangeKind(enum.StrEnum):

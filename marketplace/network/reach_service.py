@@ -1,25 +1,29 @@
-"""The reach search as the app serves it: a process-local ``ReachIndex`` kept in step with SQL, and
-the queries of the problem page, the API and the network page, with the privacy of DESIGN.md
-section 5 applied to every name.
+"""The reach index as the app serves it: a process-local ``ReachIndex`` kept in step with SQL,
+the names along its paths with the privacy of docs/network.md applied, and degree counts. The
+search for a problem's experts, which reads problems and chains too, is
+``marketplace.workflows.reach``.
 """
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Membership, User
-from marketplace.network.models import ChangeKind, Connection, NetworkChange, user_skills
+from marketplace.accounts.models import User, user_skills
+from marketplace.network.models import ChangeKind, Connection, NetworkChange
 from marketplace.network.reach import Reach, ReachIndex
-from marketplace.problems.models import Problem
-from marketplace.referrals.models import Referral
-from marketplace.referrals.service import track_records
 
 MAX_HOPS = 3
 ANONYMOUS = "a member"
 _CHANGES = select(NetworkChange.id, NetworkChange.kind, NetworkChange.a, NetworkChange.b, NetworkChange.created_at)
+
+
+# (introductions made, accepted) per introducer; all of them for None. The referrals domain
+# counts them; whoever builds the graph passes its function in.
+TrackRecords = Callable[[Session, list[int] | None], dict[int, tuple[int, int]]]
 
 
 class ReachGraph:
@@ -32,7 +36,8 @@ class ReachGraph:
     longer holds the last applied row (pruned, or the database was restored) it rebuilds.
     """
 
-    def __init__(self, **options) -> None:
+    def __init__(self, track_records: TrackRecords, **options: float) -> None:
+        self._track_records = track_records
         self._options = options
         self._lock = threading.Lock()
         self._index: ReachIndex | None = None
@@ -50,7 +55,7 @@ class ReachGraph:
         # later, which is harmless because every change states a new value rather than a delta.
         newest = session.execute(_CHANGES.order_by(NetworkChange.id.desc()).limit(1)).first()
         self._last_change = tuple(newest) if newest else None
-        accepted = {user_id: record[1] for user_id, record in track_records(session, None).items()}
+        accepted = {user_id: record[1] for user_id, record in self._track_records(session, None).items()}
         self._index = ReachIndex.from_db(session.connection(), accepted, **self._options)
 
     def _catch_up(self, session: Session) -> bool:
@@ -81,7 +86,7 @@ class ReachGraph:
                 held[user_id].append(skill_id)
             for user_id in skills_changed:
                 self._index.set_skills(user_id, held[user_id])
-        for user_id, (_, accepted) in track_records(session, sorted(records_changed)).items():
+        for user_id, (_, accepted) in self._track_records(session, sorted(records_changed)).items():
             self._index.set_track_record(user_id, accepted)
         if rows:
             self._last_change = tuple(rows[-1])
@@ -96,54 +101,7 @@ class Person:
     name: str
 
 
-@dataclass(frozen=True)
-class ReachResult:
-    """A member with one of the skills, and one shortest chain of connections to them."""
-
-    user_id: int | None
-    name: str
-    hops: int
-    path: tuple[Person, ...]
-    mutual: int
-    track_record: int
-
-
-@dataclass(frozen=True)
-class Via:
-    """One of the viewer's connections, and how many of the results lie through them."""
-
-    user_id: int
-    name: str
-    reaches: int
-    has_skill: bool
-    can_forward: bool
-
-
-@dataclass(frozen=True)
-class Starter:
-    """A member of the company, and the results their network reaches first."""
-
-    user_id: int
-    name: str
-    reaches: int
-    nearest: int
-
-
-@dataclass
-class ProblemReach:
-    """What the problem page shows: ``via`` for a member, ``starters`` for the company."""
-
-    results: list[ReachResult]
-    k: int
-    via: list[Via]
-    starters: list[Starter]
-
-    @property
-    def capped(self) -> bool:
-        return len(self.results) >= self.k
-
-
-def _people(session: Session, viewer: User, found: list[Reach], always_named: set[int]) -> dict[int, Person]:
+def people_as_seen(session: Session, viewer: User, found: list[Reach], always_named: set[int]) -> dict[int, Person]:
     """Names along the paths: the viewer's own connections are named, others as they allow."""
     ids = {user_id for reach in found for user_id in reach.path}
     if not ids:
@@ -159,91 +117,6 @@ def _people(session: Session, viewer: User, found: list[Reach], always_named: se
         if shown or connected or user_id in close:
             people[user_id] = Person(user_id, name)
     return people
-
-
-def _results(found: list[Reach], people: dict[int, Person]) -> list[ReachResult]:
-    return [
-        ReachResult(
-            user_id=people[reach.user_id].user_id,
-            name=people[reach.user_id].name,
-            hops=reach.hops,
-            path=tuple(people[user_id] for user_id in reach.path),
-            mutual=reach.mutual,
-            track_record=reach.track_record,
-        )
-        for reach in found
-    ]
-
-
-def _reach(
-    session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int
-) -> tuple[list[ReachResult], set[int]]:
-    """The results and the ids of the company's members."""
-    company = set(session.scalars(select(Membership.user_id).where(Membership.company_id == problem.company_id)))
-    index = graph.index(session)
-    skill_ids = [skill.id for skill in problem.skills]
-    if viewer.id in company:
-        found = index.experts_from_many(sorted(company), skill_ids, k, MAX_HOPS, exclude=company)
-        return _results(found, _people(session, viewer, found, company)), company
-    found = index.experts(viewer.id, skill_ids, k, MAX_HOPS, exclude=company)
-    return _results(found, _people(session, viewer, found, set())), company
-
-
-def problem_reach(
-    session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int = 10
-) -> list[ReachResult]:
-    """The nearest ``k`` members within three hops who hold any of the problem's skills.
-
-    Searched from the viewer, or, for the company's own people, from every member of the company
-    (each result then starts at the colleague best placed to reach them). Members of the company
-    are never results: they cannot be introduced to their own company.
-    """
-    return _reach(session, graph, viewer, problem, k)[0]
-
-
-def problem_page_reach(
-    session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int = 20
-) -> ProblemReach:
-    """``problem_reach`` grouped for the page: through which connection, or from which colleague."""
-    results, company = _reach(session, graph, viewer, problem, k)
-    if viewer.id in company:
-        return ProblemReach(results, k, via=[], starters=_starters(results))
-    return ProblemReach(results, k, via=_via(session, problem, results, company), starters=[])
-
-
-def _via(session: Session, problem: Problem, results: list[ReachResult], company: set[int]) -> list[Via]:
-    counts: dict[Person, int] = defaultdict(int)
-    experts = set()
-    for result in results:
-        counts[result.path[1]] += 1
-        if result.hops == 1:
-            experts.add(result.user_id)
-    in_chains = set(
-        session.scalars(
-            select(Referral.holder_id).where(
-                Referral.problem_id == problem.id, Referral.holder_id.in_([p.user_id for p in counts])
-            )
-        )
-    )
-    via = [
-        Via(
-            user_id=person.user_id,
-            name=person.name,
-            reaches=count,
-            has_skill=person.user_id in experts,
-            can_forward=person.user_id not in company and person.user_id not in in_chains,
-        )
-        for person, count in counts.items()
-    ]
-    return sorted(via, key=lambda v: (-v.reaches, v.name))
-
-
-def _starters(results: list[ReachResult]) -> list[Starter]:
-    groups: dict[Person, list[int]] = defaultdict(list)
-    for result in results:
-        groups[result.path[0]].append(result.hops)
-    starters = [Starter(p.user_id, p.name, len(hops), min(hops)) for p, hops in groups.items()]
-    return sorted(starters, key=lambda s: (s.nearest, -s.reaches, s.name))
 
 
 def degree_counts(session: Session, graph: ReachGraph, user: User) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from marketplace.accounts.models import User
-from marketplace.accounts.service import role_in, user_by_email
+from marketplace.accounts.service import user_by_email
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.network.changes import lock_network, record_change
@@ -24,9 +24,6 @@ from marketplace.network.models import (
     ContactCard,
     RequestStatus,
 )
-from marketplace.problems.models import Problem
-from marketplace.referrals import service as referrals
-from marketplace.referrals.models import Referral
 
 MAX_NOTE = 500
 CARDS_PER_PAGE = 100
@@ -211,16 +208,6 @@ def member_suggestions(session: Session, user: User) -> list[tuple[ContactCard, 
         .order_by(ContactCard.name)
     )
     return [(card, member) for card, member in rows]
-
-
-def forward_to_connection(session: Session, actor: User, problem: Problem, peer_id: int) -> Referral:
-    """The one-click forward of the reach panel, to one of the actor's connections. A member who
-    found the problem on the board picks it up first, so the forward has a place to hang from."""
-    if not is_connected(session, actor.id, peer_id):
-        raise NotFound("You are not connected to that member.")
-    if referrals.place_of(session, actor, problem.id) is None and role_in(session, actor, problem.company_id) is None:
-        referrals.pick_from_board(session, actor, problem)
-    return referrals.forward(session, actor, problem, to_user_id=peer_id)
 
 
 # Contact cards ---------------------------------------------------------------------------------

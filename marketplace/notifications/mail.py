@@ -15,7 +15,7 @@ from flask import current_app, render_template
 from itsdangerous import URLSafeSerializer
 from jinja2 import TemplateNotFound
 
-from marketplace.jobs.service import PermanentFailure, RetryLater, handler
+from marketplace.jobs.service import PermanentFailure, RetryLater
 from marketplace.notifications.kinds import KINDS
 
 
@@ -50,7 +50,6 @@ def compose(payload: dict, user_id: int | None) -> EmailMessage:
     return message
 
 
-@handler("email.send")
 def send_email_job(session, job) -> dict:
     """Everything the message needs is in the payload: no database transaction is open while
     the SMTP server is slow (on SQLite an open one would hold up every writer)."""

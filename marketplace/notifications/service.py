@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ScalarResult, func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.db import utcnow
 from marketplace.errors import NotFound, ValidationError
-from marketplace.jobs.service import enqueue, periodic
+from marketplace.jobs.service import enqueue
 from marketplace.notifications.kinds import KINDS, choosable
 from marketplace.notifications.models import Delivery, DigestSchedule, Notification, NotificationPreference
+from marketplace.problems.models import Problem, ProblemStatus
 
 EMAIL_JOB = "email.send"
 MESSAGE_ID_DOMAIN = "marketplace.local"
@@ -182,7 +183,6 @@ def set_digest_hour(session: Session, user: User, hour: int) -> None:
 # Digests ---------------------------------------------------------------------------------------
 
 
-@periodic("send digests")
 def send_digests(session: Session, now: datetime | None = None) -> int:
     """Once a day at each member's hour: one e-mail with everything they chose to get as a digest."""
     now = now or utcnow()
@@ -223,10 +223,8 @@ def send_digests(session: Session, now: datetime | None = None) -> int:
     return sent
 
 
-def due_for_expiry_warning(session: Session, now: datetime | None = None):
+def due_for_expiry_warning(session: Session, now: datetime | None = None) -> ScalarResult[Problem]:
     """Open problems that close within three days (for the 'closing soon' notice)."""
-    from marketplace.problems.models import Problem, ProblemStatus
-
     now = now or utcnow()
     return session.scalars(
         select(Problem).where(

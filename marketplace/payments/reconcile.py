@@ -7,8 +7,8 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerTransaction, Share, ShareStatus, TransactionKind
+from marketplace.ledger.posting import transaction_by_key
 from marketplace.money import format_money
 from marketplace.payments.client import stripe_client
 from marketplace.payments.models import CheckoutSession, PayoutAccount
@@ -32,7 +32,7 @@ def reconcile(session: Session) -> list[str]:
             checkout.payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]}
         )
         charge = intent.latest_charge
-        funded = ledger.transaction_by_key(session, f"fund:problem:{problem.id}")
+        funded = transaction_by_key(session, f"fund:problem:{problem.id}")
         if funded is None:
             differences.append(f"{label}: Stripe charged {money(charge.amount)} but the ledger has no funding.")
         elif charge.amount != problem.bounty_amount:

@@ -9,22 +9,26 @@ same key (Stripe replays the first answer).
 """
 
 import logging
+from typing import Any
 
 import stripe
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace import signals
 from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, MarketplaceError
-from marketplace.jobs.service import OutcomeUnknown, RetryLater, enqueue, handler, needs_lookup, periodic
-from marketplace.ledger import service as ledger
+from marketplace.jobs.models import Job
+from marketplace.jobs.service import OutcomeUnknown, RetryLater, enqueue, needs_lookup
+from marketplace.ledger import payouts as ledger
 from marketplace.ledger.models import Share, ShareStatus
-from marketplace.notifications import events
 from marketplace.payments.client import stripe_client
 from marketplace.payments.models import CheckoutSession, PayoutAccount
 from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.problems.service import ProblemError
+from marketplace.workflows import disputes, funding
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +126,6 @@ def start_checkout(session: Session, actor: User, problem: Problem, *, success_u
 
 def checkout_completed(session: Session, data: dict) -> str:
     """``checkout.session.completed``: a paid session funds and opens its problem, once."""
-    from marketplace.problems.service import ProblemError, fund
-
     checkout = session.scalar(select(CheckoutSession).where(CheckoutSession.stripe_id == data["id"]))
     if checkout is None:
         return "unknown checkout session"
@@ -135,7 +137,9 @@ def checkout_completed(session: Session, data: dict) -> str:
     checkout.payment_intent_id = _id_of(data.get("payment_intent"))
     problem = session.get(Problem, checkout.problem_id)
     try:
-        fund(session, problem, amount=data["amount_total"], currency=data["currency"], reference=checkout.stripe_id)
+        funding.fund_problem(
+            session, problem.id, amount=data["amount_total"], currency=data["currency"], reference=checkout.stripe_id
+        )
     except ProblemError:
         # Paid after the problem was cancelled or funded by another session: give it back.
         enqueue(
@@ -172,7 +176,6 @@ def _id_of(value) -> str | None:
     return value.get("id") if isinstance(value, dict) else value
 
 
-@handler("stripe.record_charge")
 def record_charge(session: Session, job) -> dict:
     """The problem's charge (the source of its transfers) and Stripe's fee on it, borne by the platform."""
     checkout = session.get(CheckoutSession, job.payload["checkout_id"])
@@ -194,7 +197,6 @@ def record_charge(session: Session, job) -> dict:
     return {"charge": charge.id, "fee": fee}
 
 
-@handler("stripe.expire_checkout")
 def expire_checkout(session: Session, job) -> dict:
     try:
         call_stripe(stripe_client().v1.checkout.sessions.expire, job.payload["stripe_id"])
@@ -212,15 +214,22 @@ def funding_checkout(session: Session, problem_id: int) -> CheckoutSession | Non
 # Refunds ---------------------------------------------------------------------------------------
 
 
-@handler("stripe.refund")
-def send_refund(session: Session, job) -> dict:
-    """Give a problem's unspent escrow back to the company's card (the ledger wrote the job)."""
-    from marketplace.ledger.settlement import complete_refund
+def refund_posted(problem: Problem, *, session: Session, key: str, amount: int, currency: str, **_: Any) -> None:
+    """Receiver of ``refund_posted``: the ``stripe.refund`` job that sends it back, same key."""
+    enqueue(
+        session,
+        "stripe.refund",
+        key,
+        {"problem_id": problem.id, "company_id": problem.company_id, "amount": amount, "currency": currency},
+    )
 
+
+def send_refund(session: Session, job: Job) -> dict[str, Any]:
+    """Give a problem's unspent escrow back to the company's card (``refund_posted`` wrote the job)."""
     checkout = funding_checkout(session, job.payload["problem_id"])
     session.commit()
     if checkout is None:  # Funded without Stripe (test payments): nothing to send back.
-        complete_refund(session, job.idempotency_key, reference="test-payment")
+        funding.complete_refund(session, job.idempotency_key, reference="test-payment")
         return {"refund": None}
     refund = call_stripe(
         stripe_client().v1.refunds.create,
@@ -232,11 +241,10 @@ def send_refund(session: Session, job) -> dict:
         },
         options={"idempotency_key": job.idempotency_key},
     )
-    complete_refund(session, job.idempotency_key, reference=refund.id)
+    funding.complete_refund(session, job.idempotency_key, reference=refund.id)
     return {"refund": refund.id}
 
 
-@handler("stripe.refund_payment")
 def refund_stray_payment(session: Session, job) -> dict:
     """A payment that arrived for a problem that no longer needed it goes straight back."""
     refund = call_stripe(
@@ -302,12 +310,11 @@ def account_updated(session: Session, data: dict) -> str:
     account.requirements = _currently_due(data)
     account.disabled_reason = (data.get("requirements") or {}).get("disabled_reason")
     if account.requirements and account.details_submitted:
-        user = session.get(User, account.user_id)
-        events.payout_account_attention(
-            session,
-            user,
-            f"account:{account.stripe_id}:{','.join(sorted(account.requirements))}",
-            [r.replace("_", " ").replace(".", ": ") for r in account.requirements],
+        signals.payout_account_needs_attention.send(
+            session.get_one(User, account.user_id),
+            session=session,
+            event_key=f"account:{account.stripe_id}:{','.join(sorted(account.requirements))}",
+            requirements=[r.replace("_", " ").replace(".", ": ") for r in account.requirements],
         )
     if account.ready and not was_ready:
         start_payouts(session, user_ids=[account.user_id])
@@ -318,7 +325,6 @@ def account_updated(session: Session, data: dict) -> str:
 # Payouts ---------------------------------------------------------------------------------------
 
 
-@periodic("start payouts")
 def start_payouts(session: Session, user_ids: list[int] | None = None) -> int:
     """Every available share of a member with a ready account becomes a transfer job."""
     query = (
@@ -352,7 +358,23 @@ def _existing_transfer(job) -> stripe.Transfer | None:
     return next((t for t in listed.data if (t.metadata or {}).get("job") == job.idempotency_key), None)
 
 
-@handler("stripe.transfer")
+def payout_started(share: Share, *, session: Session, key: str, **_: Any) -> None:
+    """Receiver of ``payout_started``: the ``stripe.transfer`` job of this attempt, same key."""
+    enqueue(
+        session,
+        "stripe.transfer",
+        key,
+        {
+            "share_id": share.id,
+            "member_id": share.member_id,
+            "amount": share.payable,
+            "currency": share.currency,
+            "problem_id": share.problem_id,
+            "transfer_group": transfer_group(share.problem_id),
+        },
+    )
+
+
 def send_transfer(session: Session, job) -> dict:
     """One transfer per share and attempt, from the problem's charge to the member's account."""
     payload = job.payload
@@ -386,23 +408,13 @@ def send_transfer(session: Session, job) -> dict:
             _payout_failed(session, share, error.user_message or str(error))
             return {"failed": error.user_message or str(error)}
     ledger.complete_payout(session, share, transfer_id=transfer.id)
-    problem = session.get(Problem, share.problem_id)
-    events.member_paid(
-        session, share.member, "payout_sent", f"share:{share.id}:{transfer.id}", problem=problem,
-        amount=payload["amount"], detail="Stripe usually puts it in your bank within two business days.",
-    )  # fmt: skip
+    signals.payout_sent.send(share, session=session, transfer_id=transfer.id, amount=payload["amount"])
     return {"transfer": transfer.id}
 
 
 def _payout_failed(session: Session, share: Share, reason: str) -> None:
     ledger.fail_payout(session, share, reason=reason)
-    problem = session.get(Problem, share.problem_id)
-    events.member_paid(
-        session, share.member, "payout_failed", f"share:{share.id}:{share.payout_attempts}", problem=problem,
-        amount=share.amount - share.given,
-        detail=f"{reason}. The money is safe in your available balance; check your payout account on "
-        "the earnings page.",
-    )  # fmt: skip
+    signals.payout_failed.send(share, session=session, reason=reason, amount=share.amount - share.given)
 
 
 def payouts_of(session: Session, user: User) -> list[Share]:
@@ -455,32 +467,16 @@ def transfer_reversed(session: Session, data: dict) -> str:
     return outcome
 
 
-def charge_disputed(session: Session, data: dict) -> str:
+def charge_disputed(session: Session, data: dict[str, Any]) -> str:
     """A chargeback: the problem's money is frozen (no release) and admins are alerted."""
-    from marketplace.ledger.models import Dispute
-    from marketplace.problems.service import ProblemError, transition
-
     checkout = _checkout_for_charge(session, data)
     if checkout is None:
         return "unknown charge"
-    problem = session.get(Problem, checkout.problem_id)
-    outcome = f"problem is {problem.status.value}"
-    try:
-        transition(session, problem, {ProblemStatus.IN_GUARANTEE}, ProblemStatus.DISPUTED)
-        session.add(Dispute(problem_id=problem.id, opened_by_id=problem.created_by_id,
-                            reason=f"The card payment was disputed with the bank (Stripe dispute {data['id']}: "
-                                   f"{data.get('reason', 'no reason given')})."))  # fmt: skip
-        outcome = "frozen"
-    except ProblemError:
-        pass
-    _alert_admins(
-        session,
-        f"dispute:{data['id']}",
-        f"Chargeback {data['id']} on problem {problem.id} ({outcome}); decide it on the disputes page.",
+    problem = session.get_one(Problem, checkout.problem_id)
+    return disputes.freeze_for_chargeback(
+        session, problem, stripe_dispute_id=data["id"], reason=data.get("reason", "no reason given")
     )
-    return outcome
 
 
 def _alert_admins(session: Session, key: str, text: str) -> None:
-    for admin in session.scalars(select(User).where(User.is_platform_admin.is_(True))):
-        events.admin_alert(session, admin, key, text)
+    signals.payment_alert.send(None, session=session, key=key, text=text)

@@ -3,12 +3,18 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.accounts.models import Company, User, str_enum
-from marketplace.db import Base, utcnow
-from marketplace.network.models import Skill, problem_skills
+from marketplace.accounts.models import Company, Skill, User
+from marketplace.db import Base, str_enum, utcnow
+
+problem_skills = Table(
+    "problem_skills",
+    Base.metadata,
+    Column("problem_id", ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True),
+    Column("skill_id", ForeignKey("skills.id"), primary_key=True, index=True),
+)
 
 
 class ProblemStatus(enum.StrEnum):

@@ -3,19 +3,17 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Membership, User
-from marketplace.accounts.service import require_manager, require_member, role_in
+from marketplace.accounts.models import Skill, User
+from marketplace.accounts.service import require_member
+from marketplace.accounts.skills import resolve_skills, skill_slug
 from marketplace.db import guarded_update, utcnow
-from marketplace.errors import Conflict, NotFound, ValidationError
-from marketplace.jobs.service import periodic
-from marketplace.ledger import splits
+from marketplace.errors import Conflict, ValidationError
 from marketplace.money import MINOR_DIGITS as CURRENCIES
-from marketplace.network.models import Skill, problem_skills
-from marketplace.network.skills import resolve_skills, skill_slug
-from marketplace.problems.models import Problem, ProblemStatus, Visibility
+from marketplace.problems import splits
+from marketplace.problems.models import Problem, ProblemStatus, Visibility, problem_skills
 
 MIN_BOUNTY_MAJOR = 10
 MAX_BOUNTY_MINOR = 10**11
@@ -147,130 +145,6 @@ def transition(session: Session, problem: Problem, expected: set[ProblemStatus],
         )
 
 
-def fund(
-    session: Session,
-    problem: Problem,
-    *,
-    amount: int | None = None,
-    currency: str | None = None,
-    reference: str = "test-payment",
-) -> Problem:
-    """Open a problem whose bounty has been paid, and put the payment in its escrow.
-
-    The Checkout webhook passes what was paid and the payment's id; test payments (the demo,
-    the "fund" button without a Stripe key) default to exactly the bounty.
-    """
-    from marketplace.ledger.settlement import record_funding
-    from marketplace.notifications import events
-
-    transition(session, problem, {ProblemStatus.AWAITING_PAYMENT}, ProblemStatus.OPEN, funded_at=utcnow())
-    record_funding(
-        session,
-        problem,
-        amount=problem.bounty_amount if amount is None else amount,
-        currency=currency or problem.currency,
-        reference=reference,
-    )
-    events.problem_funded(session, problem)
-    return problem
-
-
-def cancel(session: Session, actor: User, problem: Problem) -> Problem:
-    require_manager(session, actor, problem.company_id)
-    transition(
-        session,
-        problem,
-        {ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN},
-        ProblemStatus.CANCELLED,
-        closed_at=utcnow(),
-    )
-    _close_open_work(session, problem)
-    return problem
-
-
-@periodic("expire problems")
-def expire_due(session: Session, now: datetime | None = None) -> list[int]:
-    """Close every problem past its expiry that is still waiting or open; returns their ids."""
-    now = now or utcnow()
-    due = list(
-        session.scalars(
-            select(Problem).where(
-                Problem.expires_at <= now,
-                Problem.status.in_([ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN]),
-            )
-        )
-    )
-    expired = []
-    for problem in due:
-        try:
-            transition(
-                session,
-                problem,
-                {ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN},
-                ProblemStatus.EXPIRED,
-                closed_at=now,
-            )
-        except ProblemError:
-            continue  # Someone accepted an introduction in the meantime.
-        _close_open_work(session, problem)
-        expired.append(problem.id)
-    return expired
-
-
-def _close_open_work(session: Session, problem: Problem) -> None:
-    """A problem closed unmatched: pending work expires, a paid bounty is refunded in full, and
-    the company hears about it."""
-    from marketplace.ledger.settlement import refund_unspent
-    from marketplace.notifications import events
-    from marketplace.referrals.service import close_open_work
-
-    close_open_work(session, problem)
-    refund_unspent(session, problem)
-    events.problem_closed(session, problem)
-
-
-# Visibility ------------------------------------------------------------------------------------
-
-
-def participant_filter(user_id: int):
-    """Problems where the user took part: holds or was sent a referral, or was introduced."""
-    from marketplace.referrals.models import Introduction, Referral
-
-    in_chain = exists().where(
-        Referral.problem_id == Problem.id,
-        or_(
-            Referral.holder_id == user_id,
-            Referral.recipient_user_id == user_id,
-            Referral.sender_id == user_id,
-        ),
-    )
-    introduced = exists().where(
-        Introduction.problem_id == Problem.id,
-        or_(Introduction.candidate_user_id == user_id, Introduction.introducer_id == user_id),
-    )
-    return or_(in_chain, introduced)
-
-
-def visible_filter(user: User | None):
-    """Who sees what: public problems once published; private ones only to the company and chain."""
-    public = and_(Problem.visibility == Visibility.PUBLIC, Problem.status != ProblemStatus.DRAFT)
-    if user is None or not getattr(user, "id", None):
-        return public
-    member = exists().where(Membership.company_id == Problem.company_id, Membership.user_id == user.id)
-    return or_(public, member, and_(Problem.status != ProblemStatus.DRAFT, participant_filter(user.id)))
-
-
-def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
-    problem = session.scalar(select(Problem).where(Problem.id == problem_id, visible_filter(user)))
-    if problem is None:
-        raise NotFound("No such problem, or it is not shared with you.")
-    return problem
-
-
-def is_company_member(session: Session, user: User | None, problem: Problem) -> bool:
-    return role_in(session, user, problem.company_id) is not None
-
-
 # The board -------------------------------------------------------------------------------------
 
 SORTS = {
@@ -308,8 +182,8 @@ class Page:
         return self.page - 1 if self.page > 1 else None
 
 
-def _board_select(user: User | None, query: BoardQuery) -> Select:
-    stmt = select(Problem).where(visible_filter(user))
+def _board_select(query: BoardQuery, visible: ColumnElement[bool]) -> Select:
+    stmt = select(Problem).where(visible)
     if query.status:
         try:
             stmt = stmt.where(Problem.status == ProblemStatus(query.status))
@@ -346,12 +220,19 @@ def _bound(value: int) -> int:
     return min(max(value, 0), MAX_BOUNTY_MINOR + 1)
 
 
-def board(session: Session, user: User | None, query: BoardQuery) -> Page:
+def public_filter() -> ColumnElement[bool]:
+    """What anyone may see: public problems once published."""
+    return and_(Problem.visibility == Visibility.PUBLIC, Problem.status != ProblemStatus.DRAFT)
+
+
+def board(session: Session, query: BoardQuery, visible: ColumnElement[bool]) -> Page:
+    """A page of the problems matching ``query`` among those ``visible`` to the viewer (the
+    referrals domain says which those are: ``referrals.visibility``)."""
     if query.sort not in SORTS:
         raise ValidationError(f"Sort by one of {', '.join(SORTS)}.", code="invalid_sort")
     if query.page < 1 or query.page > 10_000:
         raise ValidationError("Page must be 1 or more.", code="invalid_page")
-    stmt = _board_select(user, query)
+    stmt = _board_select(query, visible)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
         stmt.order_by(*SORTS[query.sort]).limit(PAGE_SIZE).offset((query.page - 1) * PAGE_SIZE)

@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.accounts.models import User, str_enum
-from marketplace.db import Base, utcnow
+from marketplace.accounts.models import User
+from marketplace.db import Base, str_enum, utcnow
 from marketplace.problems.models import Problem
 
 

@@ -5,10 +5,23 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from marketplace.accounts.models import User
+from marketplace.accounts.service import companies_of
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import login_manager
+from marketplace.notifications.service import unread_count
+from marketplace.web.accounts import bp as accounts_bp
+from marketplace.web.admin import bp as admin_bp
 from marketplace.web.filters import register_filters
+from marketplace.web.ledger import bp as ledger_bp
+from marketplace.web.main import bp as main_bp
+from marketplace.web.network import bp as network_bp
+from marketplace.web.notifications import bp as notifications_bp
+from marketplace.web.payments import bp as payments_bp
+from marketplace.web.problems import bp as problems_bp
+from marketplace.web.referrals import bp as referrals_bp
+from marketplace.web.stripe_webhooks import bp as webhooks_bp
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -52,17 +65,6 @@ LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.web.accounts import bp as accounts_bp
-    from marketplace.web.admin import bp as admin_bp
-    from marketplace.web.ledger import bp as ledger_bp
-    from marketplace.web.main import bp as main_bp
-    from marketplace.web.network import bp as network_bp
-    from marketplace.web.notifications import bp as notifications_bp
-    from marketplace.web.payments import bp as payments_bp
-    from marketplace.web.problems import bp as problems_bp
-    from marketplace.web.referrals import bp as referrals_bp
-    from marketplace.web.stripe_webhooks import bp as webhooks_bp
-
     blueprints = (
         main_bp, accounts_bp, problems_bp, referrals_bp, network_bp, notifications_bp, admin_bp, ledger_bp,
         payments_bp, webhooks_bp,
@@ -73,7 +75,6 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from marketplace.accounts.models import User
 
         return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
@@ -115,8 +116,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def navigation():
-        from marketplace.accounts.service import companies_of
-        from marketplace.notifications.service import unread_count
 
         if not has_request_context() or not current_user.is_authenticated:
             return {"my_companies": [], "unread_notifications": 0}

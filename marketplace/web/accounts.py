@@ -7,6 +7,7 @@ from marketplace.accounts import service
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import limiter
+from marketplace.problems.service import company_problems
 from marketplace.web.forms import accounts as forms
 from marketplace.web.util import form_error, safe_next
 
@@ -162,7 +163,6 @@ def new_company():
 @bp.get("/companies/<int:company_id>")
 @login_required
 def company(company_id: int):
-    from marketplace.problems.service import company_problems
 
     role = service.require_member(db.session, current_user, company_id)
     return render_template(

@@ -3,10 +3,12 @@
 from datetime import datetime
 
 import nh3
+from flask_login import current_user
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from marketplace.money import format_money
+from marketplace.referrals.read_models import display_name
 
 # CommonMark with raw HTML switched off, then sanitised: user text can never inject markup.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -76,10 +78,6 @@ def short_date(moment: datetime | None) -> str:
 
 def chain_name(user) -> str:
     """A chain member's name as the current viewer may see it."""
-    from flask_login import current_user
-
-    from marketplace.referrals.service import display_name
-
     viewer = current_user if current_user.is_authenticated else None
     return display_name(user, viewer, close=False)
 

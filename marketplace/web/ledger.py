@@ -8,24 +8,24 @@ from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import user_by_email
 from marketplace.db import db, utcnow
 from marketplace.errors import MarketplaceError, NotFound
-from marketplace.ledger import disputes, service, settlement
+from marketplace.ledger import accounts, disputes, donations, settlement
 from marketplace.money import parse_major
-from marketplace.problems import service as problems
+from marketplace.payments.service import payout_account
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.web.forms.ledger import DecisionForm, DisputeForm, DonationForm
 from marketplace.web.util import form_error
+from marketplace.workflows import disputes as workflow_disputes
 
 bp = Blueprint("ledger", __name__)
 
 
 def _earnings_page(form: DonationForm):
-    from marketplace.payments.service import payout_account
 
-    given, received = service.giving_record(db.session, current_user.id)
+    given, received = donations.giving_record(db.session, current_user.id)
     return render_template(
         "ledger/earnings.html",
         payout_account=payout_account(db.session, current_user),
-        statements=service.member_statement(db.session, current_user.id),
+        statements=accounts.member_statement(db.session, current_user.id),
         given=given,
         received=received,
         form=form,
@@ -48,7 +48,7 @@ def give():
             if recipient is None:
                 raise NotFound("No member has that e-mail address.")
             amount = parse_major(form.amount.data, form.currency.data)
-            service.donate(
+            donations.donate(
                 db.session,
                 current_user,
                 to_user_id=recipient.id,
@@ -96,15 +96,14 @@ def _problem_money(problem: Problem, role: Role | None) -> dict:
 @bp.post("/problems/<int:problem_id>/disputes")
 @login_required
 def open_dispute(problem_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
     form = DisputeForm()
     if not form.validate_on_submit():
         reasons = "; ".join(message for messages in form.errors.values() for message in messages)
         flash(f"The report was not sent: {reasons}", "danger")
-        return redirect(url_for("problems.show", problem_id=problem.id))
-    disputes.open_dispute(db.session, current_user, problem, reason=form.reason.data)
+        return redirect(url_for("problems.show", problem_id=problem_id))
+    workflow_disputes.open_dispute(db.session, current_user, problem_id, reason=form.reason.data)
     flash("Reported. Nobody is paid until a platform admin has looked at it.", "info")
-    return redirect(url_for("problems.show", problem_id=problem.id))
+    return redirect(url_for("problems.show", problem_id=problem_id))
 
 
 @bp.get("/admin/disputes")
@@ -122,7 +121,7 @@ def admin_disputes():
 @bp.post("/admin/disputes/<int:dispute_id>/<any(uphold, reject):decision>")
 @login_required
 def decide_dispute(dispute_id: int, decision: str):
-    disputes.decide(db.session, current_user, dispute_id, decision, note=request.form.get("note", ""))
+    workflow_disputes.decide(db.session, current_user, dispute_id, decision, note=request.form.get("note", ""))
     flash(
         "Upheld: the shares are clawed back and the company is refunded."
         if decision == "uphold"

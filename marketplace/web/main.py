@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from marketplace.db import db
 from marketplace.problems import service as problems
-from marketplace.referrals import service as referrals
+from marketplace.referrals import read_models, visibility
 
 bp = Blueprint("main", __name__)
 
@@ -14,11 +14,11 @@ bp = Blueprint("main", __name__)
 def index():
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))
-    latest = problems.board(db.session, None, problems.BoardQuery(sort="bounty"))
+    latest = visibility.board(db.session, None, problems.BoardQuery(sort="bounty"))
     return render_template("index.html", problems=latest.items[:6])
 
 
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    return render_template("dashboard.html", board=referrals.dashboard(db.session, current_user))
+    return render_template("dashboard.html", board=read_models.dashboard(db.session, current_user))

@@ -3,31 +3,21 @@ one-click forward of the problem page's reach panel."""
 
 from collections import Counter
 
-from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
+from marketplace.extensions import reach_graph
 from marketplace.network import imports, reach_service, service
 from marketplace.network.models import ImportStatus
-from marketplace.network.reach_service import ReachGraph
-from marketplace.problems import service as problems
 from marketplace.web.forms.network import CardForm, ConnectForm, ImportForm, SuggestionForm
 from marketplace.web.util import form_error
+from marketplace.workflows import forwarding
 
 bp = Blueprint("network", __name__)
 
 PREVIEW_ROWS = 500
-
-
-@bp.record_once
-def _create_reach_graph(state) -> None:
-    state.app.extensions["reach_graph"] = ReachGraph()
-
-
-def reach_graph() -> ReachGraph:
-    """This process's reach index for the app's database."""
-    return current_app.extensions["reach_graph"]
 
 
 @bp.app_template_global()
@@ -114,8 +104,7 @@ def remove(user_id: int):
 @bp.post("/problems/<int:problem_id>/forward-to/<int:user_id>")
 @login_required
 def forward_to(problem_id: int, user_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
-    referral = service.forward_to_connection(db.session, current_user, problem, user_id)
+    referral = forwarding.forward_to_connection(db.session, current_user, problem_id, user_id)
     flash(f"Forwarded to {referral.recipient_user.name}; you keep your place whatever happens next.", "success")
     return redirect(url_for("problems.show", problem_id=problem_id))
 

@@ -1,31 +1,20 @@
 """Paying a bounty through Checkout and setting up payouts through Connect onboarding."""
 
-from flask import Blueprint, current_app, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
+from marketplace.links import absolute, checkout_urls
 from marketplace.payments import service
-from marketplace.problems import service as problems
+from marketplace.referrals import visibility
 
 bp = Blueprint("payments", __name__)
-
-
-def absolute(endpoint: str, **values) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
-
-
-def checkout_urls(problem_id: int) -> dict:
-    success = absolute("payments.funded", problem_id=problem_id) + "?session_id={CHECKOUT_SESSION_ID}"
-    return {
-        "success_url": success,
-        "cancel_url": absolute("problems.show", problem_id=problem_id) + "?payment=cancelled",
-    }
 
 
 @bp.post("/problems/<int:problem_id>/checkout")
 @login_required
 def checkout(problem_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
     session = service.start_checkout(db.session, current_user, problem, **checkout_urls(problem.id))
     return redirect(session.url, code=303)
 
@@ -33,7 +22,7 @@ def checkout(problem_id: int):
 @bp.get("/problems/<int:problem_id>/funded")
 @login_required
 def funded(problem_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
     if problem.is_open:
         flash("Payment received: the bounty is in escrow and the problem is open to referrals.", "success")
     else:

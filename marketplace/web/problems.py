@@ -3,18 +3,18 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts.service import require_manager, require_member, role_in
+from marketplace.accounts.service import require_member, role_in
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, ValidationError
-from marketplace.ledger import splits
+from marketplace.extensions import reach_graph
 from marketplace.money import parse_major
-from marketplace.network.reach_service import problem_page_reach
-from marketplace.problems import service
+from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
-from marketplace.referrals import service as referrals
+from marketplace.referrals import chains, introductions, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
-from marketplace.web.network import reach_graph
 from marketplace.web.util import form_error
+from marketplace.workflows import funding
+from marketplace.workflows.reach import problem_page_reach
 
 bp = Blueprint("problems", __name__)
 
@@ -48,7 +48,7 @@ def board():
         page=_int_arg("page") or 1,
         **bounds,
     )
-    page = service.board(db.session, _viewer(), query)
+    page = visibility.board(db.session, _viewer(), query)
     return render_template("problems/board.html", page=page, query=query, args=request.args)
 
 
@@ -85,7 +85,7 @@ def new(company_id: int):
 @bp.route("/problems/<int:problem_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(problem_id: int):
-    problem = service.get_visible(db.session, current_user, problem_id)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
     require_member(db.session, current_user, problem.company_id)
     form = ProblemForm.for_problem(problem)
     if form.validate_on_submit():
@@ -106,9 +106,9 @@ def edit(problem_id: int):
 @bp.get("/problems/<int:problem_id>")
 def show(problem_id: int):
     viewer = _viewer()
-    problem = service.get_visible(db.session, viewer, problem_id)
+    problem = visibility.get_visible(db.session, viewer, problem_id)
     role = role_in(db.session, viewer, problem.company_id)
-    place = referrals.place_of(db.session, viewer, problem.id)
+    place = chains.place_of(db.session, viewer, problem.id)
     context = {
         "problem": problem,
         "role": role,
@@ -117,7 +117,7 @@ def show(problem_id: int):
         "preview": service.payout_preview(problem),
         "forward_form": ForwardForm(),
         "introduce_form": IntroduceForm(),
-        "chain": referrals.chain_members(place),
+        "chain": chains.chain_members(place),
         "introductions": [],
         "records": {},
         "tree": [],
@@ -126,12 +126,12 @@ def show(problem_id: int):
         "payments_configured": payments_configured(),
     }
     if role is not None:
-        introductions = referrals.introductions_for_problem(db.session, viewer, problem)
-        context["introductions"] = introductions
-        context["chains"] = {i.id: referrals.chain_members(i.referral) for i in introductions}
-        context["records"] = referrals.track_records(db.session, sorted({i.introducer_id for i in introductions}))
+        listed = introductions.introductions_for_problem(db.session, viewer, problem)
+        context["introductions"] = listed
+        context["chains"] = {i.id: chains.chain_members(i.referral) for i in listed}
+        context["records"] = introductions.track_records(db.session, sorted({i.introducer_id for i in listed}))
     if role is not None or place is not None:
-        context["tree"] = referrals.tree(db.session, viewer, problem)
+        context["tree"] = read_models.tree(db.session, viewer, problem)
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)
@@ -140,7 +140,7 @@ def show(problem_id: int):
 @bp.post("/problems/<int:problem_id>/publish")
 @login_required
 def publish(problem_id: int):
-    problem = service.get_visible(db.session, current_user, problem_id)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
     service.publish(db.session, current_user, problem)
     flash("Published. Fund the bounty to open it to referrals.", "success")
     return redirect(url_for("problems.show", problem_id=problem.id))
@@ -155,11 +155,7 @@ def payments_configured() -> bool:
 @login_required
 def fund(problem_id: int):
     """Test payments: without a Stripe key the bounty is marked as paid directly."""
-    problem = service.get_visible(db.session, current_user, problem_id)
-    if payments_configured():
-        raise ValidationError("Fund the bounty through checkout.", code="use_checkout")
-    require_manager(db.session, current_user, problem.company_id)
-    service.fund(db.session, problem)
+    problem = funding.fund_without_payment(db.session, current_user, problem_id, allowed=not payments_configured())
     flash("The bounty is funded and the problem is open to referrals.", "success")
     return redirect(url_for("problems.show", problem_id=problem.id))
 
@@ -167,7 +163,6 @@ def fund(problem_id: int):
 @bp.post("/problems/<int:problem_id>/cancel")
 @login_required
 def cancel(problem_id: int):
-    problem = service.get_visible(db.session, current_user, problem_id)
-    service.cancel(db.session, current_user, problem)
+    problem = funding.cancel_problem(db.session, current_user, problem_id)
     flash("The problem is cancelled.", "info")
     return redirect(url_for("problems.show", problem_id=problem.id))

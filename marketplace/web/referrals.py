@@ -1,19 +1,15 @@
 """Picking, forwarding and claiming referrals; introductions and the candidate's consent."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
 from marketplace.problems import service as problems
-from marketplace.referrals import service
-from marketplace.referrals.models import Referral
+from marketplace.referrals import chains, introductions, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
+from marketplace.workflows import settlement
 
 bp = Blueprint("referrals", __name__)
-
-
-def referral_link(referral: Referral) -> str:
-    return current_app.config["BASE_URL"] + url_for("referrals.landing", token=referral.token)
 
 
 def _back(problem_id: int):
@@ -23,8 +19,8 @@ def _back(problem_id: int):
 @bp.post("/problems/<int:problem_id>/pick")
 @login_required
 def pick(problem_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
-    service.pick_from_board(db.session, current_user, problem)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
+    chains.pick_from_board(db.session, current_user, problem)
     flash("You hold the first place of a new chain. Forward it to someone who might know the expert.", "success")
     return _back(problem_id)
 
@@ -32,12 +28,12 @@ def pick(problem_id: int):
 @bp.post("/problems/<int:problem_id>/forward")
 @login_required
 def forward(problem_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
     form = ForwardForm()
     if not form.validate_on_submit():
         flash("Give the e-mail address of the person you forward to.", "danger")
         return _back(problem_id)
-    service.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
+    chains.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
     flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
 
@@ -45,12 +41,12 @@ def forward(problem_id: int):
 @bp.post("/problems/<int:problem_id>/introductions")
 @login_required
 def introduce(problem_id: int):
-    problem = problems.get_visible(db.session, current_user, problem_id)
+    problem = visibility.get_visible(db.session, current_user, problem_id)
     form = IntroduceForm()
     if not form.validate_on_submit():
         flash("Give the expert's e-mail and a message of at least 10 characters.", "danger")
         return _back(problem_id)
-    introduction = service.introduce(
+    introduction = introductions.introduce(
         db.session,
         current_user,
         problem,
@@ -72,9 +68,9 @@ def introduce(problem_id: int):
 @bp.get("/r/<token>")
 def landing(token: str):
     """Where a referral link lands: who forwarded it, the chain so far, and a way to join."""
-    referral = service.referral_by_token(db.session, token)
+    referral = chains.referral_by_token(db.session, token)
     viewer = current_user if current_user.is_authenticated else None
-    chain = service.chain_members(referral.parent)
+    chain = chains.chain_members(referral.parent)
     return render_template(
         "referrals/landing.html",
         referral=referral,
@@ -82,14 +78,14 @@ def landing(token: str):
         chain=chain,
         viewer=viewer,
         preview=problems.payout_preview(referral.problem),
-        place=service.place_of(db.session, viewer, referral.problem_id),
+        place=chains.place_of(db.session, viewer, referral.problem_id),
     )
 
 
 @bp.post("/r/<token>/claim")
 @login_required
 def claim(token: str):
-    referral = service.claim(db.session, current_user, token)
+    referral = chains.claim(db.session, current_user, token)
     flash("You joined the chain. Introduce the expert if you know them, or forward it on.", "success")
     return _back(referral.problem_id)
 
@@ -97,11 +93,11 @@ def claim(token: str):
 @bp.route("/i/<token>", methods=["GET", "POST"])
 def consent(token: str):
     """The candidate's double opt-in page, reached from the e-mailed link."""
-    introduction = service.introduction_by_token(db.session, token)
+    introduction = introductions.introduction_by_token(db.session, token)
     if request.method == "POST":
         candidate = current_user if current_user.is_authenticated else None
         accept = request.form.get("answer") == "accept"
-        service.consent(db.session, introduction, candidate, accept=accept, note=request.form.get("note", ""))
+        introductions.consent(db.session, introduction, candidate, accept=accept, note=request.form.get("note", ""))
         flash(
             "Thank you. The company now sees your introduction."
             if accept
@@ -115,15 +111,15 @@ def consent(token: str):
 @bp.post("/introductions/<int:introduction_id>/<any(accept, decline, withdraw):action>")
 @login_required
 def decide(introduction_id: int, action: str):
-    introduction = service.get_visible_introduction(db.session, current_user, introduction_id)
     if action == "accept":
-        service.accept(db.session, current_user, introduction)
+        introduction = settlement.accept_introduction(db.session, current_user, introduction_id).introduction
         message = "Accepted. The bounty is settled along the chain and held for the guarantee period."
     elif action == "decline":
-        service.decline(db.session, current_user, introduction, note=request.form.get("note", ""))
+        note = request.form.get("note", "")
+        introduction = introductions.decline(db.session, current_user, introduction_id, note=note)
         message = "Declined. The introducer is told politely; nobody is blamed."
     else:
-        service.withdraw(db.session, current_user, introduction)
+        introduction = introductions.withdraw(db.session, current_user, introduction_id)
         message = "Withdrawn."
     flash(message, "success")
     return _back(introduction.problem_id)

@@ -9,9 +9,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.orm import Session
 
 import marketplace.db
 from marketplace.ledger import ddl
+from marketplace.ledger.accounts import STRIPE_BALANCE, escrow_account
+from marketplace.ledger.posting import Entry, post
 
 revision: str = "c0ffee000003"
 down_revision: str | None = "2174a6aa0f92"
@@ -192,10 +195,6 @@ def upgrade() -> None:
 def _fund_open_problems() -> None:
     """Problems opened before the ledger existed get the ``fund`` transaction that opening a
     problem now writes, so that their escrow holds the bounty they were funded with."""
-    from sqlalchemy.orm import Session
-
-    from marketplace.ledger.service import STRIPE_BALANCE, Entry, escrow_account, post
-
     connection = op.get_bind()
     funded = connection.execute(
         sa.text("SELECT id, bounty_amount, currency FROM problems WHERE status = 'open' AND funded_at IS NOT NULL")

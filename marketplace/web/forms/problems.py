@@ -5,8 +5,8 @@ from wtforms import DateField, IntegerField, SelectField, StringField, SubmitFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from marketplace.ledger import splits
 from marketplace.money import MINOR_DIGITS, major_text, parse_major
+from marketplace.problems import splits
 from marketplace.problems.service import ProblemInput
 
 

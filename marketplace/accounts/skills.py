@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketplace import signals
+from marketplace.accounts.models import Skill, User
 from marketplace.errors import ValidationError
-from marketplace.network.changes import record_change
-from marketplace.network.models import ChangeKind, Skill
 
 ALIASES = {
     "postgres": "postgresql",
@@ -94,10 +94,10 @@ def resolve_skills(session: Session, raw: str | Iterable[str]) -> list[Skill]:
     return skills
 
 
-def set_member_skills(session: Session, user, raw: str | Iterable[str]) -> None:
-    """Replace a member's skills, telling the reach index when the set changed."""
+def set_member_skills(session: Session, user: User, raw: str | Iterable[str]) -> None:
+    """Replace a member's skills, announcing it when the set changed (the reach index follows)."""
     skills = resolve_skills(session, raw)
     if {s.id for s in skills} != {s.id for s in user.skills}:
         user.skills = skills
         session.flush()
-        record_change(session, ChangeKind.SKILLS, user.id)
+        signals.member_skills_changed.send(user, session=session)

@@ -1,17 +1,31 @@
-"""The events of the workflow, each turned into notifications for exactly the right people.
+"""The domain signals (``marketplace.signals``), each turned into notifications for exactly the
+right people.
 
-Each function is called by the service that causes the event, inside its transaction. Names of
-chain members follow their privacy choice: upstream links learn that their chain grew, not who
-joined it.
+Every receiver runs inside the transaction of the event it hears, so a notification (and its
+e-mail job) exists exactly when the event does. Names of chain members follow their privacy
+choice: upstream links learn that their chain grew, not who joined it.
 """
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Membership, User
-from marketplace.jobs.service import periodic
+from marketplace.accounts.models import Invitation, Membership, Role, User
+from marketplace.ledger.models import Share
+from marketplace.ledger.settlement import SettlementSummary
 from marketplace.money import format_money
-from marketplace.notifications.service import Message, due_for_expiry_warning, email_only, notify, notify_address
+from marketplace.notifications.service import (
+    Message,
+    due_for_expiry_warning,
+    email_only,
+    notify,
+    notify_address,
+)
+from marketplace.problems.models import Problem
+from marketplace.problems.service import payout_preview
+from marketplace.referrals.chains import chain_member_ids, chain_to
+from marketplace.referrals.models import Introduction, Referral
 
 
 def _money(amount: int, currency: str) -> str:
@@ -19,8 +33,6 @@ def _money(amount: int, currency: str) -> str:
 
 
 def _managers(session: Session, company_id: int) -> list[User]:
-    from marketplace.accounts.models import Role
-
     return list(
         session.scalars(
             select(User)
@@ -30,10 +42,8 @@ def _managers(session: Session, company_id: int) -> list[User]:
     )
 
 
-def _payout_preview_for(problem, depth: int) -> dict:
+def _payout_preview_for(problem: Problem, depth: int) -> dict[str, str]:
     """What the recipient of a referral at ``depth`` would earn, as finder or as a link above one."""
-    from marketplace.problems.service import payout_preview
-
     rows = payout_preview(problem, max_links=problem.max_depth)
     preview = {}
     if depth <= len(rows):
@@ -43,7 +53,7 @@ def _payout_preview_for(problem, depth: int) -> dict:
     return preview
 
 
-def referral_sent(session: Session, referral) -> None:
+def referral_sent(referral: Referral, *, session: Session, **_: Any) -> None:
     problem = referral.problem
     sender = referral.sender
     message = Message(
@@ -64,11 +74,9 @@ def referral_sent(session: Session, referral) -> None:
     notify_address(session, email, referral.recipient_user, "referral_received", f"referral:{referral.id}", message)
 
 
-def chain_grew(session: Session, referral, what: str, exclude_id: int | None = None) -> None:
+def chain_grew(referral: Referral, *, session: Session, what: str, exclude_id: int | None, **_: Any) -> None:
     """Tell every link above ``referral`` that the chain grew (counts, never names), except the
     member who made it grow."""
-    from marketplace.referrals.service import chain_to
-
     problem = referral.problem
     above = [r.holder for r in chain_to(referral.parent) if r.holder is not None]
     for position, member in enumerate(above, start=1):
@@ -84,7 +92,7 @@ def chain_grew(session: Session, referral, what: str, exclude_id: int | None = N
         notify(session, member, "chain_grew", f"referral:{referral.id}:{what}", message)
 
 
-def introduction_needs_consent(session: Session, introduction) -> None:
+def introduction_awaiting_consent(introduction: Introduction, *, session: Session, **_: Any) -> None:
     problem = introduction.problem
     message = Message(
         title=f"{introduction.introducer.name} would like to introduce you to {problem.company.name}",
@@ -108,7 +116,7 @@ def introduction_needs_consent(session: Session, introduction) -> None:
     )
 
 
-def introduction_proposed(session: Session, introduction) -> None:
+def introduction_proposed(introduction: Introduction, *, session: Session, **_: Any) -> None:
     problem = introduction.problem
     name = introduction.candidate_name or introduction.candidate_email
     for manager in _managers(session, problem.company_id):
@@ -121,25 +129,40 @@ def introduction_proposed(session: Session, introduction) -> None:
         notify(session, manager, "introduction_proposed", f"introduction:{introduction.id}", message)
 
 
-def introduction_decided(session: Session, introduction) -> None:
-    """Accepted or declined: the introducer and everyone on their chain hear it, kindly."""
-    from marketplace.referrals.service import chain_members
+def introduction_accepted(
+    introduction: Introduction, *, session: Session, chain: list[int], settlement: SettlementSummary, **_: Any
+) -> None:
+    """Everyone the accept paid hears what they earned; the rest of the chain hears it was accepted."""
+    earned: dict[int, int] = {}
+    for line in settlement.shares:
+        earned[line.user_id] = earned.get(line.user_id, 0) + line.amount
+    if settlement.candidate_share and introduction.candidate_user_id is not None:
+        candidate_id = introduction.candidate_user_id
+        earned[candidate_id] = earned.get(candidate_id, 0) + settlement.candidate_share
+    _tell_decision(session, introduction, chain, earned)
 
+
+def introduction_declined(introduction: Introduction, *, session: Session, **_: Any) -> None:
+    chain = chain_member_ids(session, introduction.referral_id) if introduction.referral_id else []
+    _tell_decision(session, introduction, chain, {})
+
+
+def _tell_decision(session: Session, introduction: Introduction, chain: list[int], earned: dict[int, int]) -> None:
+    """Accepted or declined: the introducer and everyone on their chain hear it, kindly."""
     problem = introduction.problem
     accepted = introduction.status.value == "accepted"
-    people = {introduction.introducer_id: introduction.introducer}
-    people.update({m.id: m for m in chain_members(introduction.referral)})
-    if accepted:
-        earned = _settled_shares(session, problem.id)
-        for person_id in list(people):
-            if earned.get(person_id):
-                person = people.pop(person_id)
-                member_paid(
-                    session, person, "share_settled", f"problem:{problem.id}", problem=problem,
-                    amount=earned[person_id],
-                    detail=f"{problem.company.name} accepted the introduction. Your share is held for the "
-                    f"{problem.guarantee_days}-day guarantee period, then it is yours to pay out or pass on.",
-                )  # fmt: skip
+    ids = [introduction.introducer_id, *chain]
+    users = {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
+    people = {user_id: users[user_id] for user_id in dict.fromkeys(ids)}
+    for person_id in list(people):
+        if earned.get(person_id):
+            person = people.pop(person_id)
+            member_paid(
+                session, person, "share_settled", f"problem:{problem.id}", problem=problem,
+                amount=earned[person_id],
+                detail=f"{problem.company.name} accepted the introduction. Your share is held for the "
+                f"{problem.guarantee_days}-day guarantee period, then it is yours to pay out or pass on.",
+            )  # fmt: skip
     for person in people.values():
         message = Message(
             title=(
@@ -164,17 +187,7 @@ def introduction_decided(session: Session, introduction) -> None:
         )
 
 
-def _settled_shares(session: Session, problem_id: int) -> dict[int, int]:
-    from marketplace.ledger.models import Share
-
-    shares = session.execute(select(Share.member_id, Share.amount).where(Share.problem_id == problem_id)).all()
-    earned: dict[int, int] = {}
-    for member_id, amount in shares:
-        earned[member_id] = earned.get(member_id, 0) + amount
-    return earned
-
-
-def shares_released(session: Session, problem, shares) -> None:
+def shares_released(problem: Problem, *, session: Session, shares: list[Share], **_: Any) -> None:
     for share in shares:
         member_paid(
             session, share.member, "share_released", f"share:{share.id}", problem=problem, amount=share.amount,
@@ -182,7 +195,7 @@ def shares_released(session: Session, problem, shares) -> None:
         )  # fmt: skip
 
 
-def problem_funded(session: Session, problem) -> None:
+def problem_funded(problem: Problem, *, session: Session, **_: Any) -> None:
     for manager in _managers(session, problem.company_id):
         notify(
             session,
@@ -199,7 +212,7 @@ def problem_funded(session: Session, problem) -> None:
         )
 
 
-def problem_expiring(session: Session, problem) -> None:
+def _problem_expiring(session: Session, problem: Problem) -> None:
     for manager in _managers(session, problem.company_id):
         notify(
             session,
@@ -215,16 +228,15 @@ def problem_expiring(session: Session, problem) -> None:
         )
 
 
-@periodic("warn of problems closing soon")
 def warn_problems_closing_soon(session: Session) -> int:
     """Each open problem closing within three days gets one warning (notify is idempotent)."""
     problems = list(due_for_expiry_warning(session))
     for problem in problems:
-        problem_expiring(session, problem)
+        _problem_expiring(session, problem)
     return len(problems)
 
 
-def problem_closed(session: Session, problem) -> None:
+def problem_closed(problem: Problem, *, session: Session, **_: Any) -> None:
     state = problem.status.value.replace("_", " ")
     for manager in _managers(session, problem.company_id):
         notify(
@@ -241,7 +253,9 @@ def problem_closed(session: Session, problem) -> None:
         )
 
 
-def member_paid(session: Session, user: User, kind: str, event_key: str, *, problem, amount: int, detail: str) -> None:
+def member_paid(
+    session: Session, user: User, kind: str, event_key: str, *, problem: Problem, amount: int, detail: str
+) -> None:
     """Money news for a member: a share settled, released, paid out, or a payout that failed."""
     titles = {
         "share_settled": "You earned {amount} for “{problem}”",
@@ -264,7 +278,25 @@ def member_paid(session: Session, user: User, kind: str, event_key: str, *, prob
     )
 
 
-def payout_account_attention(session: Session, user: User, event_key: str, requirements: list[str]) -> None:
+def payout_sent(share: Share, *, session: Session, transfer_id: str, amount: int, **_: Any) -> None:
+    member_paid(
+        session, share.member, "payout_sent", f"share:{share.id}:{transfer_id}", problem=share.problem,
+        amount=amount, detail="Stripe usually puts it in your bank within two business days.",
+    )  # fmt: skip
+
+
+def payout_failed(share: Share, *, session: Session, reason: str, amount: int, **_: Any) -> None:
+    member_paid(
+        session, share.member, "payout_failed", f"share:{share.id}:{share.payout_attempts}", problem=share.problem,
+        amount=amount,
+        detail=f"{reason}. The money is safe in your available balance; check your payout account on "
+        "the earnings page.",
+    )  # fmt: skip
+
+
+def payout_account_attention(
+    user: User, *, session: Session, event_key: str, requirements: list[str], **_: Any
+) -> None:
     notify(
         session,
         user,
@@ -279,17 +311,19 @@ def payout_account_attention(session: Session, user: User, event_key: str, requi
     )
 
 
-def admin_alert(session: Session, admin: User, event_key: str, text: str) -> None:
-    notify(
-        session,
-        admin,
-        "admin_alert",
-        event_key,
-        Message(title="A payment needs your attention", body=text, link="/admin/disputes"),
-    )
+def payment_alert(_sender: None, *, session: Session, key: str, text: str, **_: Any) -> None:
+    """Every platform admin hears of it."""
+    for admin in session.scalars(select(User).where(User.is_platform_admin.is_(True))):
+        notify(
+            session,
+            admin,
+            "admin_alert",
+            key,
+            Message(title="A payment needs your attention", body=text, link="/admin/disputes"),
+        )
 
 
-def invitation_sent(session: Session, invitation, token: str) -> None:
+def invitation_created(invitation: Invitation, *, session: Session, token: str, **_: Any) -> None:
     message = Message(
         title=f"{invitation.invited_by.name} invites you to {invitation.company.name}",
         link=f"/invitations/{token}",
@@ -300,6 +334,6 @@ def invitation_sent(session: Session, invitation, token: str) -> None:
     )
 
 
-def password_reset_requested(session: Session, user: User, token: str) -> None:
+def password_reset_requested(user: User, *, session: Session, token: str, **_: Any) -> None:
     message = Message(title="Reset your password", link=f"/password/reset/{token}", data={"name": user.name})
     email_only(session, user.email, "password_reset", f"user:{user.id}:{token[-16:]}", message)

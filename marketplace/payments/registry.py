@@ -1,0 +1,24 @@
+"""What the payment work adds to the app: the Stripe jobs, the periodic payout run, and the
+receivers that turn posted refunds and started payouts into those jobs (docs/payments.md)."""
+
+from flask import Flask
+
+from marketplace import signals
+from marketplace.jobs.service import register_handler, register_periodic
+from marketplace.payments import service
+
+JOBS = {
+    "stripe.record_charge": service.record_charge,
+    "stripe.expire_checkout": service.expire_checkout,
+    "stripe.refund": service.send_refund,
+    "stripe.refund_payment": service.refund_stray_payment,
+    "stripe.transfer": service.send_transfer,
+}
+
+
+def init_app(app: Flask) -> None:
+    for kind, perform in JOBS.items():
+        register_handler(kind, perform)
+    register_periodic("start payouts", service.start_payouts)
+    signals.refund_posted.connect(service.refund_posted, weak=False)
+    signals.payout_started.connect(service.payout_started, weak=False)

@@ -1,0 +1,260 @@
+"""Double opt-in introductions: a chain member introduces a candidate, the candidate agrees
+before the company sees who they are, and the company decides (docs/architecture.md).
+
+Accepting is not here: it settles money, so it is the ``workflows.settlement`` use case, which
+calls ``mark_accepted`` for this domain's part.
+"""
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketplace import signals
+from marketplace.accounts.models import User
+from marketplace.accounts.service import normalize_email, require_manager, role_in, user_by_email
+from marketplace.db import guarded_update, utcnow
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.problems.models import Problem
+from marketplace.referrals.chains import clean_note, place_of, require_open
+from marketplace.referrals.models import Introduction, IntroductionStatus
+
+
+class IntroductionError(Conflict):
+    code = "introduction_state"
+
+
+# Introductions ---------------------------------------------------------------------------------
+
+
+def _owner_of_candidate(session: Session, problem_id: int, email: str) -> Introduction | None:
+    return session.scalar(
+        select(Introduction)
+        .where(
+            Introduction.problem_id == problem_id,
+            Introduction.candidate_email == email,
+            Introduction.status.in_([s for s in IntroductionStatus if s.is_live]),
+        )
+        .order_by(Introduction.id)
+        .limit(1)
+    )
+
+
+def introduce(
+    session: Session,
+    actor: User,
+    problem: Problem,
+    *,
+    candidate_user_id: int | None = None,
+    candidate_email: str | None = None,
+    candidate_name: str | None = None,
+    message: str | None = None,
+) -> Introduction:
+    """Introduce a candidate; they consent before the company sees who they are (double opt-in)."""
+    require_open(problem)
+    place = place_of(session, actor, problem.id)
+    if place is None and role_in(session, actor, problem.company_id) is None:
+        raise Forbidden("Only members of a chain (or of the company) can introduce candidates.")
+    if (candidate_user_id is None) == (not candidate_email):
+        raise ValidationError("Introduce exactly one of: a member, or an e-mail address.", code="invalid_candidate")
+    candidate = session.get(User, candidate_user_id) if candidate_user_id is not None else None
+    if candidate_user_id is not None and candidate is None:
+        raise NotFound("No such member.")
+    email = candidate.email if candidate else normalize_email(candidate_email)
+    candidate = candidate or user_by_email(session, email)
+    if candidate is not None and role_in(session, candidate, problem.company_id) is not None:
+        raise ValidationError("The candidate already works for this company.", code="candidate_in_company")
+    message = (message or "").strip()
+    if not 10 <= len(message) <= 5000:
+        raise ValidationError(
+            "Write the candidate and the company a message of 10 to 5,000 characters.",
+            code="invalid_message",
+        )
+    name = (candidate_name or (candidate.name if candidate else "")).strip()[:120]
+    owner = _owner_of_candidate(session, problem.id, email)
+    introduction = Introduction(
+        problem_id=problem.id,
+        introducer_id=actor.id,
+        referral_id=place.id if place else None,
+        candidate_user_id=candidate.id if candidate else None,
+        candidate_email=email,
+        candidate_name=name,
+        message=message,
+        consent_token=secrets.token_urlsafe(24),
+        status=IntroductionStatus.DUPLICATE if owner else IntroductionStatus.AWAITING_CANDIDATE,
+    )
+    if introduction.is_self_introduction and owner is None:
+        introduction.status = IntroductionStatus.PROPOSED  # Putting yourself forward is consent.
+        introduction.consented_at = utcnow()
+    session.add(introduction)
+    session.flush()
+    if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
+        signals.introduction_awaiting_consent.send(introduction, session=session)
+    elif introduction.status == IntroductionStatus.PROPOSED:
+        signals.introduction_proposed.send(introduction, session=session)
+    return introduction
+
+
+def introduction_by_token(session: Session, token: str) -> Introduction:
+    introduction = session.scalar(select(Introduction).where(Introduction.consent_token == (token or "")))
+    if introduction is None:
+        raise NotFound("This introduction link is not valid.")
+    return introduction
+
+
+def _set_status(
+    session: Session,
+    introduction: Introduction,
+    expected: set[IntroductionStatus],
+    new: IntroductionStatus,
+    **values,
+) -> None:
+    if not guarded_update(session, introduction, expected, status=new, **values):
+        raise IntroductionError(
+            f"This introduction is {introduction.status.value.replace('_', ' ')}; it cannot become {new.value}."
+        )
+
+
+def consent(
+    session: Session,
+    introduction: Introduction,
+    candidate: User | None,
+    *,
+    accept: bool,
+    note: str = "",
+) -> Introduction:
+    """The candidate's answer. ``candidate`` is the logged-in user, or None for the e-mailed link."""
+    if candidate is not None:
+        is_candidate = introduction.candidate_user_id == candidate.id or introduction.candidate_email == candidate.email
+        if not is_candidate:
+            raise Forbidden("Only the candidate can answer this introduction.")
+        if introduction.candidate_user_id is None:
+            introduction.candidate_user_id = candidate.id
+    if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
+        require_open(introduction.problem)
+    new = IntroductionStatus.PROPOSED if accept else IntroductionStatus.DECLINED
+    _set_status(
+        session,
+        introduction,
+        {IntroductionStatus.AWAITING_CANDIDATE},
+        new,
+        consented_at=utcnow() if accept else None,
+        candidate_note=clean_note(note),
+    )
+    if accept:
+        signals.introduction_proposed.send(introduction, session=session)
+    return introduction
+
+
+def decline(session: Session, actor: User, introduction_id: int, *, note: str = "") -> Introduction:
+    """The company goes another way; the introducer and their chain hear it kindly."""
+    introduction = get_visible_introduction(session, actor, introduction_id)
+    require_manager(session, actor, introduction.problem.company_id)
+    _set_status(
+        session,
+        introduction,
+        {IntroductionStatus.PROPOSED},
+        IntroductionStatus.DECLINED,
+        decided_at=utcnow(),
+        decided_by_id=actor.id,
+        decision_note=clean_note(note),
+    )
+    signals.introduction_declined.send(introduction, session=session)
+    return introduction
+
+
+def withdraw(session: Session, actor: User, introduction_id: int) -> Introduction:
+    introduction = get_visible_introduction(session, actor, introduction_id)
+    if introduction.introducer_id != actor.id:
+        raise Forbidden("Only the member who made the introduction can withdraw it.")
+    _set_status(
+        session,
+        introduction,
+        {IntroductionStatus.AWAITING_CANDIDATE, IntroductionStatus.PROPOSED},
+        IntroductionStatus.WITHDRAWN,
+    )
+    return introduction
+
+
+def acceptable(session: Session, actor: User, introduction_id: int) -> Introduction:
+    """The introduction ``actor`` may accept now: a manager of the company, a proposed one."""
+    introduction = get_visible_introduction(session, actor, introduction_id)
+    require_manager(session, actor, introduction.problem.company_id)
+    if introduction.status != IntroductionStatus.PROPOSED:
+        raise IntroductionError(
+            f"Only a proposed introduction can be accepted; this one is {introduction.status.value.replace('_', ' ')}."
+        )
+    return introduction
+
+
+def mark_accepted(session: Session, actor: User, introduction: Introduction, now: datetime) -> None:
+    """This domain's part of an accept (``workflows.settlement``): proposed → accepted, once."""
+    _set_status(
+        session,
+        introduction,
+        {IntroductionStatus.PROPOSED},
+        IntroductionStatus.ACCEPTED,
+        decided_at=now,
+        decided_by_id=actor.id,
+    )
+
+
+# Visibility of introductions -------------------------------------------------------------------
+
+
+def can_see_introduction(session: Session, user: User, introduction: Introduction) -> bool:
+    if introduction.introducer_id == user.id or introduction.candidate_user_id == user.id:
+        return True
+    if introduction.candidate_email == user.email:
+        return True
+    return role_in(session, user, introduction.problem.company_id) is not None
+
+
+def get_visible_introduction(session: Session, user: User, introduction_id: int) -> Introduction:
+    introduction = session.get(Introduction, introduction_id)
+    if introduction is None or not can_see_introduction(session, user, introduction):
+        raise NotFound("No such introduction.")
+    return introduction
+
+
+def company_sees_candidate(introduction: Introduction) -> bool:
+    """Double opt-in: the candidate's details reach the company only after consent."""
+    return introduction.consented_at is not None
+
+
+def track_records(session: Session, user_ids: list[int] | None) -> dict[int, tuple[int, int]]:
+    """(introductions made, introductions accepted) per introducer, duplicates not counted.
+
+    ``None`` asks for every introducer (the reach index loads them all when it is built).
+    """
+    if user_ids is not None and not user_ids:
+        return {}
+    query = (
+        select(
+            Introduction.introducer_id,
+            func.count(),
+            func.count().filter(Introduction.status == IntroductionStatus.ACCEPTED),
+        )
+        .where(Introduction.status != IntroductionStatus.DUPLICATE)
+        .group_by(Introduction.introducer_id)
+    )
+    if user_ids is not None:
+        query = query.where(Introduction.introducer_id.in_(user_ids))
+    rows = session.execute(query)
+    records = {uid: (0, 0) for uid in user_ids or ()}
+    records.update({uid: (made, accepted) for uid, made, accepted in rows})
+    return records
+
+
+def introductions_for_problem(session: Session, actor: User, problem: Problem) -> list[Introduction]:
+    """The company's review list: everything but duplicates, newest first."""
+    if role_in(session, actor, problem.company_id) is None:
+        raise NotFound("No such problem, or it is not shared with you.")
+    return list(
+        session.scalars(
+            select(Introduction)
+            .where(Introduction.problem_id == problem.id, Introduction.status != IntroductionStatus.DUPLICATE)
+            .order_by(Introduction.created_at.desc())
+        )
+    )

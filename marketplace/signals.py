@@ -1,0 +1,139 @@
+"""The domain signals: what happened, for whoever needs to know (docs/architecture.md, "Signals").
+
+A domain or workflow changes its tables, then sends one of these; notifications, payments and
+the network's change log listen. Nothing here imports a listener, so adding one (an audit log,
+a fraud check, outbound webhooks) means connecting a receiver, not editing every service.
+
+Every signal is sent with its sender as the first argument and the caller's database session as
+``session=``. Receivers run synchronously, inside the sender's transaction: what they write
+commits or rolls back with the event itself, so a notification exists exactly when its event
+does. Anything slow or external (e-mail, Stripe) is an outbox job a receiver enqueues, never a
+call made in the receiver. Receivers are connected by each subscriber's ``init_app``.
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# Accounts ---------------------------------------------------------------------------------------
+
+member_skills_changed = _signals.signal(
+    "member-skills-changed",
+    doc="""A member's set of skills changed. Sender: the ``User``. The network records it in its
+    change log, so every process's reach index follows.""",
+)
+
+invitation_created = _signals.signal(
+    "invitation-created",
+    doc="""A company invited an e-mail address. Sender: the ``Invitation``; ``token``: the raw
+    token of the invitation link (only its hash is stored).""",
+)
+
+password_reset_requested = _signals.signal(
+    "password-reset-requested",
+    doc="""Someone asked to reset a member's password. Sender: the ``User``; ``token``: the raw
+    reset token for the e-mailed link.""",
+)
+
+# Problems ---------------------------------------------------------------------------------------
+
+problem_funded = _signals.signal(
+    "problem-funded",
+    doc="""The bounty was paid into escrow and the problem is open. Sender: the ``Problem``.""",
+)
+
+problem_closed = _signals.signal(
+    "problem-closed",
+    doc="""The problem closed without a match (cancelled or expired); its escrow is on its way
+    back to the company. Sender: the ``Problem`` (its status says which).""",
+)
+
+# Referrals and introductions -------------------------------------------------------------------
+
+referral_sent = _signals.signal(
+    "referral-sent",
+    doc="""A member forwarded a problem to someone, by account or by e-mail address.
+    Sender: the new ``Referral``.""",
+)
+
+chain_grew = _signals.signal(
+    "chain-grew",
+    doc="""A chain got a new link: forwarded on (``what`` = "was forwarded the problem") or
+    claimed ("joined it"). Sender: the ``Referral`` at the new end; ``what``: the words for it;
+    ``exclude_id``: the member who made it grow (told nothing), or None.""",
+)
+
+introduction_awaiting_consent = _signals.signal(
+    "introduction-awaiting-consent",
+    doc="""A candidate was introduced and must agree before the company sees them (double
+    opt-in). Sender: the ``Introduction``.""",
+)
+
+introduction_proposed = _signals.signal(
+    "introduction-proposed",
+    doc="""The candidate agreed (or put themselves forward): the company can now review the
+    introduction. Sender: the ``Introduction``.""",
+)
+
+introduction_accepted = _signals.signal(
+    "introduction-accepted",
+    doc="""The company accepted an introduction and the bounty was settled along its chain, in
+    the same transaction. Sender: the ``Introduction``; ``chain``: the paid links' user ids,
+    top first; ``settlement``: the ``SettlementSummary`` that was posted.""",
+)
+
+introduction_declined = _signals.signal(
+    "introduction-declined",
+    doc="""The company declined a proposed introduction. Sender: the ``Introduction``.""",
+)
+
+# Money ------------------------------------------------------------------------------------------
+
+shares_released = _signals.signal(
+    "shares-released",
+    doc="""The guarantee period held: these shares became available to their members.
+    Sender: the ``Problem``; ``shares``: the released ``Share`` rows with an amount.""",
+)
+
+refund_posted = _signals.signal(
+    "refund-posted",
+    doc="""Money left a problem's escrow for the company's refund-pending account and must go
+    back to the company's card. Sender: the ``Problem``; ``key``: the ledger transaction's
+    idempotency key (also the refund's); ``amount``, ``currency``.""",
+)
+
+refund_completed = _signals.signal(
+    "refund-completed",
+    doc="""A refund reached the company. Sender: the ``Problem``; ``key``: the refund's key.""",
+)
+
+payout_started = _signals.signal(
+    "payout-started",
+    doc="""A share moved from available to payout pending and must be transferred.
+    Sender: the ``Share``; ``key``: the attempt's idempotency key.""",
+)
+
+payout_sent = _signals.signal(
+    "payout-sent",
+    doc="""The payment provider accepted a share's transfer. Sender: the ``Share``;
+    ``transfer_id``; ``amount``: what was sent.""",
+)
+
+payout_failed = _signals.signal(
+    "payout-failed",
+    doc="""A share's transfer was refused; its money is back in the member's available balance.
+    Sender: the ``Share``; ``reason``: in words; ``amount``: what could not be sent.""",
+)
+
+payout_account_needs_attention = _signals.signal(
+    "payout-account-needs-attention",
+    doc="""The payment provider still needs something from a member before it can pay them.
+    Sender: the ``User``; ``event_key``: what makes this request distinct; ``requirements``:
+    what is needed, in words.""",
+)
+
+payment_alert = _signals.signal(
+    "payment-alert",
+    doc="""Something about money needs a platform admin (a reversed transfer, a chargeback).
+    Sender: None; ``key``: what makes the alert distinct; ``text``: what happened.""",
+)
