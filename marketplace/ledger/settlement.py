@@ -132,9 +132,11 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
     candidate has an account; otherwise there is nobody to pay and it returns to the company
     with the remainder). An open problem's escrow holds its bounty: ``fund`` writes both in one
     transaction and ``flask ledger verify`` checks it, so it is not read again here (settlement
-    is the hot path).
+    is the hot path). With no guarantee period the shares are released at once.
     """
     problem = introduction.problem
+    if problem.funded_at is None:
+        raise FundingError(f"Problem {problem.id} was never funded; it cannot be settled.")
     split = split_for(problem, len(chain))
     currency = problem.currency
     candidate_id = introduction.candidate_user_id if split.candidate_share else None
@@ -165,6 +167,8 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
         _insert_shares(session, problem, posted.transaction_id, shares, now)
     if remainder:
         refund(session, problem, remainder, remainder_key(problem.id))
+    if problem.guarantee_days == 0:
+        release_shares(session, problem)
     return SettlementSummary(currency, lines, split.platform_fee, candidate_share, remainder)
 
 

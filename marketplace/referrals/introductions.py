@@ -2,7 +2,7 @@
 before the company sees who they are, and the company decides (docs/architecture.md).
 
 Accepting is not here: it settles money, so it is the ``workflows.settlement`` use case, which
-calls ``mark_accepted`` for this domain's part.
+calls ``accept`` for this domain's part.
 """
 
 import secrets
@@ -17,7 +17,7 @@ from marketplace.accounts.service import normalize_email, require_manager, role_
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems.models import Problem
-from marketplace.referrals.chains import clean_note, place_of, require_open
+from marketplace.referrals.chains import chain_member_ids, clean_note, place_of, require_open
 from marketplace.referrals.models import Introduction, IntroductionStatus
 
 
@@ -177,27 +177,21 @@ def withdraw(session: Session, actor: User, introduction_id: int) -> Introductio
     return introduction
 
 
-def acceptable(session: Session, actor: User, introduction_id: int) -> Introduction:
-    """The introduction ``actor`` may accept now: a manager of the company, a proposed one."""
-    introduction = get_visible_introduction(session, actor, introduction_id)
-    require_manager(session, actor, introduction.problem.company_id)
-    if introduction.status != IntroductionStatus.PROPOSED:
-        raise IntroductionError(
-            f"Only a proposed introduction can be accepted; this one is {introduction.status.value.replace('_', ' ')}."
-        )
-    return introduction
-
-
-def mark_accepted(session: Session, actor: User, introduction: Introduction, now: datetime) -> None:
-    """This domain's part of an accept (``workflows.settlement``): proposed → accepted, once."""
-    _set_status(
+def accept(session: Session, actor: User, introduction: Introduction, now: datetime) -> list[int]:
+    """This domain's part of an accept (``workflows.settlement``): proposed → accepted, once
+    however many accepts race. Returns the paid links' user ids, top first."""
+    if not guarded_update(
         session,
         introduction,
         {IntroductionStatus.PROPOSED},
-        IntroductionStatus.ACCEPTED,
+        status=IntroductionStatus.ACCEPTED,
         decided_at=now,
         decided_by_id=actor.id,
-    )
+    ):
+        raise IntroductionError(
+            f"Only a proposed introduction can be accepted; this one is {introduction.status.value.replace('_', ' ')}."
+        )
+    return chain_member_ids(session, introduction.referral_id) if introduction.referral_id else []
 
 
 # Visibility of introductions -------------------------------------------------------------------

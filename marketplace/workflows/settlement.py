@@ -2,7 +2,8 @@
 
 ``accept_introduction`` is the money path: it authorises, moves the problem and the
 introduction in guarded updates (of racing accepts exactly one wins), reads the chain once,
-posts the settlement, and sends one signal carrying what was settled. The introducer's track
+posts the settlement (releasing it at once when there is no guarantee period), and sends one
+signal carrying what was settled. The introducer's track
 record, which ranks reach results, is recomputed by a job, so the accept never waits for the
 network's lock.
 """
@@ -15,15 +16,17 @@ from sqlalchemy.orm import Session
 
 from marketplace import signals
 from marketplace.accounts.models import User
+from marketplace.accounts.service import require_manager
 from marketplace.db import utcnow
+from marketplace.errors import NotFound
 from marketplace.jobs.service import enqueue
 from marketplace.ledger import settlement
-from marketplace.ledger.settlement import FundingError, SettlementSummary
+from marketplace.ledger.settlement import SettlementSummary
 from marketplace.network.changes import TRACK_RECORD_JOB
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import ProblemError
-from marketplace.referrals import chains, introductions
+from marketplace.referrals import introductions
 from marketplace.referrals.models import Introduction
 
 
@@ -34,18 +37,23 @@ class Accepted:
 
 
 def accept_introduction(session: Session, actor: User, introduction_id: int) -> Accepted:
-    """The company accepts: the problem leaves ``open`` and its bounty is divided, in one transaction."""
-    introduction = introductions.acceptable(session, actor, introduction_id)
+    """The company accepts: the problem leaves ``open`` and its bounty is divided, in one transaction.
+
+    Each package is visited once: accounts (is the actor a manager of the company?), referrals
+    (proposed → accepted, and the chain), problems (open → in guarantee, or settled when there is
+    no guarantee period), ledger (the settlement). The introduction moves first so that an
+    introduction accepted twice is told so, whatever state its problem is in by then.
+    """
+    introduction = session.get(Introduction, introduction_id)
+    if introduction is None:
+        raise NotFound("No such introduction.")
     problem = introduction.problem
-    if problem.funded_at is None:
-        raise FundingError(f"Problem {problem.id} was never funded; it cannot be settled.")
+    require_manager(session, actor, problem.company_id)
     now = utcnow()
-    problems.transition(session, problem, {ProblemStatus.OPEN}, ProblemStatus.IN_GUARANTEE, closed_at=now)
-    introductions.mark_accepted(session, actor, introduction, now)
-    chain = chains.chain_member_ids(session, introduction.referral_id) if introduction.referral_id else []
+    chain = introductions.accept(session, actor, introduction, now)
+    settled = ProblemStatus.SETTLED if problem.guarantee_days == 0 else ProblemStatus.IN_GUARANTEE
+    problems.transition(session, problem, {ProblemStatus.OPEN}, settled, closed_at=now)
     summary = settlement.settle(session, introduction, chain, now)
-    if problem.guarantee_days == 0:
-        release(session, problem, {ProblemStatus.IN_GUARANTEE})
     enqueue(
         session,
         TRACK_RECORD_JOB,
