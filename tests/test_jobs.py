@@ -33,7 +33,7 @@ def test_enqueue_is_idempotent_on_its_key(app, session):
     first = jobs.enqueue(session, "test.call", "call:1", {"n": 1})
     again = jobs.enqueue(session, "test.call", "call:1", {"n": 1})
     session.commit()
-    assert first.id == again.id
+    assert first == again
     assert len(session.scalars(select(Job)).all()) == 1
 
 

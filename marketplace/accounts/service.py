@@ -5,14 +5,14 @@ import secrets
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace import signals
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
 from marketplace.accounts.skills import set_member_skills
-from marketplace.db import utcnow
+from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 
 MIN_PASSWORD_LENGTH = 8
@@ -138,11 +138,20 @@ def create_company(session: Session, owner: User, *, name: str, description: str
     return company
 
 
+_ROLE = Prepared(
+    select(Membership.role).where(
+        Membership.company_id == bindparam("company_id"), Membership.user_id == bindparam("user_id")
+    )
+)
+
+
 def role_in(session: Session, user: User | None, company_id: int) -> Role | None:
+    """The user's role in the company, or None. Every permission check asks this, the accept
+    among them, so it runs as one prepared statement (``marketplace.db.Prepared``)."""
     if user is None or not getattr(user, "id", None):
         return None
-    membership = session.get(Membership, (company_id, user.id))
-    return membership.role if membership else None
+    rows = _ROLE.fetchall(connection_of(session), {"company_id": company_id, "user_id": user.id})
+    return Role(rows[0][0]) if rows else None
 
 
 def get_company(session: Session, company_id: int) -> Company:

@@ -7,6 +7,7 @@ after ``max_attempts``). A worker that dies mid-job leaves a lease that expires;
 runs the job again with the same idempotency key, so the external effect happens once.
 """
 
+import functools
 import logging
 import os
 import socket
@@ -14,11 +15,13 @@ import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from marketplace.db import utcnow
+from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.jobs.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -53,29 +56,53 @@ def register_handler(kind: str, function: Handler) -> None:
     HANDLERS[kind] = function
 
 
+_JOB_COLUMNS = ("kind", "idempotency_key", "payload", "status", "attempts", "max_attempts", "run_after")
+_JOB_COLUMNS += ("last_error", "created_at")
+
+
+@functools.cache
+def _insert_job(dialect: str) -> Prepared:
+    """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id``: one statement, on the
+    hot paths that enqueue (every accept, every notification)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return Prepared(
+        insert(Job.__table__)
+        .values({name: bindparam(name) for name in _JOB_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Job.__table__.c.id)
+    )
+
+
 def enqueue(
     session: Session,
     kind: str,
     idempotency_key: str,
-    payload: dict | None = None,
+    payload: dict[str, Any] | None = None,
     *,
     run_after: datetime | None = None,
     max_attempts: int = 8,
-) -> Job:
-    """Add a job in the caller's transaction; the same key returns the existing job."""
-    existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
-    if existing is not None:
-        return existing
-    job = Job(
-        kind=kind,
-        idempotency_key=idempotency_key,
-        payload=payload or {},
-        run_after=run_after or utcnow(),
-        max_attempts=max_attempts,
+) -> int:
+    """Add a job in the caller's transaction; returns its id. The same key is the same job: a
+    second enqueue returns the first one's id and changes nothing."""
+    connection = connection_of(session)
+    now = utcnow()
+    inserted = _insert_job(connection.dialect.name).fetchall(
+        connection,
+        {
+            "kind": kind,
+            "idempotency_key": idempotency_key,
+            "payload": payload or {},
+            "status": JobStatus.PENDING,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "run_after": run_after or now,
+            "last_error": "",
+            "created_at": now,
+        },
     )
-    session.add(job)
-    session.flush()
-    return job
+    if inserted:
+        return int(inserted[0][0])
+    return session.execute(select(Job.id).where(Job.idempotency_key == idempotency_key)).scalar_one()
 
 
 def worker_name() -> str:

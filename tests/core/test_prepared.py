@@ -1,0 +1,67 @@
+"""``marketplace.db.Prepared`` runs SQLAlchemy-compiled statements straight on the driver (the
+settlement's hot path, docs/performance.md). It relies on parts of SQLAlchemy's compiled form
+that are not a promise of its public API; these tests pin them, so an upgrade that changes them
+fails here rather than in the ledger."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import DBAPIError
+
+from marketplace.db import Prepared, connection_of, insert_of
+from marketplace.jobs.models import Job, JobStatus
+from marketplace.ledger.models import LedgerAccount
+
+
+def test_the_compiled_form_has_what_prepared_reads(session):
+    dialect = connection_of(session).dialect
+    statement = select(func.coalesce(func.max(Job.id), 0)).where(Job.kind == bindparam("kind"))
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled.string, str)
+    assert hasattr(compiled, "positiontup")  # the order of positional parameters (None when named)
+    required = {name for name, bind in compiled.binds.items() if bind.required}
+    fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+    assert required == {"kind"} and set(fixed.values()) == {0}
+    for bind in compiled.binds.values():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        assert processor is None or callable(processor)
+
+
+def test_values_go_through_the_column_types_and_come_back_as_driver_rows(session):
+    """Enums by value, JSON serialised, aware datetimes in UTC: what the ORM would have written."""
+    insert = insert_of(
+        Job.__table__,
+        *("kind", "idempotency_key", "payload", "status", "attempts", "max_attempts", "run_after", "last_error"),
+        "created_at",
+    )
+    moment = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    connection = connection_of(session)
+    row = {
+        "kind": "test.pinned",
+        "idempotency_key": "pinned:1",
+        "payload": {"n": 1, "text": "é"},
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "max_attempts": 3,
+        "run_after": moment,
+        "last_error": "",
+        "created_at": moment,
+    }
+    assert insert.execute(connection, row) == 1
+    session.expire_all()
+    job = session.scalars(select(Job).where(Job.idempotency_key == "pinned:1")).one()
+    assert (job.status, job.payload, job.run_after, job.max_attempts) == (JobStatus.PENDING, row["payload"], moment, 3)
+    count = Prepared(select(func.count()).select_from(Job).where(Job.status == bindparam("status")))
+    assert count.fetchall(connection_of(session), {"status": JobStatus.PENDING}) == [(1,)]
+
+
+def test_executemany_and_a_driver_error_surface_as_sqlalchemy_errors(session):
+    insert = insert_of(LedgerAccount.__table__, "code", "created_at")
+    now = datetime.now(UTC)
+    insert.executemany(
+        connection_of(session),
+        [{"code": "platform:fees", "created_at": now}, {"code": "stripe:balance", "created_at": now}],
+    )
+    with pytest.raises(DBAPIError):
+        insert.execute(connection_of(session), {"code": "platform:fees", "created_at": now})  # unique
