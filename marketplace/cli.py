@@ -107,7 +107,7 @@ def worker(interval: float, once: bool):
     while True:
         outcomes = jobs.run_periodic(db.session)
         report = jobs.work_once(db.session, name, lease=lease)
-        db.session.remove()
+        db.remove()
         if report.performed or report.failed:
             click.echo(f"jobs: {report.performed} done, {report.failed} failed or retrying")
         for job_name, outcome in outcomes.items():

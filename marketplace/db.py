@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from flask import g, request
+from flask import Flask, Response, g, request
 from flask.globals import _cv_app, _cv_request
 from sqlalchemy import (
     BigInteger,
@@ -234,24 +234,36 @@ def _current_scope() -> object:
 
 
 class Database:
-    """The app's engine and a request-scoped session, created unbound and ``init_app``-ed."""
+    """The app's engine and a request-scoped session, created unbound and ``init_app``-ed.
+
+    ``db.session`` is the current scope's ``Session`` (one per request, see ``_current_scope``);
+    ``db.remove()`` ends it.
+    """
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.session_factory = sessionmaker(expire_on_commit=False)
-        self.session = scoped_session(self.session_factory, scopefunc=_current_scope)
+        self._scoped = scoped_session(self.session_factory, scopefunc=_current_scope)
 
-    def init_app(self, app) -> None:
+    @property
+    def session(self) -> Session:
+        return self._scoped()
+
+    def remove(self) -> None:
+        """Close the current scope's session, rolling back what it did not commit."""
+        self._scoped.remove()
+
+    def init_app(self, app: Flask) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
         self.session_factory.configure(bind=self.engine)
         app.extensions["database"] = self
 
         @app.before_request
-        def _declare_intent():
+        def _declare_intent() -> None:
             g.write_intent_token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
 
         @app.after_request
-        def _finish_unit_of_work(response):
+        def _finish_unit_of_work(response: Response) -> Response:
             """One unit of work per request: its changes commit once, when the response is a
             success; an error response (the error handler has rolled back already) changes nothing."""
             if response.status_code < 400:
@@ -261,15 +273,15 @@ class Database:
             return response
 
         @app.teardown_request
-        def _remove_request_session(_exc):
-            self.session.remove()
+        def _remove_request_session(_exc: BaseException | None) -> None:
+            self.remove()
             token = g.pop("write_intent_token", None)
             if token is not None:
                 sqlite_write_intent.reset(token)
 
         @app.teardown_appcontext
-        def _remove_session(_exc):
-            self.session.remove()
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.remove()
 
     @property
     def is_sqlite(self) -> bool:

@@ -67,7 +67,7 @@ def app(database_url, tmp_path):
     # No app context is held open: each request gets its own, as in production. Test code uses
     # ``db.session`` outside any context (a session of its own, scoped to the test's thread).
     yield app
-    db.session.remove()
+    db.remove()
     db.engine.dispose()
 
 

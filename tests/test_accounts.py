@@ -519,7 +519,7 @@ def limited_app(database_url, tmp_path):
         }
     )
     yield app
-    db.session.remove()
+    db.remove()
     db.engine.dispose()
 
 

@@ -66,7 +66,7 @@ def app(tmp_path_factory, postgres_engine, emulator):
         }
     )
     yield app
-    db.session.remove()
+    db.remove()
     db.engine.dispose()
 
 
@@ -93,7 +93,7 @@ def clean_slate(app, monkeypatch):
     app.extensions.setdefault("sent_mail", []).clear()
     monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
     yield
-    db.session.remove()
+    db.remove()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Company, User
 from marketplace.db import sqlite_write_intent
@@ -65,8 +65,7 @@ def _snapshot(session: Session):
     """Read everything from one snapshot, so a settlement committed meanwhile cannot look like a
     broken invariant: REPEATABLE READ on PostgreSQL; on SQLite a read transaction (which is a
     snapshot, and does not take the write lock). Inside a caller's transaction, use that one."""
-    current = session() if isinstance(session, scoped_session) else session
-    if current.in_transaction():
+    if session.in_transaction():
         yield
         return
     token = sqlite_write_intent.set(False)
