@@ -25,14 +25,16 @@ seed: migrate
 run: seed
 	$(BIN)/python -m devtools.run_local
 
-## Install and run the whole test suite (TEST_DATABASE_URL=postgresql://... for PostgreSQL).
-test: install
-	$(BIN)/ruff check .
+## Check the code (lint, format, the layer contract, types), then run the whole test suite
+## (TEST_DATABASE_URL=postgresql://... for PostgreSQL).
+test: lint
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
