@@ -65,12 +65,12 @@ def seed(engine, count: int) -> tuple[int, list[int]]:
             )
             problem = problems.create_problem(session, owner, company.id, data, publish=True, platform_fee_bps=1000)
             funding.fund_problem(session, problem.id)
-            chains.pick_from_board(session, members[0], problem)
+            chains.pick_from_board(session, members[0], problem.id)
             for sender, recipient in zip(members, members[1:], strict=False):
-                token = chains.forward(session, sender, problem, to_user_id=recipient.id).token
+                token = chains.forward(session, sender, problem.id, to_user_id=recipient.id).token
                 chains.claim(session, recipient, token)
             introduction = introductions.introduce(
-                session, members[-1], problem, candidate_user_id=members[-1].id, message="I fixed this before."
+                session, members[-1], problem.id, candidate_user_id=members[-1].id, message="I fixed this before."
             )
             session.commit()
             made.append(introduction.id)

@@ -97,11 +97,11 @@ def seed(session: Session) -> bool:
         500_000,
     )
     funding.fund_problem(session, replication.id)
-    ann_place = chains.pick_from_board(session, users["ann"], replication)
+    ann_place = chains.pick_from_board(session, users["ann"], replication.id)
     to_bob = chains.forward(
         session,
         users["ann"],
-        replication,
+        replication.id,
         to_user_id=users["bob"].id,
         note="Bob, you ran Postgres at your last job: who fixed your replicas?",
     )
@@ -109,7 +109,7 @@ def seed(session: Session) -> bool:
     to_cleo = chains.forward(
         session,
         users["bob"],
-        replication,
+        replication.id,
         to_email=users["cleo"].email,
         note="Cleo knows every database person in town.",
     )
@@ -117,12 +117,12 @@ def seed(session: Session) -> bool:
     introductions.introduce(
         session,
         users["cleo"],
-        replication,
+        replication.id,
         candidate_user_id=users["dev"].id,
         message="Dev rebuilt the replication setup of a 5 TB cluster last year. Highly recommended.",
     )
     chains.forward(
-        session, users["ann"], replication, to_email="frank@example.com", note="Frank, any idea who could help here?"
+        session, users["ann"], replication.id, to_email="frank@example.com", note="Frank, any idea who could help here?"
     )
     assert ann_place.depth == 1
 
@@ -135,7 +135,7 @@ def seed(session: Session) -> bool:
         visibility="public",
     )
     funding.fund_problem(session, autoscaling.id)
-    chains.pick_from_board(session, users["bob"], autoscaling)
+    chains.pick_from_board(session, users["bob"], autoscaling.id)
 
     post(
         "Design a data retention policy for GDPR",

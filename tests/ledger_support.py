@@ -21,9 +21,9 @@ def fast_passwords(monkeypatch):
 
 def build_chain(session, problem, members):
     """``members[0]`` picks the problem from the board and each forwards it to the next, who claims it."""
-    place = chains.pick_from_board(session, members[0], problem)
+    place = chains.pick_from_board(session, members[0], problem.id)
     for sender, recipient in zip(members, members[1:], strict=False):
-        sent = chains.forward(session, sender, problem, to_user_id=recipient.id)
+        sent = chains.forward(session, sender, problem.id, to_user_id=recipient.id)
         place = chains.claim(session, recipient, sent.token)
     return place
 
@@ -35,7 +35,7 @@ def propose(session, problem, members, candidate=None):
     finder = members[-1]
     candidate = candidate or finder
     introduction = introductions.introduce(
-        session, finder, problem, candidate_user_id=candidate.id, message="Knows exactly this problem."
+        session, finder, problem.id, candidate_user_id=candidate.id, message="Knows exactly this problem."
     )
     if candidate is not finder:
         introductions.consent(session, introduction, candidate, accept=True)

@@ -122,16 +122,16 @@ def scene(session, world, open_problem) -> Scene:
     it with Ann, who claimed it. A draft, and an invitation to join the company addressed to the
     outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card."""
     public = open_problem()
-    chains.pick_from_board(session, world.ann, public)
-    link = chains.forward(session, world.ann, public, to_email="newcomer@elsewhere.example")
+    chains.pick_from_board(session, world.ann, public.id)
+    link = chains.forward(session, world.ann, public.id, to_email="newcomer@elsewhere.example")
     awaiting = introductions.introduce(
-        session, world.ann, public, candidate_email="dev@example.com", message="Dev rebuilt replication at scale."
+        session, world.ann, public.id, candidate_email="dev@example.com", message="Dev rebuilt replication at scale."
     )
     proposed = introductions.introduce(
-        session, world.ann, public, candidate_user_id=world.ann.id, message="I have fixed this twice before."
+        session, world.ann, public.id, candidate_user_id=world.ann.id, message="I have fixed this twice before."
     )
     private = open_problem(visibility="private")
-    shared = chains.forward(session, world.employee, private, to_user_id=world.ann.id)
+    shared = chains.forward(session, world.employee, private.id, to_user_id=world.ann.id)
     chains.claim(session, world.ann, shared.token)
     draft = problems.create_problem(
         session, world.owner, world.company.id, problem_input(), publish=False, platform_fee_bps=1000

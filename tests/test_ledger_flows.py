@@ -182,9 +182,9 @@ def test_what_a_rule_does_not_pay_out_is_refunded_with_a_stripe_refund_job(sessi
 
 def test_a_thank_you_for_a_candidate_without_an_account_goes_back_to_the_company(session, world, open_problem):
     problem = open_problem(candidate_share_bps=500)
-    chains.pick_from_board(session, world.ann, problem)
+    chains.pick_from_board(session, world.ann, problem.id)
     introduction = introductions.introduce(
-        session, world.ann, problem, candidate_email="expert@elsewhere.example", message="Knows this well."
+        session, world.ann, problem.id, candidate_email="expert@elsewhere.example", message="Knows this well."
     )
     introductions.consent(session, introduction, None, accept=True)
     result = settlement_workflow.accept_introduction(session, world.owner, introduction.id)

@@ -153,13 +153,13 @@ class MoneyFlow(RuleBasedStateMachine):
 
     def _introduce(self, problem: Problem, chain: list[User], expert: bool) -> Introduction:
         """``chain`` passes the problem along; its finder introduces the expert or themselves."""
-        chains.pick_from_board(self.session, chain[0], problem)
+        chains.pick_from_board(self.session, chain[0], problem.id)
         for sender, recipient in zip(chain, chain[1:], strict=False):
-            sent = chains.forward(self.session, sender, problem, to_user_id=recipient.id)
+            sent = chains.forward(self.session, sender, problem.id, to_user_id=recipient.id)
             chains.claim(self.session, recipient, sent.token)
         candidate = self.expert if expert else chain[-1]
         introduction = introductions.introduce(
-            self.session, chain[-1], problem, candidate_user_id=candidate.id, message="Knows this problem well."
+            self.session, chain[-1], problem.id, candidate_user_id=candidate.id, message="Knows this problem well."
         )
         if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
             introductions.consent(self.session, introduction, candidate, accept=True)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from marketplace.jobs import service as jobs
 from marketplace.network import imports, service
-from marketplace.network.imports import ImportFileError
+from marketplace.network.card_files import ImportFileError
 from marketplace.network.models import ContactCard, ContactImport, ImportStatus
 from marketplace.network.service import CardData
 

@@ -327,7 +327,7 @@ def test_the_reach_panel_groups_by_connection_and_offers_forwards_where_they_can
         ("Bob Martins", 1, False, True),
         ("Ethan Employee", 1, False, False),
     ]
-    chains.pick_from_board(session, world.bob, problem)
+    chains.pick_from_board(session, world.bob, problem.id)
     session.commit()
     reach = reach_search.problem_page_reach(session, graph, world.ann, problem)
     assert [v.can_forward for v in reach.via] == [False, False]

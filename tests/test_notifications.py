@@ -131,14 +131,14 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
     assert sent == [(world.admin.email, "“Fix our Postgres replication lag” is funded and open"),
                     (world.owner.email, "“Fix our Postgres replication lag” is funded and open")]  # fmt: skip
 
-    sent, _ = step(lambda: chains.pick_from_board(session, world.ann, problem))
+    sent, _ = step(lambda: chains.pick_from_board(session, world.ann, problem.id))
     assert sent == []
 
     to_bob = None
 
     def forward_to_bob():
         nonlocal to_bob
-        to_bob = chains.forward(session, world.ann, problem, to_email="bob@example.com", note="You know DBAs")
+        to_bob = chains.forward(session, world.ann, problem.id, to_email="bob@example.com", note="You know DBAs")
 
     sent, fresh = step(forward_to_bob)
     assert sent == [("bob@example.com", "Ann Li thinks you can help: Fix our Postgres replication lag")]
@@ -157,7 +157,7 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
 
     def forward_to_cleo():
         nonlocal to_cleo
-        to_cleo = chains.forward(session, world.bob, problem, to_user_id=world.cleo.id)
+        to_cleo = chains.forward(session, world.bob, problem.id, to_user_id=world.cleo.id)
 
     sent, _ = step(forward_to_cleo)
     assert sent == [
@@ -175,7 +175,7 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
         introduction = introductions.introduce(
             session,
             world.cleo,
-            problem,
+            problem.id,
             candidate_email="expert@elsewhere.example",
             candidate_name="Dee",
             message="Dee fixed this at her last job.",
@@ -250,11 +250,11 @@ def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session
     with pytest.raises(ValidationError):
         notifications.set_preference(session, world.ann, "introduction_consent", "off")
     problem = open_problem()
-    chains.pick_from_board(session, world.ann, problem)
-    to_bob = chains.forward(session, world.ann, problem, to_user_id=world.bob.id)
+    chains.pick_from_board(session, world.ann, problem.id)
+    to_bob = chains.forward(session, world.ann, problem.id, to_user_id=world.bob.id)
     chains.claim(session, world.bob, to_bob.token)
     introduction = introductions.introduce(
-        session, world.bob, problem, candidate_user_id=world.bob.id, message="I have done this before, twice."
+        session, world.bob, problem.id, candidate_user_id=world.bob.id, message="I have done this before, twice."
     )
     settlement_workflow.accept_introduction(session, world.owner, introduction.id)
     session.commit()
@@ -275,8 +275,8 @@ def test_preferences_off_and_digest_and_the_daily_digest(mail_app, smtp, session
 
 def test_unsubscribe_link_turns_that_kind_off(mail_app, smtp, session, world, open_problem, browser):
     problem = open_problem()
-    chains.pick_from_board(session, world.ann, problem)
-    chains.forward(session, world.ann, problem, to_user_id=world.bob.id)
+    chains.pick_from_board(session, world.ann, problem.id)
+    chains.forward(session, world.ann, problem.id, to_user_id=world.bob.id)
     message = new_mail(mail_app, smtp, 0)[-1]
     assert message["To"] == "bob@example.com"
     url = re.search(r"<http://localhost(\S+)>", message["List-Unsubscribe"]).group(1)
@@ -292,7 +292,7 @@ def test_a_refused_address_is_parked_at_once_and_the_workflow_goes_on(
 ):
     smtp.refuse.add("nobody@elsewhere.example")
     problem = open_problem()
-    chains.pick_from_board(session, world.ann, problem)
+    chains.pick_from_board(session, world.ann, problem.id)
     session.commit()
     response = api(world.ann).post(f"/problems/{problem.id}/referrals", {"to_email": "nobody@elsewhere.example"})
     assert response.status_code == 201
@@ -304,8 +304,8 @@ def test_a_refused_address_is_parked_at_once_and_the_workflow_goes_on(
 def test_a_failing_smtp_server_is_retried_with_backoff_then_parked(app, session, world, open_problem):
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # Nothing listens there.
     problem = open_problem()
-    chains.pick_from_board(session, world.ann, problem)
-    chains.forward(session, world.ann, problem, to_email="friend@elsewhere.example")
+    chains.pick_from_board(session, world.ann, problem.id)
+    chains.forward(session, world.ann, problem.id, to_email="friend@elsewhere.example")
     session.commit()
     job = session.scalars(select(Job).where(Job.payload["to"].as_string() == "friend@elsewhere.example")).one()
     for attempt in range(1, job.max_attempts + 1):

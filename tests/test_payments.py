@@ -117,12 +117,12 @@ def funded_problem(live, emulator, app, api, world):
 
 def chain_of_three_accepted(session, world, problem_id):
     problem = session.get(Problem, problem_id)
-    chains.pick_from_board(session, world.ann, problem)
-    to_bob = chains.forward(session, world.ann, problem, to_user_id=world.bob.id)
+    chains.pick_from_board(session, world.ann, problem.id)
+    to_bob = chains.forward(session, world.ann, problem.id, to_user_id=world.bob.id)
     chains.claim(session, world.bob, to_bob.token)
-    to_cleo = chains.forward(session, world.bob, problem, to_user_id=world.cleo.id)
+    to_cleo = chains.forward(session, world.bob, problem.id, to_user_id=world.cleo.id)
     chains.claim(session, world.cleo, to_cleo.token)
-    introduction = introductions.introduce(session, world.cleo, problem, candidate_user_id=world.dev.id,
+    introduction = introductions.introduce(session, world.cleo, problem.id, candidate_user_id=world.dev.id,
                                        message="Dev rebuilt replication for a 5 TB cluster.")  # fmt: skip
     introductions.consent(session, introduction, world.dev, accept=True)
     session.commit()
@@ -342,8 +342,8 @@ def test_a_worker_killed_mid_transfer_completes_it_once_after_restart(
 ):
     problem_id = funded_problem(live, emulator, app, api, world)
     problem = session.get(Problem, problem_id)
-    chains.pick_from_board(session, world.ann, problem)
-    introduction = introductions.introduce(session, world.ann, problem, candidate_user_id=world.ann.id,
+    chains.pick_from_board(session, world.ann, problem.id)
+    introduction = introductions.introduce(session, world.ann, problem.id, candidate_user_id=world.ann.id,
                                        message="I have fixed this exact problem twice.")  # fmt: skip
     session.commit()
     assert api(world.owner).post(f"/introductions/{introduction.id}/accept").status_code == 200

@@ -450,8 +450,8 @@ def test_manager_cancels_from_draft_awaiting_or_open_but_employee_cannot(api, wo
 
 def test_cancel_from_the_page_expires_pending_referrals(browser, open_problem, world, session):
     problem = open_problem()
-    chains.pick_from_board(session, world.ann, problem)
-    pending = chains.forward(session, world.ann, problem, to_email="zed@example.com")
+    chains.pick_from_board(session, world.ann, problem.id)
+    pending = chains.forward(session, world.ann, problem.id, to_email="zed@example.com")
     session.commit()
 
     ethan = logged_in(browser, world.employee)
@@ -494,20 +494,20 @@ def test_bounty_is_funded_only_from_awaiting_payment(browser, world, session):
 @pytest.mark.parametrize("command", [["problems", "expire"], ["worker", "--once"]], ids=["problems-expire", "worker"])
 def test_expiry_job_closes_overdue_problems_and_their_pending_work(runner, open_problem, world, session, command):
     overdue = open_problem(title="Overdue open problem")
-    root = chains.pick_from_board(session, world.ann, overdue)
-    sent = chains.forward(session, world.ann, overdue, to_email="zed@example.com")
+    root = chains.pick_from_board(session, world.ann, overdue.id)
+    sent = chains.forward(session, world.ann, overdue.id, to_email="zed@example.com")
     waiting = introductions.introduce(
         session,
         world.ann,
-        overdue,
+        overdue.id,
         candidate_email="dev@example.com",
         message="Dev has fixed exactly this before.",
     )
-    chains.pick_from_board(session, world.bob, overdue)
+    chains.pick_from_board(session, world.bob, overdue.id)
     proposed = introductions.introduce(
         session,
         world.bob,
-        overdue,
+        overdue.id,
         candidate_user_id=world.bob.id,
         message="I have fixed exactly this before.",
     )
@@ -530,8 +530,8 @@ def test_expiry_job_closes_overdue_problems_and_their_pending_work(runner, open_
     cancelled = open_problem(title="Overdue but cancelled")
     funding.cancel_problem(session, world.owner, cancelled.id)
     current = open_problem(title="Still running")
-    chains.pick_from_board(session, world.cleo, current)
-    current_sent = chains.forward(session, world.cleo, current, to_email="yan@example.com")
+    chains.pick_from_board(session, world.cleo, current.id)
+    current_sent = chains.forward(session, world.cleo, current.id, to_email="yan@example.com")
     session.commit()
     assert proposed.status == IntroductionStatus.PROPOSED
     past = utcnow() - timedelta(minutes=5)

@@ -1,4 +1,4 @@
-"""Every referral and introduction rule of DESIGN.md section 3, each broken once.
+"""Every referral and introduction rule (docs/architecture.md, "Domains"), each broken once.
 
 A refusal is checked twice: the exact error (HTTP status and ``error.code`` through the API, or the
 typed error through the service), and that nothing changed: the same number of rows in every table,
@@ -88,13 +88,13 @@ def refused(session, sent_mail):
 
 
 def pick(session, user, problem) -> Referral:
-    referral = chains.pick_from_board(session, user, problem)
+    referral = chains.pick_from_board(session, user, problem.id)
     session.commit()
     return referral
 
 
 def forward(session, sender, problem, **recipient) -> Referral:
-    referral = chains.forward(session, sender, problem, **recipient)
+    referral = chains.forward(session, sender, problem.id, **recipient)
     session.commit()
     return referral
 
@@ -107,7 +107,7 @@ def claim(session, user, referral) -> Referral:
 
 def introduce(session, introducer, problem, **candidate) -> Introduction:
     candidate.setdefault("message", "I worked with them on exactly this kind of problem.")
-    introduction = introductions.introduce(session, introducer, problem, **candidate)
+    introduction = introductions.introduce(session, introducer, problem.id, **candidate)
     session.commit()
     return introduction
 
@@ -292,7 +292,7 @@ def test_max_depth_two_the_second_link_cannot_forward(session, world, open_probl
     claim(session, world.bob, forward(session, world.ann, problem, to_user_id=world.bob.id))
 
     error = refused.service(
-        lambda: chains.forward(session, world.bob, problem, to_user_id=world.cleo.id), ReferralError, "max_depth"
+        lambda: chains.forward(session, world.bob, problem.id, to_user_id=world.cleo.id), ReferralError, "max_depth"
     )
     assert error.status == 409
 

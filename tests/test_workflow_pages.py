@@ -130,9 +130,9 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(browser, sessi
 
 def test_introducer_withdraws_from_the_dashboard(browser, session, world, open_problem):
     problem = open_problem()
-    chains.pick_from_board(session, world.ann, problem)
+    chains.pick_from_board(session, world.ann, problem.id)
     introduction = introductions.introduce(
-        session, world.ann, problem, candidate_email="dev@example.com", message="Dev knows replication well."
+        session, world.ann, problem.id, candidate_email="dev@example.com", message="Dev knows replication well."
     )
     session.commit()
     ann = browser()

@@ -49,7 +49,7 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     is_platform_admin: Mapped[bool] = mapped_column(default=False)
     # Whether companies and people beyond one's own connections see this member's name on a
-    # chain; anonymous links are still paid (DESIGN.md section 1, "fear of being made obsolete").
+    # chain; anonymous links are still paid: nobody has to expose their network to earn from it.
     show_name_on_chains: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

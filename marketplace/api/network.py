@@ -1,5 +1,5 @@
 """The network over the API: connections and requests, contact cards, degree counts and the reach
-search of a problem (names as DESIGN.md section 5 allows: ``user_id`` and ``name`` of a member
+search of a problem (names as docs/network.md, "Queries and privacy", allows: ``user_id`` and ``name`` of a member
 who keeps their name off chains are ``null`` and "a member")."""
 
 import marshmallow as ma

@@ -152,20 +152,14 @@ def get_problem(problem_id):
 @blp.arguments(ProblemUpdateIn)
 @blp.response(200, ProblemOut)
 def update_problem(user, data, problem_id):
-    problem = visibility.get_visible(db.session, user, problem_id)
-    service.update_draft(db.session, user, problem, _input(data))
-    if data["publish"]:
-        service.publish(db.session, user, problem)
-    return problem
+    return service.update_draft(db.session, user, problem_id, _input(data), publish=data["publish"])
 
 
 @blp.post("/problems/<int:problem_id>/publish")
 @token_required
 @blp.response(200, ProblemOut)
 def publish_problem(user, problem_id):
-    problem = visibility.get_visible(db.session, user, problem_id)
-    service.publish(db.session, user, problem)
-    return problem
+    return service.publish(db.session, user, problem_id)
 
 
 @blp.post("/problems/<int:problem_id>/cancel")

@@ -88,8 +88,7 @@ def _chain(referral):
 @token_required
 @blp.response(201, ClaimOut)
 def pick(user, problem_id):
-    problem = visibility.get_visible(db.session, user, problem_id)
-    referral = chains.pick_from_board(db.session, user, problem)
+    referral = chains.pick_from_board(db.session, user, problem_id)
     return {"referral": referral, "chain": _chain(referral)}
 
 
@@ -98,9 +97,7 @@ def pick(user, problem_id):
 @blp.arguments(ForwardIn)
 @blp.response(201, ReferralOut)
 def forward(user, data, problem_id):
-    problem = visibility.get_visible(db.session, user, problem_id)
-    referral = chains.forward(db.session, user, problem, **data)
-    return referral
+    return chains.forward(db.session, user, problem_id, **data)
 
 
 @blp.post("/referrals/<token>/claim")
@@ -126,17 +123,14 @@ def tree(user, problem_id):
 @blp.arguments(IntroduceIn)
 @blp.response(201, IntroductionOut)
 def introduce(user, data, problem_id):
-    problem = visibility.get_visible(db.session, user, problem_id)
-    introduction = introductions.introduce(db.session, user, problem, **data)
-    return introduction
+    return introductions.introduce(db.session, user, problem_id, **data)
 
 
 @blp.get("/problems/<int:problem_id>/introductions")
 @token_required
 @blp.response(200, IntroductionOut(many=True))
 def list_introductions(user, problem_id):
-    problem = visibility.get_visible(db.session, user, problem_id)
-    return introductions.introductions_for_problem(db.session, user, problem)
+    return introductions.introductions_for_problem(db.session, user, problem_id)
 
 
 @blp.post("/introductions/<int:introduction_id>/consent")

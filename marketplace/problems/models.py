@@ -1,4 +1,5 @@
-"""Problems posted by companies, with their bounty and lifecycle (DESIGN.md section 3)."""
+"""Problems posted by companies, with their bounty and lifecycle (docs/ledger.md, "Problem states
+and escrow")."""
 
 import enum
 from datetime import datetime

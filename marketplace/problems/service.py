@@ -7,10 +7,10 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Skill, User
-from marketplace.accounts.service import require_member
+from marketplace.accounts.service import require_member, role_in
 from marketplace.accounts.skills import resolve_skills, skill_slug
 from marketplace.db import guarded_update, utcnow
-from marketplace.errors import Conflict, ValidationError
+from marketplace.errors import Conflict, NotFound, ValidationError
 from marketplace.money import MINOR_DIGITS as CURRENCIES
 from marketplace.problems import splits
 from marketplace.problems.models import Problem, ProblemStatus, Visibility, problem_skills
@@ -111,17 +111,30 @@ def create_problem(
     return problem
 
 
-def update_draft(session: Session, actor: User, problem: Problem, data: ProblemInput) -> Problem:
-    require_member(session, actor, problem.company_id)
+def company_problem(session: Session, actor: User, problem_id: int) -> Problem:
+    """A problem of a company the actor belongs to; to anyone else it does not exist."""
+    problem = session.get(Problem, problem_id)
+    if problem is None or role_in(session, actor, problem.company_id) is None:
+        raise NotFound("No such problem, or it is not shared with you.")
+    return problem
+
+
+def update_draft(
+    session: Session, actor: User, problem_id: int, data: ProblemInput, *, publish: bool = False
+) -> Problem:
+    """Any member of the company edits a draft, and may publish it in the same step."""
+    problem = company_problem(session, actor, problem_id)
     if problem.status != ProblemStatus.DRAFT:
         raise ProblemError("Only a draft can be edited; this problem is already published.")
     _apply(session, problem, data, problem.platform_fee_bps)
+    if publish:
+        _publish(problem)
     session.flush()
     return problem
 
 
-def publish(session: Session, actor: User, problem: Problem) -> Problem:
-    require_member(session, actor, problem.company_id)
+def publish(session: Session, actor: User, problem_id: int) -> Problem:
+    problem = company_problem(session, actor, problem_id)
     if problem.status != ProblemStatus.DRAFT:
         raise ProblemError("This problem is already published.")
     _publish(problem)

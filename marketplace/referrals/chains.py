@@ -1,5 +1,5 @@
-"""Referral chains (docs/architecture.md; DESIGN in docs/ledger.md, "Chains"): picking a problem
-from the board, forwarding it, claiming a place, and the hash chain that keeps attribution honest.
+"""Referral chains (docs/architecture.md): picking a problem from the board, forwarding it,
+claiming a place, and the hash chain that keeps attribution honest.
 
 Attribution must be something nobody can rewrite: a member's first claimed referral fixes their
 place, every referral's immutable fields are hashed into ``chain_hash`` together with its parent's
@@ -20,6 +20,7 @@ from marketplace.accounts.service import normalize_email, role_in, user_by_email
 from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.referrals import visibility
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
 
 MAX_NOTE = 2000
@@ -169,8 +170,9 @@ def _check_can_join(session: Session, user: User, problem: Problem, parent: Refe
         raise ReferralError("That would make a cycle: you are already in this chain.")
 
 
-def pick_from_board(session: Session, actor: User, problem: Problem) -> Referral:
+def pick_from_board(session: Session, actor: User, problem_id: int) -> Referral:
     """A member who picks a public problem becomes the root of a new chain."""
+    problem = visibility.get_visible(session, actor, problem_id)
     require_open(problem)
     if problem.visibility.value != "public":
         raise ReferralError("Private problems are joined by referral only.")
@@ -193,13 +195,14 @@ def pick_from_board(session: Session, actor: User, problem: Problem) -> Referral
 def forward(
     session: Session,
     actor: User,
-    problem: Problem,
+    problem_id: int,
     *,
     to_user_id: int | None = None,
     to_email: str | None = None,
     note: str | None = None,
 ) -> Referral:
     """Pass the problem on to someone the actor knows, by account or by e-mail address."""
+    problem = visibility.get_visible(session, actor, problem_id)
     require_open(problem)
     if (to_user_id is None) == (not to_email):
         raise ValidationError("Forward to exactly one of: a member, or an e-mail address.", code="invalid_recipient")

@@ -16,7 +16,7 @@ from marketplace.accounts.models import User
 from marketplace.accounts.service import normalize_email, require_manager, role_in, user_by_email
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
-from marketplace.problems.models import Problem
+from marketplace.referrals import visibility
 from marketplace.referrals.chains import chain_member_ids, clean_note, place_of, require_open
 from marketplace.referrals.models import Introduction, IntroductionStatus
 
@@ -44,7 +44,7 @@ def _owner_of_candidate(session: Session, problem_id: int, email: str) -> Introd
 def introduce(
     session: Session,
     actor: User,
-    problem: Problem,
+    problem_id: int,
     *,
     candidate_user_id: int | None = None,
     candidate_email: str | None = None,
@@ -52,6 +52,7 @@ def introduce(
     message: str | None = None,
 ) -> Introduction:
     """Introduce a candidate; they consent before the company sees who they are (double opt-in)."""
+    problem = visibility.get_visible(session, actor, problem_id)
     require_open(problem)
     place = place_of(session, actor, problem.id)
     if place is None and role_in(session, actor, problem.company_id) is None:
@@ -241,8 +242,9 @@ def track_records(session: Session, user_ids: list[int] | None) -> dict[int, tup
     return records
 
 
-def introductions_for_problem(session: Session, actor: User, problem: Problem) -> list[Introduction]:
+def introductions_for_problem(session: Session, actor: User, problem_id: int) -> list[Introduction]:
     """The company's review list: everything but duplicates, newest first."""
+    problem = visibility.get_visible(session, actor, problem_id)
     if role_in(session, actor, problem.company_id) is None:
         raise NotFound("No such problem, or it is not shared with you.")
     return list(

@@ -85,14 +85,11 @@ def new(company_id: int):
 @bp.route("/problems/<int:problem_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(problem_id: int):
-    problem = visibility.get_visible(db.session, current_user, problem_id)
-    require_member(db.session, current_user, problem.company_id)
+    problem = service.company_problem(db.session, current_user, problem_id)
     form = ProblemForm.for_problem(problem)
     if form.validate_on_submit():
         try:
-            service.update_draft(db.session, current_user, problem, form.to_input())
-            if form.publish.data:
-                service.publish(db.session, current_user, problem)
+            service.update_draft(db.session, current_user, problem_id, form.to_input(), publish=form.publish.data)
         except MarketplaceError as error:
             form_error(form, error)
         else:
@@ -126,7 +123,7 @@ def show(problem_id: int):
         "payments_configured": payments_configured(),
     }
     if role is not None:
-        listed = introductions.introductions_for_problem(db.session, viewer, problem)
+        listed = introductions.introductions_for_problem(db.session, viewer, problem.id)
         context["introductions"] = listed
         context["chains"] = {i.id: chains.chain_members(i.referral) for i in listed}
         context["records"] = introductions.track_records(db.session, sorted({i.introducer_id for i in listed}))
@@ -140,8 +137,7 @@ def show(problem_id: int):
 @bp.post("/problems/<int:problem_id>/publish")
 @login_required
 def publish(problem_id: int):
-    problem = visibility.get_visible(db.session, current_user, problem_id)
-    service.publish(db.session, current_user, problem)
+    problem = service.publish(db.session, current_user, problem_id)
     flash("Published. Fund the bounty to open it to referrals.", "success")
     return redirect(url_for("problems.show", problem_id=problem.id))
 

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from marketplace.db import db
 from marketplace.problems import service as problems
-from marketplace.referrals import chains, introductions, visibility
+from marketplace.referrals import chains, introductions
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
 from marketplace.workflows import settlement
 
@@ -19,8 +19,7 @@ def _back(problem_id: int):
 @bp.post("/problems/<int:problem_id>/pick")
 @login_required
 def pick(problem_id: int):
-    problem = visibility.get_visible(db.session, current_user, problem_id)
-    chains.pick_from_board(db.session, current_user, problem)
+    chains.pick_from_board(db.session, current_user, problem_id)
     flash("You hold the first place of a new chain. Forward it to someone who might know the expert.", "success")
     return _back(problem_id)
 
@@ -28,12 +27,11 @@ def pick(problem_id: int):
 @bp.post("/problems/<int:problem_id>/forward")
 @login_required
 def forward(problem_id: int):
-    problem = visibility.get_visible(db.session, current_user, problem_id)
     form = ForwardForm()
     if not form.validate_on_submit():
         flash("Give the e-mail address of the person you forward to.", "danger")
         return _back(problem_id)
-    chains.forward(db.session, current_user, problem, to_email=form.to_email.data, note=form.note.data)
+    chains.forward(db.session, current_user, problem_id, to_email=form.to_email.data, note=form.note.data)
     flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
 
@@ -41,7 +39,6 @@ def forward(problem_id: int):
 @bp.post("/problems/<int:problem_id>/introductions")
 @login_required
 def introduce(problem_id: int):
-    problem = visibility.get_visible(db.session, current_user, problem_id)
     form = IntroduceForm()
     if not form.validate_on_submit():
         flash("Give the expert's e-mail and a message of at least 10 characters.", "danger")
@@ -49,7 +46,7 @@ def introduce(problem_id: int):
     introduction = introductions.introduce(
         db.session,
         current_user,
-        problem,
+        problem_id,
         candidate_email=form.candidate_email.data,
         candidate_name=form.candidate_name.data,
         message=form.message.data,

@@ -17,5 +17,5 @@ def forward_to_connection(session: Session, actor: User, problem_id: int, peer_i
     if not is_connected(session, actor.id, peer_id):
         raise NotFound("You are not connected to that member.")
     if chains.place_of(session, actor, problem.id) is None and role_in(session, actor, problem.company_id) is None:
-        chains.pick_from_board(session, actor, problem)
-    return chains.forward(session, actor, problem, to_user_id=peer_id)
+        chains.pick_from_board(session, actor, problem.id)
+    return chains.forward(session, actor, problem.id, to_user_id=peer_id)
