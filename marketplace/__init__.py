@@ -24,14 +24,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     Upper-case keys that name a setting (``DATABASE_URL``, ``SECRET_KEY``, ``APP_ENV``...) go
     through the typed ``Settings``; any other key (``TESTING``, ``RATELIMIT_ENABLED``...) goes to
-    ``app.config`` as given. Refuses to start with unsafe settings (see ``Settings.problems``).
+    ``app.config`` as given. Refuses to start with unsafe settings (see ``Settings.unsafe``).
     """
     overrides = dict(config or {})
     settings = config_module.load(overrides)
-    problems = settings.problems()
-    if problems:
+    unsafe = settings.unsafe()
+    if unsafe:
         raise config_module.ConfigurationError(
-            f"Refusing to start with APP_ENV={settings.app_env}: " + " ".join(problems)
+            f"Refusing to start with APP_ENV={settings.app_env}: " + " ".join(unsafe)
         )
     app = Flask(
         __name__,

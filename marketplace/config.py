@@ -10,6 +10,8 @@
 
 The app factory stores the settings in ``app.extensions["settings"]`` (``current_settings()``
 returns them) and copies them into ``app.config`` under the same upper-case names as always.
+Change the settings of a running app with ``override()`` (tests do): a write to ``app.config``
+alone is not seen by code that reads the typed settings.
 """
 
 import dataclasses
@@ -82,7 +84,7 @@ class Settings:
         """The upper-case ``app.config`` keys the rest of the code reads."""
         return {field.name.upper(): getattr(self, field.name) for field in fields(self)}
 
-    def problems(self) -> list[str]:
+    def unsafe(self) -> list[str]:
         """What makes these settings unsafe to start with (empty when they are fine)."""
         found = []
         if self.production and not self.secret_key:

@@ -136,7 +136,7 @@ def test_settings_come_from_the_environment():
     )
     assert (settings.app_env, settings.platform_fee_bps, settings.stripe_secret_key) == ("production", 750, "sk_x")
     assert settings.database_url.endswith("/instance/marketplace.db")
-    assert not settings.session_cookie_secure and settings.problems() == []
+    assert not settings.session_cookie_secure and settings.unsafe() == []
 
 
 # /dev/mail and the banner: development only, whatever the Stripe key and the mail settings ---------
