@@ -22,8 +22,11 @@ seed: migrate
 	$(BIN)/flask demo seed
 
 ## Migrate, seed the demo once, then serve the app (with the Stripe emulator and the worker).
+## Development mode: one generated secret in instance/secret_key, /dev/mail, the test banner.
 run: seed
 	$(BIN)/python -m devtools.run_local
+
+seed run: export APP_ENV := development
 
 ## Check the code (lint, format, the layer contract, types), then run the whole test suite
 ## (TEST_DATABASE_URL=postgresql://... for PostgreSQL).

@@ -1,11 +1,20 @@
 """``make run``: the Stripe emulator (when no Stripe key is set), the worker and the web app.
 
+Everything it starts runs with ``APP_ENV=development`` and the one development secret in
+``<instance>/secret_key`` (made here if missing, unless ``SECRET_KEY`` is set), so the web app
+checks exactly what the worker signs (unsubscribe links in e-mails, for one).
+
 Without ``STRIPE_SECRET_KEY`` it starts the emulator with its state in
 ``instance/stripe-emulator.json``, registers the app's webhook endpoints with it (the platform's
-and the Connect one) and points the app and the worker at it. Stops everything when any part
-stops, or on Ctrl-C.
+and the Connect one) and points the app and the worker at it.
+
+Each child runs in a process group of its own. When any part stops, or on SIGINT (Ctrl-C),
+SIGTERM or SIGHUP (also forwarded by ``make``), or when the parent (``make``) dies, every group is
+sent SIGTERM, then SIGKILL if it has not exited within ``STOP_SECONDS``, and waited for.
 """
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -15,13 +24,81 @@ from pathlib import Path
 
 import requests
 
-from marketplace.config import from_environment
+from marketplace.config import Settings, load
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_KEY = "sk_test_local_emulator"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SECONDS = 10
 
 
-def wait_for(url: str, seconds: float = 15) -> None:
+class Stop(Exception):
+    """A stop signal arrived (or the parent died) before everything was running."""
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+        self.stop_signal: int | None = None
+        self.parent = os.getppid()
+
+    def on_signal(self, number: int, frame) -> None:
+        self.stop_signal = number
+
+    def stopping(self) -> bool:
+        if self.stop_signal is None and os.getppid() != self.parent:
+            self.stop_signal = signal.SIGHUP  # Our parent is gone: nobody would stop us.
+        return self.stop_signal is not None
+
+    def check(self) -> None:
+        if self.stopping():
+            raise Stop
+
+    def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        self.check()
+        process = subprocess.Popen(command, env=env, cwd=ROOT, process_group=0)
+        self.processes.append(process)
+        return process
+
+    def sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.check()
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def stop_all(self) -> None:
+        running = [p for p in self.processes if p.poll() is None]
+        for process in running:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        # A child's own children (if any) live in its group: make sure none outlives it.
+        for process in self.processes:
+            _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, number)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM here if ``make`` is killed outright (SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def wait_for(runner: Runner, url: str, seconds: float = 15) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -30,7 +107,7 @@ def wait_for(url: str, seconds: float = 15) -> None:
         except requests.ConnectionError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.1)
+            runner.sleep(0.1)
 
 
 def register_webhooks(emulator_url: str, app_url: str) -> str:
@@ -54,48 +131,50 @@ def register_webhooks(emulator_url: str, app_url: str) -> str:
     return ",".join(secrets)
 
 
-def main() -> int:
-    settings = from_environment()
-    env = dict(os.environ, FLASK_APP="wsgi.py")
-    app_url = f"http://127.0.0.1:{settings['PORT']}"
-    processes: list[subprocess.Popen] = []
-    if not settings["STRIPE_SECRET_KEY"]:
-        port = settings["STRIPE_EMULATOR_PORT"]
+def run(runner: Runner, settings: Settings) -> None:
+    env = dict(os.environ, FLASK_APP="wsgi.py", APP_ENV="development", INSTANCE_PATH=settings.instance_path)
+    app_url = f"http://127.0.0.1:{settings.port}"
+    if not settings.stripe_secret_key:
+        port = settings.stripe_emulator_port
         emulator_url = f"http://127.0.0.1:{port}"
-        state = Path(settings["INSTANCE_PATH"]) / "stripe-emulator.json"
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "devtools.stripe_emulator", "--port", str(port), "--state", str(state)], env=env
-        ))  # fmt: skip
-        wait_for(emulator_url)
+        state = Path(settings.instance_path) / "stripe-emulator.json"
+        runner.start(
+            [sys.executable, "-m", "devtools.stripe_emulator", "--port", str(port), "--state", str(state)], env
+        )
+        wait_for(runner, emulator_url)
         env.update(
             STRIPE_SECRET_KEY=EMULATOR_KEY,
             STRIPE_API_BASE=emulator_url,
             STRIPE_WEBHOOK_SECRET=register_webhooks(emulator_url, app_url),
-            BASE_URL=settings["BASE_URL"],
+            BASE_URL=settings.base_url,
         )
         print(
             f"Test payments: Stripe is the local emulator at {emulator_url}; pay with 4242 4242 4242 4242.", flush=True
         )
-    processes.append(subprocess.Popen([sys.executable, "-m", "flask", "worker"], env=env))
-    print(f"The marketplace is at {app_url}", flush=True)
-    processes.append(subprocess.Popen(
-        [sys.executable, "-m", "flask", "run", "--host", "127.0.0.1", "--port", str(settings["PORT"])], env=env
-    ))  # fmt: skip
+    runner.start([sys.executable, "-m", "flask", "worker"], env)
+    runner.start([sys.executable, "-m", "flask", "run", "--host", "127.0.0.1", "--port", str(settings.port)], env)
+    print(f"The marketplace is at {app_url} (development; outgoing mail at {app_url}/dev/mail)", flush=True)
+    while all(p.poll() is None for p in runner.processes):
+        runner.sleep(0.5)
+
+
+def main() -> int:
+    runner = Runner()
+    for number in STOP_SIGNALS:
+        signal.signal(number, runner.on_signal)
+    _die_with_parent()
+    # Made once, before any child starts, so they all read the same development secret.
+    settings = load({"APP_ENV": "development"})
     try:
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
+        run(runner, settings)
+    except Stop:
         pass
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    return max((p.returncode or 0) for p in processes)
+        runner.stop_all()
+    if runner.stop_signal is not None:
+        print(f"Stopped ({signal.Signals(runner.stop_signal).name}).", file=sys.stderr, flush=True)
+        return 0
+    return max((p.returncode or 0) for p in runner.processes)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,22 @@ class RowIdConverter(IntegerConverter):
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """The app factory; ``config`` overrides the environment (tests pass their database here)."""
-    settings = config_module.from_environment()
-    settings.update(config or {})
+    """The app factory; ``config`` overrides the environment (tests pass their database here).
+
+    Upper-case keys that name a setting (``DATABASE_URL``, ``SECRET_KEY``, ``APP_ENV``...) go
+    through the typed ``Settings``; any other key (``TESTING``, ``RATELIMIT_ENABLED``...) goes to
+    ``app.config`` as given. Refuses to start with unsafe settings (see ``Settings.unsafe``).
+    """
+    overrides = dict(config or {})
+    settings = config_module.load(overrides)
+    unsafe = settings.unsafe()
+    if unsafe:
+        raise config_module.ConfigurationError(
+            f"Refusing to start with APP_ENV={settings.app_env}: " + " ".join(unsafe)
+        )
     app = Flask(
         __name__,
-        instance_path=settings["INSTANCE_PATH"],
+        instance_path=settings.instance_path,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
@@ -49,9 +59,10 @@ def create_app(config: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
     )
-    app.config.update(settings)
+    app.config["TESTING"] = settings.testing
+    config_module.install(app, settings)
+    app.config.update({key: value for key, value in overrides.items() if not config_module.is_setting(key)})
     app.url_map.converters["int"] = RowIdConverter
-    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     database.init_app(app)

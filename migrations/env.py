@@ -1,10 +1,16 @@
-"""Alembic environment: the database comes from DATABASE_URL (or an explicit ``sqlalchemy.url``)."""
+"""Alembic environment: the database comes from DATABASE_URL (or an explicit ``sqlalchemy.url``).
+
+A SQLite file's folder (``instance/`` by default, which a fresh clone does not have) is created
+before connecting.
+"""
 
 from logging.config import fileConfig
+from pathlib import Path
 
 from alembic import context
+from sqlalchemy.engine import make_url
 
-from marketplace.config import from_environment
+from marketplace import config as settings
 from marketplace.db import make_engine
 from marketplace.models import metadata
 
@@ -14,7 +20,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def database_url() -> str:
-    return config.get_main_option("sqlalchemy.url") or from_environment()["DATABASE_URL"]
+    return config.get_main_option("sqlalchemy.url") or settings.load().database_url
+
+
+def create_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def run_migrations_offline() -> None:
@@ -28,7 +40,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(database_url())
+    url = database_url()
+    create_sqlite_folder(url)
+    engine = make_engine(url)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()

@@ -55,6 +55,7 @@ def database_url(tmp_path, postgres_engine):
 def app(database_url, tmp_path):
     app = create_app(
         {
+            "APP_ENV": "test",
             "TESTING": True,
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret",

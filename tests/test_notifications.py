@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from marketplace import create_app
 from marketplace.accounts import service as accounts
+from marketplace.config import override
 from marketplace.db import db, utcnow
 from marketplace.errors import ValidationError
 from marketplace.jobs import service as jobs
@@ -81,7 +82,7 @@ def smtp():
 @pytest.fixture
 def mail_app(app, smtp):
     """The app of the test, sending through the loopback SMTP server."""
-    app.config["MAIL_URL"] = smtp.url
+    override(app, mail_url=smtp.url)
     return app
 
 
@@ -302,7 +303,7 @@ def test_a_refused_address_is_parked_at_once_and_the_workflow_goes_on(
 
 
 def test_a_failing_smtp_server_is_retried_with_backoff_then_parked(app, session, world, open_problem):
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # Nothing listens there.
+    override(app, mail_url=f"smtp://127.0.0.1:{free_port()}")  # Nothing listens there.
     problem = open_problem()
     chains.pick_from_board(session, world.ann, problem.id)
     chains.forward(session, world.ann, problem.id, to_email="friend@elsewhere.example")

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from devtools.stripe_emulator import Emulator
+from marketplace.config import override
 from marketplace.db import db, utcnow
 from marketplace.jobs import service as jobs
 from marketplace.jobs.models import Job, JobStatus
@@ -51,9 +52,9 @@ def live(app, emulator):
         emulator.add_webhook_endpoint(base + "/webhooks/stripe"),
         emulator.add_webhook_endpoint(base + "/webhooks/stripe", connect=True),
     ]
-    app.config.update(
-        STRIPE_SECRET_KEY="sk_test_marketplace", STRIPE_API_BASE=emulator.url, STRIPE_WEBHOOK_SECRET=",".join(secrets),
-        BASE_URL=base, STRIPE_TIMEOUT_SECONDS=1,
+    override(
+        app, stripe_secret_key="sk_test_marketplace", stripe_api_base=emulator.url,
+        stripe_webhook_secret=",".join(secrets), base_url=base, stripe_timeout_seconds=1,
     )  # fmt: skip
     app.extensions.pop("stripe_client", None)
     yield base

@@ -1,7 +1,8 @@
 """Composing and delivering e-mail: the outbox handler for ``email.send`` jobs.
 
 Without ``MAIL_URL`` a message is printed to the console and written to ``instance/mail/`` as an
-``.eml`` file (readable at ``/dev/mail`` in test-payments mode). Links are built from ``BASE_URL``.
+``.eml`` file (readable at ``/dev/mail`` with ``APP_ENV=development``). Links are built from
+``BASE_URL``; unsubscribe links are signed with ``SECRET_KEY``, which the web process must share.
 """
 
 import smtplib
@@ -15,12 +16,13 @@ from flask import current_app, render_template
 from itsdangerous import URLSafeSerializer
 from jinja2 import TemplateNotFound
 
+from marketplace.config import current_settings
 from marketplace.jobs.service import PermanentFailure, RetryLater
 from marketplace.notifications.kinds import KINDS
 
 
 def unsubscribe_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe")
+    return URLSafeSerializer(current_settings().secret_key, salt="unsubscribe")
 
 
 def _render(kind: str, extension: str, context: dict) -> str:
@@ -31,10 +33,11 @@ def _render(kind: str, extension: str, context: dict) -> str:
 
 
 def compose(payload: dict, user_id: int | None) -> EmailMessage:
-    base_url = current_app.config["BASE_URL"].rstrip("/")
+    settings = current_settings()
+    base_url = settings.base_url.rstrip("/")
     context = dict(payload, url=base_url + payload["link"] if payload["link"] else base_url, base_url=base_url)
     message = EmailMessage()
-    message["From"] = current_app.config["MAIL_FROM"]
+    message["From"] = settings.mail_from
     message["To"] = payload["to"]
     message["Subject"] = payload["title"]
     message["Message-ID"] = payload["message_id"]
@@ -59,7 +62,7 @@ def send_email_job(session, job) -> dict:
 
 
 def deliver(message: EmailMessage) -> None:
-    mail_url = current_app.config.get("MAIL_URL")
+    mail_url = current_settings().mail_url
     if mail_url:
         _send_smtp(mail_url, message)
     else:
@@ -69,7 +72,7 @@ def deliver(message: EmailMessage) -> None:
 
 
 def mail_folder() -> Path:
-    return Path(current_app.config["INSTANCE_PATH"]) / "mail"
+    return Path(current_settings().instance_path) / "mail"
 
 
 def _write_locally(message: EmailMessage) -> None:

@@ -1,30 +1,34 @@
 """The one configured ``StripeClient``: Stripe in production, the local emulator in development.
 
-Only the key and the base address differ between the two; the SDK is the official one.
+Only the key and the base address differ between the two; the SDK is the official one. Without
+``STRIPE_SECRET_KEY`` the client talks to the emulator, outside production only (``APP_ENV``).
 """
 
 import stripe
 from flask import current_app
 
+from marketplace.config import current_settings
 
-def test_mode() -> bool:
-    """True when no real money can move: no key, or a test key."""
-    key = current_app.config.get("STRIPE_SECRET_KEY") or ""
-    return not key.startswith("sk_live_")
+EMULATOR_KEY = "sk_test_local_emulator"
 
 
 def stripe_client() -> stripe.StripeClient:
     client = current_app.extensions.get("stripe_client")
     if client is None:
-        key = current_app.config.get("STRIPE_SECRET_KEY") or "sk_test_local_emulator"
-        base = current_app.config.get("STRIPE_API_BASE") or ""
+        settings = current_settings()
+        key = settings.stripe_secret_key
+        if not key:
+            if not settings.stripe_emulator_fallback:
+                raise stripe.AuthenticationError("STRIPE_SECRET_KEY is not set (APP_ENV=production).")
+            key = EMULATOR_KEY
+        base = settings.stripe_api_base
         addresses = {"api": base, "connect": base, "files": base} if base else None
         client = stripe.StripeClient(
             key,
             base_addresses=addresses,
             # Retries reuse the request's idempotency key, so they can never double a payment.
             max_network_retries=2,
-            http_client=stripe.RequestsClient(timeout=current_app.config["STRIPE_TIMEOUT_SECONDS"]),
+            http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),
         )
         current_app.extensions["stripe_client"] = client
     return client

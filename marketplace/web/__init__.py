@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from marketplace.accounts.models import User
 from marketplace.accounts.service import companies_of
+from marketplace.config import settings_of
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import login_manager
@@ -110,9 +111,14 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config["SESSION_COOKIE_SECURE"]:
+        if settings_of(app).session_cookie_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+    @app.context_processor
+    def settings():
+        """``app_settings`` in every template: the typed settings (the banner reads its APP_ENV)."""
+        return {"app_settings": settings_of(app)}
 
     @app.context_processor
     def navigation():

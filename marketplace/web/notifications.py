@@ -3,13 +3,15 @@
 from email import policy
 from email.parser import BytesParser
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from itsdangerous import BadSignature
 
 from marketplace.accounts.models import User
+from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import ValidationError
+from marketplace.extensions import csrf
 from marketplace.notifications import service
 from marketplace.notifications.kinds import KINDS, choosable
 from marketplace.notifications.mail import mail_folder, unsubscribe_serializer
@@ -62,8 +64,14 @@ def settings():
 
 
 @bp.route("/notifications/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt
 def unsubscribe(token: str):
-    """The link in every e-mail's footer and List-Unsubscribe header (one click, RFC 8058)."""
+    """The link in every e-mail's footer and List-Unsubscribe header.
+
+    GET shows a confirmation page (link scanners only ever GET); POST turns the kind off, from
+    that page or as the mail client's one-click ``List-Unsubscribe=One-Click`` (RFC 8058). No CSRF
+    token: the signed token in the URL is the authorization, and the mail client has no session.
+    """
     try:
         data = unsubscribe_serializer().loads(token)
     except BadSignature:
@@ -79,17 +87,18 @@ def unsubscribe(token: str):
 
 
 def _local_mail_enabled() -> None:
-    if current_app.config.get("MAIL_URL") or current_app.config.get("STRIPE_SECRET_KEY", "").startswith("sk_live_"):
+    """``/dev/mail`` exists only with ``APP_ENV=development``, whatever the mail or Stripe settings."""
+    if not current_settings().dev_mail:
         abort(404)
 
 
 @bp.get("/dev/mail")
 def dev_mail():
-    """The demo's outgoing mail, newest first (only without real mail and payment settings)."""
+    """The outgoing mail written to the instance folder, newest first (development only)."""
     _local_mail_enabled()
     files = sorted(mail_folder().glob("*.eml"), key=lambda f: f.stat().st_mtime, reverse=True)[:200]
     messages = [(f.stem, BytesParser(policy=policy.default).parsebytes(f.read_bytes())) for f in files]
-    return render_template("notifications/dev_mail.html", messages=messages)
+    return render_template("notifications/dev_mail.html", messages=messages, mail_url=bool(current_settings().mail_url))
 
 
 @bp.get("/dev/mail/<name>")
