@@ -17,6 +17,7 @@ from marketplace.config import ConfigurationError, Settings, current_settings, l
 from marketplace.db import db
 from marketplace.notifications import service as notifications
 from marketplace.referrals import chains
+from marketplace.web.problems import payments_configured
 
 ROOT = Path(__file__).resolve().parent.parent
 STRIPE_KEYS = ["", "sk_test_abc", "rk_live_abc", "sk_live_abc"]
@@ -271,3 +272,11 @@ def test_one_click_unsubscribe_needs_no_csrf_token_but_a_valid_signature(
     response = client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert bobs_preference(session, world) == "off"
+
+
+@pytest.mark.parametrize("app_env, free", [("production", False), ("development", True), ("test", True)])
+def test_a_bounty_is_funded_without_payment_only_outside_production(make_app, app_env, free):
+    """Without a Stripe key, development's "fund" button marks a bounty paid; production never does."""
+    app = make_app(APP_ENV=app_env, SECRET_KEY="s3cret", STRIPE_SECRET_KEY="", STRIPE_API_BASE="")
+    with app.test_request_context():
+        assert payments_configured() is not free

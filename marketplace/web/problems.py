@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 
 from marketplace.accounts.service import require_member, role_in
+from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, ValidationError
 from marketplace.extensions import reach_graph
@@ -143,8 +144,10 @@ def publish(problem_id: int):
 
 
 def payments_configured() -> bool:
-    """With Stripe (or its emulator) configured, bounties are paid through Checkout."""
-    return bool(current_app.config.get("STRIPE_SECRET_KEY") or current_app.config.get("STRIPE_API_BASE"))
+    """With Stripe (or its emulator) configured, bounties are paid through Checkout; in
+    production they always are, so a missing key never makes a bounty free."""
+    settings = current_settings()
+    return settings.production or bool(settings.stripe_secret_key or settings.stripe_api_base)
 
 
 @bp.post("/problems/<int:problem_id>/fund")
