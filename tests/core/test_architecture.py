@@ -114,3 +114,18 @@ def test_the_contract_sees_a_new_upward_import(tmp_path):
 
     assert _lint_copy_of_the_package(tmp_path / "unchanged", lambda copy: None) == 0
     assert _lint_copy_of_the_package(tmp_path / "changed", domain_imports_a_workflow) == 1
+
+
+HANDLER_MODULES = sorted(m for m in SOURCES if m.startswith(("marketplace.web", "marketplace.api")))
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES)
+def test_handlers_never_commit(module):
+    """One unit of work per request: the response commits it (``db.Database.init_app``)."""
+    tree = ast.parse(SOURCES[module].read_text())
+    commits = [
+        f"line {node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
+    ]
+    assert commits == []
