@@ -49,8 +49,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    from marketplace.accounts import passwords
     from marketplace.extensions import bootstrap, csrf, database, limiter, login_manager
 
+    passwords.configure(app.config.get("PASSWORD_HASH_METHOD", passwords.DEFAULT_METHOD))
     database.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

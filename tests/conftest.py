@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from marketplace import create_app
+from marketplace.accounts import passwords
 from marketplace.accounts import service as accounts
 from marketplace.db import db, make_engine, utcnow
 from marketplace.jobs import service as jobs
@@ -19,6 +20,9 @@ from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
 
 PASSWORD = "correct-horse-battery"
+# One iteration of PBKDF2 instead of scrypt: sign-ups would dominate the run time. The tests about
+# the hash itself ask for ``real_password_hashing``.
+FAST_PASSWORD_HASH = "pbkdf2:sha256:1"
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
@@ -61,6 +65,7 @@ def app(database_url, tmp_path):
             "BASE_URL": "http://localhost",
             "RATELIMIT_ENABLED": False,
             "STRIPE_SECRET_KEY": "",
+            "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         }
     )
     # No app context is held open: each request gets its own, as in production. Test code uses
@@ -68,6 +73,14 @@ def app(database_url, tmp_path):
     yield app
     db.session.remove()
     db.engine.dispose()
+
+
+@pytest.fixture
+def real_password_hashing(app):
+    """The production hashing method (werkzeug's default, scrypt) for a test about the hash itself."""
+    passwords.configure(passwords.DEFAULT_METHOD)
+    yield
+    passwords.configure(app.config["PASSWORD_HASH_METHOD"])
 
 
 @pytest.fixture

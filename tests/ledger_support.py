@@ -1,22 +1,11 @@
-"""Helpers of the ledger tests: fast sign-ups, chains of members, accepted introductions, and a
+"""Helpers of the ledger tests: chains of members, accepted introductions, and a
 check that the whole ledger verifies."""
 
-from functools import partial
-
-import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
-from marketplace.accounts import service as accounts
 from marketplace.ledger.models import LedgerEntry, LedgerTransaction
 from marketplace.ledger.verify import verify_ledger
 from marketplace.referrals import service as referrals
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(monkeypatch):
-    """One hash iteration instead of scrypt: sign-ups would dominate the run time."""
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def build_chain(session, problem, members):

@@ -12,7 +12,7 @@ from marketplace.db import db
 from marketplace.ledger import ddl
 from marketplace.ledger.models import Share
 from marketplace.referrals import service as referrals
-from tests.ledger_support import fast_passwords, propose  # noqa: F401
+from tests.ledger_support import propose
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select, update
-from werkzeug.security import generate_password_hash
 
 from marketplace.accounts import service as accounts
 from marketplace.db import db, utcnow
@@ -20,12 +19,6 @@ from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import service as referrals
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
 from tests.conftest import problem_input
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Passwords are beside the point here; a cheap hash keeps the many test users fast."""
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def count_problems(session) -> int:

@@ -7,13 +7,10 @@ the same rows in ``problems``, ``referrals`` and ``introductions``, and no mail 
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 import pytest
 from sqlalchemy import func, select, text
-from werkzeug.security import generate_password_hash
 
-from marketplace.accounts import service as accounts
 from marketplace.db import utcnow
 from marketplace.errors import MarketplaceError
 from marketplace.models import metadata
@@ -24,12 +21,6 @@ from marketplace.referrals.service import ReferralError, compute_chain_hash
 from tests.conftest import problem_input
 
 WATCHED_TABLES = ("problems", "referrals", "introductions")
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(monkeypatch):
-    """One hash iteration instead of scrypt: the world's nine sign-ups would dominate the run time."""
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def snapshot(session) -> tuple[dict, dict]:
