@@ -29,7 +29,7 @@ from marketplace.payments.reconcile import reconcile
 from marketplace.problems.models import Problem
 from marketplace.referrals import service as referrals
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CARD_OK, CARD_DECLINED = "4242424242424242", "4000000000000002"
 
 

@@ -31,7 +31,7 @@ from marketplace.problems.models import Problem
 from marketplace.referrals import service as referrals
 from tests.conftest import FAST_PASSWORD_HASH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

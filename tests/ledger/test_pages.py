@@ -12,7 +12,7 @@ from marketplace.ledger.service import balance, member_account
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import service as referrals
 from tests.conftest import csrf_token
-from tests.ledger_support import assert_ledger_sound, propose
+from tests.ledger.support import assert_ledger_sound, propose
 
 
 def logged_in(browser, user):

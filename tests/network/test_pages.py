@@ -12,8 +12,8 @@ from marketplace.network.models import ContactCard, ContactImport
 from marketplace.network.service import CardData
 from marketplace.referrals.models import Referral
 from tests.conftest import PASSWORD
-from tests.test_network_imports import LINKEDIN, TRUNCATED_IN_QUOTES, large_file
-from tests.test_network_reach import connect
+from tests.network.test_imports import LINKEDIN, TRUNCATED_IN_QUOTES, large_file
+from tests.network.test_reach import connect
 
 
 def logged_in(browser, user):

@@ -18,7 +18,7 @@ from marketplace.ledger.settlement import FundingError, complete_refund, record_
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import service as referrals
-from tests.ledger_support import assert_ledger_sound, lines_of, propose
+from tests.ledger.support import assert_ledger_sound, lines_of, propose
 
 
 def held(session, user, currency="usd"):

@@ -12,7 +12,7 @@ from marketplace.db import db
 from marketplace.ledger import ddl
 from marketplace.ledger.models import Share
 from marketplace.referrals import service as referrals
-from tests.ledger_support import propose
+from tests.ledger.support import propose
 
 
 @pytest.fixture

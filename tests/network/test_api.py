@@ -6,7 +6,7 @@ import pytest
 
 from marketplace.network import service
 from marketplace.network.service import CardData
-from tests.test_network_reach import connect
+from tests.network.test_reach import connect
 
 ENDPOINTS = [
     ("get", "/me/connections"),

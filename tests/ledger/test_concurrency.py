@@ -20,7 +20,7 @@ from marketplace.ledger.service import balance, escrow_account
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import service as referrals
 from marketplace.referrals.models import Introduction, IntroductionStatus
-from tests.ledger_support import assert_ledger_sound, propose
+from tests.ledger.support import assert_ledger_sound, propose
 
 THREADS = 20
 ROUNDS = int(os.environ.get("LEDGER_RACE_ROUNDS", 30))
