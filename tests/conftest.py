@@ -5,7 +5,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -13,13 +12,12 @@ from sqlalchemy import text
 from marketplace import create_app
 from marketplace.accounts import passwords
 from marketplace.accounts import service as accounts
-from marketplace.db import db, make_engine, utcnow
+from marketplace.db import db, make_engine
 from marketplace.jobs import service as jobs
 from marketplace.models import metadata
-from marketplace.problems import service as problems
-from marketplace.problems.service import ProblemInput
+from tests import builders as build
+from tests.builders import PASSWORD, problem_input  # noqa: F401 (imported from here by many tests)
 
-PASSWORD = "correct-horse-battery"
 # One iteration of PBKDF2 instead of scrypt: sign-ups would dominate the run time. The tests about
 # the hash itself ask for ``real_password_hashing``.
 FAST_PASSWORD_HASH = "pbkdf2:sha256:1"
@@ -221,13 +219,7 @@ class World:
 @pytest.fixture
 def make_user(session):
     def make(name, email=None, skills=""):
-        user = accounts.register(
-            session, email=email or f"{name.lower().split()[0]}@example.com", password=PASSWORD, name=name
-        )
-        if skills:
-            accounts.update_profile(session, user, name=name, headline="", skills=skills, show_name_on_chains=True)
-        session.commit()
-        return user
+        return build.user(session, name, email, skills=skills)
 
     return make
 
@@ -237,11 +229,7 @@ def world(session, make_user):
     owner = make_user("Olivia Owner", "olivia@acme.example.com")
     admin = make_user("Adam Admin", "adam@acme.example.com")
     employee = make_user("Ethan Employee", "ethan@acme.example.com")
-    company = accounts.create_company(session, owner, name="Acme Data")
-    for user, role in ((admin, "admin"), (employee, "employee")):
-        _, token = accounts.invite(session, owner, company.id, email=user.email, role=role)
-        accounts.accept_invitation(session, user, token)
-    session.commit()
+    company = build.company(session, owner, name="Acme Data", members={admin: "admin", employee: "employee"})
     return World(
         owner=owner,
         admin=admin,
@@ -255,29 +243,11 @@ def world(session, make_user):
     )
 
 
-def problem_input(**overrides) -> ProblemInput:
-    values = dict(
-        title="Fix our Postgres replication lag",
-        description="Our replicas fall minutes behind at peak; we need someone who has fixed this before.",
-        skills=["postgres"],
-        bounty_amount=100_000,
-        currency="usd",
-        expires_at=utcnow() + timedelta(days=30),
-    )
-    values.update(overrides)
-    return ProblemInput(**values)
-
-
 @pytest.fixture
 def open_problem(session, world):
     """A funded, public problem of the world's company (the same funding call the webhook makes)."""
 
     def make(**overrides):
-        problem = problems.create_problem(
-            session, world.owner, world.company.id, problem_input(**overrides), publish=True, platform_fee_bps=1000
-        )
-        problems.fund(session, problem)
-        session.commit()
-        return problem
+        return build.problem(session, world.owner, world.company.id, "open", **overrides)
 
     return make

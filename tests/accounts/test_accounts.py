@@ -7,22 +7,17 @@ from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from marketplace import create_app
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
 from marketplace.db import db
+from tests.builders import count
 from tests.conftest import FAST_PASSWORD_HASH, PASSWORD, Browser
 
 NEW_PASSWORD = "a-brand-new-secret"
-
-
-def count(session, model) -> int:
-    value = session.scalar(select(func.count()).select_from(model))
-    session.commit()
-    return value
 
 
 def user_by_email(session, email: str) -> User | None:

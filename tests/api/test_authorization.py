@@ -23,9 +23,9 @@ from marketplace.accounts import service as accounts
 from marketplace.db import db, make_engine
 from marketplace.models import metadata
 from marketplace.network import service as network
-from marketplace.problems import service as problems
 from marketplace.referrals import service as referrals
-from tests.conftest import FAST_PASSWORD_HASH, PASSWORD, problem_input
+from tests import builders as build
+from tests.conftest import FAST_PASSWORD_HASH, PASSWORD
 
 # Speed: the matrix is ~140 tests, each with its own scene. Building an app and a schema for each
 # (as the shared ``app`` fixture does) and hashing nine passwords with scrypt would be most of the
@@ -131,9 +131,7 @@ def scene(session, world, open_problem) -> Scene:
     private = open_problem(visibility="private")
     shared = referrals.forward(session, world.employee, private, to_user_id=world.ann.id)
     referrals.claim(session, world.ann, shared.token)
-    draft = problems.create_problem(
-        session, world.owner, world.company.id, problem_input(), publish=False, platform_fee_bps=1000
-    )
+    draft = build.problem(session, world.owner, world.company.id, "draft")
     _, invitation = accounts.invite(session, world.owner, world.company.id, email=world.outsider.email, role="employee")
     asked = network.request_connection(session, world.bob, user_id=world.ann.id, note="Neighbours")
     network.answer_request(session, world.ann, asked.id, "confirm")

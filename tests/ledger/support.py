@@ -1,35 +1,10 @@
-"""Helpers of the ledger tests: chains of members, accepted introductions, and a
-check that the whole ledger verifies."""
+"""Helpers of the ledger tests: a transaction's lines, and a check that the whole ledger verifies.
+Chains and introductions come from ``tests.builders``."""
 
 from sqlalchemy import select
 
 from marketplace.ledger.models import LedgerEntry, LedgerTransaction
 from marketplace.ledger.verify import verify_ledger
-from marketplace.referrals import service as referrals
-
-
-def build_chain(session, problem, members):
-    """``members[0]`` picks the problem from the board and each forwards it to the next, who claims it."""
-    place = referrals.pick_from_board(session, members[0], problem)
-    for sender, recipient in zip(members, members[1:], strict=False):
-        sent = referrals.forward(session, sender, problem, to_user_id=recipient.id)
-        place = referrals.claim(session, recipient, sent.token)
-    return place
-
-
-def propose(session, problem, members, candidate=None):
-    """A chain through ``members`` whose last member introduces ``candidate`` (or themselves),
-    with the candidate's consent: a proposed introduction the company can accept."""
-    build_chain(session, problem, members)
-    finder = members[-1]
-    candidate = candidate or finder
-    introduction = referrals.introduce(
-        session, finder, problem, candidate_user_id=candidate.id, message="Knows exactly this problem."
-    )
-    if candidate is not finder:
-        referrals.consent(session, introduction, candidate, accept=True)
-    session.commit()
-    return introduction
 
 
 def lines_of(session, key) -> list[tuple[str, int]]:

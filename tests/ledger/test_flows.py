@@ -18,7 +18,8 @@ from marketplace.ledger.settlement import FundingError, complete_refund, record_
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import service as referrals
-from tests.ledger.support import assert_ledger_sound, lines_of, propose
+from tests import builders as build
+from tests.ledger.support import assert_ledger_sound, lines_of
 
 
 def held(session, user, currency="usd"):
@@ -46,10 +47,7 @@ def settled(session, world, open_problem):
 
     def make(**overrides):
         problem = open_problem(candidate_share_bps=500, **overrides)
-        introduction = propose(session, problem, [world.ann, world.bob, world.cleo], world.dev)
-        result = referrals.accept(session, world.owner, introduction)
-        session.commit()
-        return problem, result
+        return problem, build.accepted(session, world.owner, problem, [world.ann, world.bob, world.cleo], world.dev)
 
     return make
 
@@ -99,7 +97,7 @@ def test_a_chain_of_three_is_settled_to_the_cent(session, world, open_problem, a
     """$1,000, 10% fee, 5% to the expert, flat fee rule (5% of the pool per hop, finder the rest):
     pool $850, Ann and Bob $42.50 each, Cleo $765."""
     problem = open_problem(candidate_share_bps=500)
-    introduction = propose(session, problem, [world.ann, world.bob, world.cleo], world.dev)
+    introduction = build.introduction(session, problem, [world.ann, world.bob, world.cleo], world.dev)
     owner = api(world.owner)
 
     accepted = owner.post(f"/introductions/{introduction.id}/accept")
@@ -147,7 +145,7 @@ def test_a_chain_of_three_is_settled_to_the_cent(session, world, open_problem, a
 def test_what_a_rule_does_not_pay_out_is_refunded_with_a_stripe_refund_job(session, world, open_problem):
     """Halving for a chain of 3 pays P/2 + P/4 + P/8 of the $900 pool; $112.50 goes back."""
     problem = open_problem(split_rule="halving")
-    introduction = propose(session, problem, [world.ann, world.bob, world.cleo])
+    introduction = build.introduction(session, problem, [world.ann, world.bob, world.cleo])
     result = referrals.accept(session, world.owner, introduction)
     session.commit()
 

@@ -6,20 +6,13 @@ import re
 import pytest
 from sqlalchemy import select
 
-from marketplace.db import db
 from marketplace.ledger.models import Dispute, DisputeStatus
 from marketplace.ledger.service import balance, member_account
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import service as referrals
+from tests import builders as build
+from tests.builders import logged_in
 from tests.conftest import csrf_token
-from tests.ledger.support import assert_ledger_sound, propose
-
-
-def logged_in(browser, user):
-    db.session.commit()  # The test's own reads must not hold SQLite's write lock.
-    person = browser()
-    assert person.login(user.email).status_code == 200
-    return person
+from tests.ledger.support import assert_ledger_sound
 
 
 def figure(html: str, currency: str, bucket: str) -> str:
@@ -31,8 +24,7 @@ def figure(html: str, currency: str, bucket: str) -> str:
 def accepted(session, world, open_problem):
     def make(guarantee_days: int):
         problem = open_problem(guarantee_days=guarantee_days)
-        referrals.accept(session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]))
-        session.commit()
+        build.accepted(session, world.owner, problem, [world.ann, world.bob, world.cleo])
         return problem
 
     return make

@@ -10,7 +10,7 @@ from marketplace.network.models import ChangeKind, Connection, NetworkChange, Re
 from marketplace.network.service import CardData
 from marketplace.network.skills import parse_skill_list, skill_slug
 from marketplace.referrals import service as referrals
-from tests.network.test_reach import connect
+from tests.builders import connection as connect
 
 
 def count(session, model) -> int:

@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from marketplace.accounts import service as accounts
-from marketplace.db import db, utcnow
+from marketplace.db import utcnow
 from marketplace.ledger import splits
 from marketplace.money import format_money
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import service as referrals
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
+from tests.builders import logged_in
 from tests.conftest import problem_input
 
 
@@ -32,15 +33,6 @@ def reload(session, problem_id: int) -> Problem:
     problem = session.get(Problem, problem_id)
     session.commit()
     return problem
-
-
-def logged_in(browser, user):
-    email = user.email
-    db.session.commit()  # Reading an expired user opened a transaction; requests need it closed.
-    person = browser()
-    response = person.login(email)
-    assert response.status_code == 200 and "Wrong e-mail" not in response.text
-    return person
 
 
 def page_form(**overrides) -> dict:

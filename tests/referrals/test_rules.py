@@ -18,7 +18,7 @@ from marketplace.problems import service as problems
 from marketplace.referrals import service as referrals
 from marketplace.referrals.models import Introduction, Referral
 from marketplace.referrals.service import ReferralError, compute_chain_hash
-from tests.conftest import problem_input
+from tests import builders as build
 
 WATCHED_TABLES = ("problems", "referrals", "introductions")
 
@@ -130,11 +130,8 @@ def problem_in(session, world, open_problem):
 
     def make(state: str):
         if state in ("draft", "awaiting_payment"):
-            problem = problems.create_problem(
-                session, world.owner, world.company.id, problem_input(), publish=state != "draft", platform_fee_bps=1000
-            )
-            session.commit()
-            return problem, None
+            built = "draft" if state == "draft" else "published"
+            return build.problem(session, world.owner, world.company.id, built), None
         problem = open_problem()
         pick(session, world.ann, problem)
         to_bob = forward(session, world.ann, problem, to_user_id=world.bob.id)
