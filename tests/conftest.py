@@ -3,6 +3,7 @@ the test client with CSRF on, and helpers that act as a browser or an API client
 
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,14 +39,23 @@ def postgres_engine():
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory, postgres_engine):
+    """On SQLite, the empty schema is made once per run into a file each test gets a copy of."""
+    if postgres_engine is not None:
+        return None
+    path = tmp_path_factory.mktemp("schema") / "empty.db"
+    engine = make_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path, postgres_engine):
+def database_url(tmp_path, postgres_engine, sqlite_template):
     if postgres_engine is None:
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        engine = make_engine(url)
-        metadata.create_all(engine)
-        engine.dispose()
-        return url
+        shutil.copyfile(sqlite_template, tmp_path / "test.db")
+        return f"sqlite:///{tmp_path / 'test.db'}"
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with postgres_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
