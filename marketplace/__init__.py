@@ -8,6 +8,7 @@ from werkzeug.routing import IntegerConverter
 
 from marketplace import api, cli, web, workflows
 from marketplace import config as config_module
+from marketplace.accounts import passwords
 from marketplace.extensions import bootstrap, csrf, database, init_reach_graph, limiter, login_manager
 from marketplace.network import registry as network_registry
 from marketplace.notifications import registry as notifications_registry
@@ -65,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = RowIdConverter
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    passwords.configure(app.config.get("PASSWORD_HASH_METHOD", passwords.DEFAULT_METHOD))
     database.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

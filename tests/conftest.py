@@ -3,23 +3,25 @@ the test client with CSRF on, and helpers that act as a browser or an API client
 
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from marketplace import create_app
+from marketplace.accounts import passwords
 from marketplace.accounts import service as accounts
-from marketplace.db import db, make_engine, utcnow
+from marketplace.db import db, make_engine
 from marketplace.jobs import service as jobs
 from marketplace.models import metadata
-from marketplace.problems import service as problems
-from marketplace.problems.service import ProblemInput
-from marketplace.workflows import funding
+from tests import builders as build
+from tests.builders import PASSWORD, problem_input  # noqa: F401 (imported from here by many tests)
 
-PASSWORD = "correct-horse-battery"
+# One iteration of PBKDF2 instead of scrypt: sign-ups would dominate the run time. The tests about
+# the hash itself ask for ``real_password_hashing``.
+FAST_PASSWORD_HASH = "pbkdf2:sha256:1"
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
@@ -37,14 +39,23 @@ def postgres_engine():
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory, postgres_engine):
+    """On SQLite, the empty schema is made once per run into a file each test gets a copy of."""
+    if postgres_engine is not None:
+        return None
+    path = tmp_path_factory.mktemp("schema") / "empty.db"
+    engine = make_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path, postgres_engine):
+def database_url(tmp_path, postgres_engine, sqlite_template):
     if postgres_engine is None:
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        engine = make_engine(url)
-        metadata.create_all(engine)
-        engine.dispose()
-        return url
+        shutil.copyfile(sqlite_template, tmp_path / "test.db")
+        return f"sqlite:///{tmp_path / 'test.db'}"
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with postgres_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -63,6 +74,7 @@ def app(database_url, tmp_path):
             "BASE_URL": "http://localhost",
             "RATELIMIT_ENABLED": False,
             "STRIPE_SECRET_KEY": "",
+            "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         }
     )
     # No app context is held open: each request gets its own, as in production. Test code uses
@@ -70,6 +82,14 @@ def app(database_url, tmp_path):
     yield app
     db.remove()
     db.engine.dispose()
+
+
+@pytest.fixture
+def real_password_hashing(app):
+    """The production hashing method (werkzeug's default, scrypt) for a test about the hash itself."""
+    passwords.configure(passwords.DEFAULT_METHOD)
+    yield
+    passwords.configure(app.config["PASSWORD_HASH_METHOD"])
 
 
 @pytest.fixture
@@ -210,13 +230,7 @@ class World:
 @pytest.fixture
 def make_user(session):
     def make(name, email=None, skills=""):
-        user = accounts.register(
-            session, email=email or f"{name.lower().split()[0]}@example.com", password=PASSWORD, name=name
-        )
-        if skills:
-            accounts.update_profile(session, user, name=name, headline="", skills=skills, show_name_on_chains=True)
-        session.commit()
-        return user
+        return build.user(session, name, email, skills=skills)
 
     return make
 
@@ -226,11 +240,7 @@ def world(session, make_user):
     owner = make_user("Olivia Owner", "olivia@acme.example.com")
     admin = make_user("Adam Admin", "adam@acme.example.com")
     employee = make_user("Ethan Employee", "ethan@acme.example.com")
-    company = accounts.create_company(session, owner, name="Acme Data")
-    for user, role in ((admin, "admin"), (employee, "employee")):
-        _, token = accounts.invite(session, owner, company.id, email=user.email, role=role)
-        accounts.accept_invitation(session, user, token)
-    session.commit()
+    company = build.company(session, owner, name="Acme Data", members={admin: "admin", employee: "employee"})
     return World(
         owner=owner,
         admin=admin,
@@ -244,29 +254,11 @@ def world(session, make_user):
     )
 
 
-def problem_input(**overrides) -> ProblemInput:
-    values = dict(
-        title="Fix our Postgres replication lag",
-        description="Our replicas fall minutes behind at peak; we need someone who has fixed this before.",
-        skills=["postgres"],
-        bounty_amount=100_000,
-        currency="usd",
-        expires_at=utcnow() + timedelta(days=30),
-    )
-    values.update(overrides)
-    return ProblemInput(**values)
-
-
 @pytest.fixture
 def open_problem(session, world):
     """A funded, public problem of the world's company (the same funding call the webhook makes)."""
 
     def make(**overrides):
-        problem = problems.create_problem(
-            session, world.owner, world.company.id, problem_input(**overrides), publish=True, platform_fee_bps=1000
-        )
-        funding.fund_problem(session, problem.id)
-        session.commit()
-        return problem
+        return build.problem(session, world.owner, world.company.id, "open", **overrides)
 
     return make

@@ -7,9 +7,9 @@ from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace import signals
+from marketplace.accounts import passwords
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
 from marketplace.accounts.skills import set_member_skills
 from marketplace.db import Prepared, connection_of, utcnow
@@ -17,8 +17,6 @@ from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, Vali
 
 MIN_PASSWORD_LENGTH = 8
 RESET_TOKEN_MAX_AGE = 3600
-# Checked against when an e-mail is unknown, so a failed log-in takes as long either way.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 def normalize_email(email: str) -> str:
@@ -57,7 +55,7 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     name = _check_name(name)
     if user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists.", code="email_taken")
-    user = User(email=email, name=name, password_hash=generate_password_hash(password))
+    user = User(email=email, name=name, password_hash=passwords.hash_password(password))
     session.add(user)
     session.flush()
     _accept_pending_invitations(session, user)
@@ -67,9 +65,10 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
 def authenticate(session: Session, *, email: str, password: str) -> User:
     user = user_by_email(session, email or "")
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        # Checked anyway, so a failed log-in takes as long either way.
+        passwords.verify_password(passwords.dummy_hash(), password or "")
         raise Unauthorized("Wrong e-mail or password.", code="bad_credentials")
-    if not check_password_hash(user.password_hash, password or ""):
+    if not passwords.verify_password(user.password_hash, password or ""):
         raise Unauthorized("Wrong e-mail or password.", code="bad_credentials")
     return user
 
@@ -118,7 +117,7 @@ def reset_password(session: Session, *, token: str, password: str, secret_key: s
     if user is None or user.password_hash[-16:] != data.get("fp"):
         raise ValidationError("This reset link has already been used.", code="bad_token")
     _check_password(password)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = passwords.hash_password(password)
     session.flush()
     return user
 

@@ -6,7 +6,7 @@ import pytest
 
 from marketplace.network import service
 from marketplace.network.service import CardData
-from tests.test_network_reach import connect
+from tests.builders import connection as connect
 
 ENDPOINTS = [
     ("get", "/me/connections"),

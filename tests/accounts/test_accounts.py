@@ -3,43 +3,21 @@ password reset, profiles, API tokens, companies and invitations, rate limits and
 
 import re
 import time
-from functools import partial
 from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
 
 from marketplace import create_app
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
 from marketplace.db import db
-from tests.conftest import PASSWORD, Browser
+from tests.builders import count
+from tests.conftest import FAST_PASSWORD_HASH, PASSWORD, Browser
 
 NEW_PASSWORD = "a-brand-new-secret"
-
-
-@pytest.fixture
-def real_password_hashing():
-    """Asked for by tests about the hash itself: they keep the production algorithm."""
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(request, monkeypatch):
-    """A cheap werkzeug hash for the many users these tests make, unless the test is about it."""
-    if "real_password_hashing" not in request.fixturenames:
-        monkeypatch.setattr(
-            accounts,
-            "generate_password_hash",
-            partial(generate_password_hash, method="pbkdf2:sha256:1"),
-        )
-
-
-def count(session, model) -> int:
-    value = session.scalar(select(func.count()).select_from(model))
-    session.commit()
-    return value
 
 
 def user_by_email(session, email: str) -> User | None:
@@ -516,6 +494,7 @@ def limited_app(database_url, tmp_path):
             "RATELIMIT_ENABLED": True,
             "AUTH_RATE_LIMIT": "3 per minute",
             "STRIPE_SECRET_KEY": "",
+            "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         }
     )
     yield app

@@ -12,12 +12,10 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from werkzeug.security import generate_password_hash
 
 from devtools.stripe_emulator import Emulator
 from marketplace import create_app
@@ -25,9 +23,9 @@ from marketplace.accounts import service as accounts
 from marketplace.db import db, make_engine
 from marketplace.models import metadata
 from marketplace.network import service as network
-from marketplace.problems import service as problems
 from marketplace.referrals import chains, introductions
-from tests.conftest import PASSWORD, problem_input
+from tests import builders as build
+from tests.conftest import FAST_PASSWORD_HASH, PASSWORD
 
 # Speed: the matrix is ~140 tests, each with its own scene. Building an app and a schema for each
 # (as the shared ``app`` fixture does) and hashing nine passwords with scrypt would be most of the
@@ -63,6 +61,7 @@ def app(tmp_path_factory, postgres_engine, emulator):
             "RATELIMIT_ENABLED": False,
             "STRIPE_SECRET_KEY": "sk_test_authorization",
             "STRIPE_API_BASE": emulator.url,
+            "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         }
     )
     yield app
@@ -88,10 +87,9 @@ def empty_tables(engine) -> None:
 
 @pytest.fixture(autouse=True)
 def clean_slate(app, monkeypatch):
-    """Each test starts from empty tables and no mail; passwords get one hash iteration, not scrypt."""
+    """Each test starts from empty tables and no mail."""
     empty_tables(db.engine)
     app.extensions.setdefault("sent_mail", []).clear()
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
     yield
     db.remove()
 
@@ -133,9 +131,7 @@ def scene(session, world, open_problem) -> Scene:
     private = open_problem(visibility="private")
     shared = chains.forward(session, world.employee, private.id, to_user_id=world.ann.id)
     chains.claim(session, world.ann, shared.token)
-    draft = problems.create_problem(
-        session, world.owner, world.company.id, problem_input(), publish=False, platform_fee_bps=1000
-    )
+    draft = build.problem(session, world.owner, world.company.id, "draft")
     _, invitation = accounts.invite(session, world.owner, world.company.id, email=world.outsider.email, role="employee")
     asked = network.request_connection(session, world.bob, user_id=world.ann.id, note="Neighbours")
     network.answer_request(session, world.ann, asked.id, "confirm")

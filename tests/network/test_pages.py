@@ -11,15 +11,9 @@ from marketplace.network import imports, service
 from marketplace.network.models import ContactCard, ContactImport
 from marketplace.network.service import CardData
 from marketplace.referrals.models import Referral
-from tests.conftest import PASSWORD
-from tests.test_network_imports import LINKEDIN, TRUNCATED_IN_QUOTES, large_file
-from tests.test_network_reach import connect
-
-
-def logged_in(browser, user):
-    person = browser()
-    person.login(user.email, PASSWORD)
-    return person
+from tests.builders import connection as connect
+from tests.builders import logged_in
+from tests.network.test_imports import LINKEDIN, TRUNCATED_IN_QUOTES, large_file
 
 
 def test_asking_to_connect_and_confirming(browser, session, world):

@@ -11,8 +11,7 @@ from sqlalchemy import select, text
 from marketplace.db import db
 from marketplace.ledger import ddl
 from marketplace.ledger.models import Share
-from marketplace.workflows import settlement as settlement_workflow
-from tests.ledger_support import fast_passwords, propose  # noqa: F401
+from tests import builders as build
 
 
 @pytest.fixture
@@ -21,9 +20,7 @@ def ledger(session, world, open_problem):
     open_problem(title="Still open problem")
     for title, days in (("Settled problem here", 0), ("Guaranteed problem here", 30)):
         problem = open_problem(title=title, guarantee_days=days)
-        settlement_workflow.accept_introduction(
-            session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]).id
-        )
+        build.accepted(session, world.owner, problem, [world.ann, world.bob, world.cleo])
     session.commit()
 
 

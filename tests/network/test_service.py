@@ -11,7 +11,7 @@ from marketplace.network.models import ChangeKind, Connection, NetworkChange, Re
 from marketplace.network.service import CardData
 from marketplace.referrals import chains
 from marketplace.workflows import forwarding
-from tests.test_network_reach import connect
+from tests.builders import connection as connect
 
 
 def count(session, model) -> int:

@@ -9,10 +9,9 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select, update
-from werkzeug.security import generate_password_hash
 
 from marketplace.accounts import service as accounts
-from marketplace.db import db, utcnow
+from marketplace.db import utcnow
 from marketplace.money import format_money
 from marketplace.problems import service as problems
 from marketplace.problems import splits
@@ -20,13 +19,8 @@ from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
 from marketplace.workflows import funding
+from tests.builders import logged_in
 from tests.conftest import problem_input
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Passwords are beside the point here; a cheap hash keeps the many test users fast."""
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def count_problems(session) -> int:
@@ -40,15 +34,6 @@ def reload(session, problem_id: int) -> Problem:
     problem = session.get(Problem, problem_id)
     session.commit()
     return problem
-
-
-def logged_in(browser, user):
-    email = user.email
-    db.session.commit()  # Reading an expired user opened a transaction; requests need it closed.
-    person = browser()
-    response = person.login(email)
-    assert response.status_code == 200 and "Wrong e-mail" not in response.text
-    return person
 
 
 def page_form(**overrides) -> dict:

@@ -19,7 +19,7 @@ from marketplace.notifications import service as notifications
 from marketplace.referrals import chains
 from marketplace.web.problems import payments_configured
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STRIPE_KEYS = ["", "sk_test_abc", "rk_live_abc", "sk_live_abc"]
 MAIL_URLS = ["", "smtp://127.0.0.1:2525"]
 

@@ -7,31 +7,21 @@ the same rows in ``problems``, ``referrals`` and ``introductions``, and no mail 
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 import pytest
 from sqlalchemy import func, select, text
-from werkzeug.security import generate_password_hash
 
-from marketplace.accounts import service as accounts
 from marketplace.db import utcnow
 from marketplace.errors import MarketplaceError
 from marketplace.models import metadata
-from marketplace.problems import service as problems
 from marketplace.referrals import chains, introductions
 from marketplace.referrals.chains import ReferralError, compute_chain_hash
 from marketplace.referrals.models import Introduction, Referral
 from marketplace.workflows import funding
 from marketplace.workflows import settlement as settlement_workflow
-from tests.conftest import problem_input
+from tests import builders as build
 
 WATCHED_TABLES = ("problems", "referrals", "introductions")
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(monkeypatch):
-    """One hash iteration instead of scrypt: the world's nine sign-ups would dominate the run time."""
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def snapshot(session) -> tuple[dict, dict]:
@@ -141,11 +131,8 @@ def problem_in(session, world, open_problem):
 
     def make(state: str):
         if state in ("draft", "awaiting_payment"):
-            problem = problems.create_problem(
-                session, world.owner, world.company.id, problem_input(), publish=state != "draft", platform_fee_bps=1000
-            )
-            session.commit()
-            return problem, None
+            built = "draft" if state == "draft" else "published"
+            return build.problem(session, world.owner, world.company.id, built), None
         problem = open_problem()
         pick(session, world.ann, problem)
         to_bob = forward(session, world.ann, problem, to_user_id=world.bob.id)

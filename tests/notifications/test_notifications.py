@@ -32,8 +32,9 @@ from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
 from marketplace.workflows import funding
 from marketplace.workflows import settlement as settlement_workflow
+from tests.conftest import FAST_PASSWORD_HASH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -331,7 +332,8 @@ def test_a_worker_killed_after_the_server_accepted_resends_once_with_the_same_me
     worker_env = dict(os.environ, DATABASE_URL=database_url, MAIL_URL=smtp.url, JOB_LEASE_SECONDS="1",
                       INSTANCE_PATH=str(instance), SECRET_KEY="test-secret", FLASK_APP="wsgi.py")  # fmt: skip
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "INSTANCE_PATH": str(instance),
-                      "SECRET_KEY": "test-secret", "RATELIMIT_ENABLED": False})  # fmt: skip
+                      "SECRET_KEY": "test-secret", "RATELIMIT_ENABLED": False,
+                      "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH})  # fmt: skip
     ann = accounts.register(session, email="ann@example.com", password="correct-horse", name="Ann Li")
     accounts.request_password_reset(session, ann.email, "test-secret")
     session.commit()

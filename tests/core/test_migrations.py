@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 from marketplace.db import normalize_url
 from marketplace.models import metadata
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(url: str) -> Config:

@@ -21,7 +21,8 @@ from marketplace.ledger.posting import balance
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.workflows import settlement as settlement_workflow
-from tests.ledger_support import assert_ledger_sound, fast_passwords, propose  # noqa: F401
+from tests import builders as build
+from tests.ledger.support import assert_ledger_sound
 
 THREADS = 20
 ROUNDS = int(os.environ.get("LEDGER_RACE_ROUNDS", 30))
@@ -63,7 +64,7 @@ def test_concurrent_accepts_settle_a_problem_exactly_once(session, world, open_p
     for round_number in range(ROUNDS):
         problem = open_problem(title=f"Race number {round_number:03d}")
         # Four introductions (each member put themselves forward), each accepted by five threads.
-        introductions = [propose(session, problem, [member]).id for member in candidates]
+        introductions = [build.introduction(session, problem, [member]).id for member in candidates]
 
         outcomes = race(introductions, world.owner.id)
 

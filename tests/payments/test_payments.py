@@ -29,8 +29,9 @@ from marketplace.payments.models import CheckoutSession, PayoutAccount, StripeEv
 from marketplace.payments.reconcile import reconcile
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
+from tests import builders as build
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CARD_OK, CARD_DECLINED = "4242424242424242", "4000000000000002"
 
 
@@ -118,16 +119,10 @@ def funded_problem(live, emulator, app, api, world):
 
 def chain_of_three_accepted(session, world, problem_id):
     problem = session.get(Problem, problem_id)
-    chains.pick_from_board(session, world.ann, problem.id)
-    to_bob = chains.forward(session, world.ann, problem.id, to_user_id=world.bob.id)
-    chains.claim(session, world.bob, to_bob.token)
-    to_cleo = chains.forward(session, world.bob, problem.id, to_user_id=world.cleo.id)
-    chains.claim(session, world.cleo, to_cleo.token)
-    introduction = introductions.introduce(session, world.cleo, problem.id, candidate_user_id=world.dev.id,
-                                       message="Dev rebuilt replication for a 5 TB cluster.")  # fmt: skip
-    introductions.consent(session, introduction, world.dev, accept=True)
-    session.commit()
-    return introduction
+    members = [world.ann, world.bob, world.cleo]
+    return build.introduction(
+        session, problem, members, world.dev, message="Dev rebuilt replication for a 5 TB cluster."
+    )
 
 
 def test_the_whole_money_loop_pays_each_link_exactly_once(live, emulator, app, api, world, session, runner, sent_mail):

@@ -6,22 +6,15 @@ import re
 import pytest
 from sqlalchemy import select
 
-from marketplace.db import db
 from marketplace.ledger.accounts import member_account
 from marketplace.ledger.models import Dispute, DisputeStatus
 from marketplace.ledger.posting import balance
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.workflows import disputes as dispute_workflow
-from marketplace.workflows import settlement as settlement_workflow
+from tests import builders as build
+from tests.builders import logged_in
 from tests.conftest import csrf_token
-from tests.ledger_support import assert_ledger_sound, fast_passwords, propose  # noqa: F401
-
-
-def logged_in(browser, user):
-    db.session.commit()  # The test's own reads must not hold SQLite's write lock.
-    person = browser()
-    assert person.login(user.email).status_code == 200
-    return person
+from tests.ledger.support import assert_ledger_sound
 
 
 def figure(html: str, currency: str, bucket: str) -> str:
@@ -33,10 +26,7 @@ def figure(html: str, currency: str, bucket: str) -> str:
 def accepted(session, world, open_problem):
     def make(guarantee_days: int):
         problem = open_problem(guarantee_days=guarantee_days)
-        settlement_workflow.accept_introduction(
-            session, world.owner, propose(session, problem, [world.ann, world.bob, world.cleo]).id
-        )
-        session.commit()
+        build.accepted(session, world.owner, problem, [world.ann, world.bob, world.cleo])
         return problem
 
     return make

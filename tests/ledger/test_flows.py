@@ -27,7 +27,8 @@ from marketplace.workflows import funding
 from marketplace.workflows import settlement as settlement_workflow
 from marketplace.workflows.funding import complete_refund
 from marketplace.workflows.settlement import release_due
-from tests.ledger_support import assert_ledger_sound, fast_passwords, lines_of, propose  # noqa: F401
+from tests import builders as build
+from tests.ledger.support import assert_ledger_sound, lines_of
 
 
 def held(session, user, currency="usd"):
@@ -55,10 +56,7 @@ def settled(session, world, open_problem):
 
     def make(**overrides):
         problem = open_problem(candidate_share_bps=500, **overrides)
-        introduction = propose(session, problem, [world.ann, world.bob, world.cleo], world.dev)
-        result = settlement_workflow.accept_introduction(session, world.owner, introduction.id)
-        session.commit()
-        return problem, result
+        return problem, build.accepted(session, world.owner, problem, [world.ann, world.bob, world.cleo], world.dev)
 
     return make
 
@@ -108,7 +106,7 @@ def test_a_chain_of_three_is_settled_to_the_cent(session, world, open_problem, a
     """$1,000, 10% fee, 5% to the expert, flat fee rule (5% of the pool per hop, finder the rest):
     pool $850, Ann and Bob $42.50 each, Cleo $765."""
     problem = open_problem(candidate_share_bps=500)
-    introduction = propose(session, problem, [world.ann, world.bob, world.cleo], world.dev)
+    introduction = build.introduction(session, problem, [world.ann, world.bob, world.cleo], world.dev)
     owner = api(world.owner)
 
     accepted = owner.post(f"/introductions/{introduction.id}/accept")
@@ -156,7 +154,7 @@ def test_a_chain_of_three_is_settled_to_the_cent(session, world, open_problem, a
 def test_what_a_rule_does_not_pay_out_is_refunded_with_a_stripe_refund_job(session, world, open_problem):
     """Halving for a chain of 3 pays P/2 + P/4 + P/8 of the $900 pool; $112.50 goes back."""
     problem = open_problem(split_rule="halving")
-    introduction = propose(session, problem, [world.ann, world.bob, world.cleo])
+    introduction = build.introduction(session, problem, [world.ann, world.bob, world.cleo])
     result = settlement_workflow.accept_introduction(session, world.owner, introduction.id)
     session.commit()
 

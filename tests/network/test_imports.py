@@ -1,4 +1,4 @@
-"""Importing contact cards from real-shaped LinkedIn and vCard files (``tests/data``, copies of the
+"""Importing contact cards from real-shaped LinkedIn and vCard files (``tests/network/data``, copies of the
 shared samples): the preview says what is added, merged or skipped and why; confirming imports
 everything or nothing; bad files are refused with their line and leave nothing behind; large files
 are confirmed in chunks by the worker; exports import back to the same cards."""

@@ -23,17 +23,10 @@ from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.workflows import reach as reach_search
+from tests.builders import connection as connect
 
 POOL = 9  # members 0..7 are outsiders; 8 is the company's employee, who is never a result
 SKILL_NAMES = ["postgres", "kafka", "go"]  # the problem asks for PostgreSQL or Kafka
-
-
-def connect(session, a, b, note="We worked together"):
-    """A connection made the way members make it: asked, then confirmed."""
-    request = service.request_connection(session, a, user_id=b.id, note=note)
-    if request.status != RequestStatus.CONFIRMED:
-        service.answer_request(session, b, request.id, "confirm")
-    session.commit()
 
 
 def adjacency(session) -> dict[int, set[int]]:

@@ -1,0 +1,1 @@
+"""The test suite, laid out like the ``marketplace`` package; shared fixtures are in ``conftest.py``."""

@@ -1,0 +1,1 @@
+"""Whole-app concerns: migrations and the database schema."""
