@@ -355,6 +355,6 @@ def api_tokens_of(session: Session, user: User) -> list[ApiToken]:
         session.scalars(
             select(ApiToken)
             .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .order_by(ApiToken.created_at.desc())
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
         )
     )
