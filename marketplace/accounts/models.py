@@ -51,10 +51,17 @@ class User(UserMixin, Base):
     # Whether companies and people beyond one's own connections see this member's name on a
     # chain; anonymous links are still paid: nobody has to expose their network to earn from it.
     show_name_on_chains: Mapped[bool] = mapped_column(default=True)
+    # Part of every session and "remember me" cookie (``get_id``); moving it on ends them all.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     skills: Mapped[list[Skill]] = relationship(secondary=user_skills, order_by=Skill.slug)
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
+
+    def get_id(self) -> str:
+        """What Flask-Login signs into the session and the remember cookie: the id and the session
+        version, so a cookie made before the version moved names no one."""
+        return f"{self.id}:{self.session_version}"
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

@@ -1,11 +1,11 @@
-"""Accounts and companies: sign-up, log-in, password reset, profiles, roles, invitations, tokens."""
+"""Accounts and companies: sign-up, log-in, sessions, passwords, profiles, roles, invitations, tokens."""
 
 import hashlib
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import signals
@@ -118,6 +118,63 @@ def reset_password(session: Session, *, token: str, password: str, secret_key: s
         raise ValidationError("This reset link has already been used.", code="bad_token")
     _check_password(password)
     user.password_hash = passwords.hash_password(password)
+    end_sessions(session, user.id)
+    return user
+
+
+def change_password(
+    session: Session, user_id: int, *, current_password: str, new_password: str, revoke_tokens: bool = False
+) -> User:
+    """A new password, given the current one; every session of the account ends (the caller logs
+    the current one in again), and with ``revoke_tokens`` every API token too."""
+    user = _user(session, user_id)
+    if not passwords.verify_password(user.password_hash, current_password or ""):
+        raise Unauthorized("Your current password is not that.", code="bad_credentials")
+    _check_password(new_password)
+    user.password_hash = passwords.hash_password(new_password)
+    end_sessions(session, user.id, revoke_tokens=revoke_tokens)
+    return user
+
+
+# Sessions --------------------------------------------------------------------------------------
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def user_for_session(session: Session, session_id: str) -> User | None:
+    """The user a session or remember cookie names (``User.get_id``: "<id>:<session version>"),
+    or None when that user's sessions have been ended since the cookie was made."""
+    user_id, separator, version = (session_id or "").partition(":")
+    if not (separator and user_id.isdigit() and version.isdigit()):
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def end_sessions(session: Session, user_id: int, *, revoke_tokens: bool = False) -> User:
+    """End every session and "remember me" cookie of the user at once: the session version they
+    carry moves on. With ``revoke_tokens``, every API token of the user is revoked as well."""
+    user = _user(session, user_id)
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(user, ["session_version"])
+    if revoke_tokens:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
     session.flush()
     return user
 
@@ -297,6 +354,6 @@ def api_tokens_of(session: Session, user: User) -> list[ApiToken]:
         session.scalars(
             select(ApiToken)
             .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .order_by(ApiToken.created_at.desc())
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
         )
     )

@@ -47,6 +47,15 @@ class TokenOut(ma.Schema):
     id = ma.fields.Integer()
 
 
+class TokenInfoOut(ma.Schema):
+    """A token as listed: never the token itself, which is shown once when it is made."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    prefix = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
 class CompanyIn(ma.Schema):
     name = ma.fields.String(required=True)
     description = ma.fields.String(load_default="")
@@ -97,6 +106,22 @@ def create_token(data):
 @blp.response(200, MeOut)
 def me(user):
     return user
+
+
+@blp.get("/me/tokens")
+@token_required
+@blp.response(200, TokenInfoOut(many=True))
+def list_tokens(user):
+    """The caller's API tokens that still work, newest first."""
+    return service.api_tokens_of(db.session, user)
+
+
+@blp.delete("/me/tokens/<int:token_id>")
+@token_required
+@blp.response(204)
+def revoke_token(user, token_id):
+    """Revoke one of the caller's tokens (the one in use too); another user's token is a 404."""
+    service.revoke_api_token(db.session, user, token_id)
 
 
 @blp.post("/companies")

@@ -5,8 +5,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from marketplace.accounts.models import User
-from marketplace.accounts.service import companies_of
+from marketplace.accounts.service import companies_of, user_for_session
 from marketplace.config import settings_of
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
@@ -75,9 +74,8 @@ def init_app(app: Flask) -> None:
     register_filters(app)
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    def load_user(session_id: str):
+        return user_for_session(db.session, session_id)
 
     @app.errorhandler(MarketplaceError)
     def handle_marketplace_error(error: MarketplaceError):

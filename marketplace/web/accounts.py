@@ -52,6 +52,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # The session is a signed cookie: only moving the session version makes a copy of it, or of
+    # the remember cookie, stop working (and with it the account's other browsers).
+    service.end_sessions(db.session, current_user.id)
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("main.index"))
@@ -85,12 +88,41 @@ def reset_password(token: str):
     return render_template("accounts/reset.html", form=form)
 
 
+def saved_profile_form() -> forms.ProfileForm:
+    """The profile form filled from the saved profile, never from the request being answered."""
+    form = forms.ProfileForm(formdata=None, obj=current_user)
+    form.skills.data = ", ".join(skill.name for skill in current_user.skills)
+    return form
+
+
+def render_profile(
+    form: forms.ProfileForm | None = None,
+    password_form: forms.PasswordChangeForm | None = None,
+    new_token: str | None = None,
+):
+    """The profile page; each of its forms posts to its own address (the template says which), so
+    a page rendered after creating a token or a refused password change still saves the profile."""
+    return render_template(
+        "accounts/profile.html",
+        form=form or saved_profile_form(),
+        token_form=forms.TokenForm(formdata=None),
+        password_form=password_form or forms.PasswordChangeForm(formdata=None),
+        logout_form=forms.LogoutEverywhereForm(formdata=None),
+        tokens=service.api_tokens_of(db.session, current_user),
+        new_token=new_token,
+    )
+
+
+def remembered() -> bool:
+    return bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    form = forms.ProfileForm(obj=current_user)
     if request.method == "GET":
-        form.skills.data = ", ".join(skill.name for skill in current_user.skills)
+        return render_profile()
+    form = forms.ProfileForm(obj=current_user)
     if form.validate_on_submit():
         try:
             service.update_profile(
@@ -106,13 +138,44 @@ def profile():
         else:
             flash("Profile saved.", "success")
             return redirect(url_for("accounts.profile"))
-    return render_template(
-        "accounts/profile.html",
-        form=form,
-        token_form=forms.TokenForm(),
-        tokens=service.api_tokens_of(db.session, current_user),
-        new_token=None,
-    )
+    return render_profile(form=form)
+
+
+@bp.post("/profile/password")
+@login_required
+def change_password():
+    form = forms.PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            user = service.change_password(
+                db.session,
+                current_user.id,
+                current_password=form.current_password.data,
+                new_password=form.new_password.data,
+                revoke_tokens=form.revoke_tokens.data,
+            )
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            # Every session ended with the old password; this one goes on under the new version.
+            login_user(user, remember=remembered())
+            done = "Password changed; your other sessions are logged out"
+            flash(done + (" and your API tokens revoked." if form.revoke_tokens.data else "."), "success")
+            return redirect(url_for("accounts.profile"))
+    return render_profile(password_form=form)
+
+
+@bp.post("/profile/logout-everywhere")
+@login_required
+def logout_everywhere():
+    form = forms.LogoutEverywhereForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("accounts.profile"))
+    service.end_sessions(db.session, current_user.id, revoke_tokens=form.revoke_all_tokens.data)
+    logout_user()
+    done = "You are logged out everywhere"
+    flash(done + (" and your API tokens are revoked." if form.revoke_all_tokens.data else "."), "info")
+    return redirect(url_for("accounts.login"))
 
 
 @bp.post("/profile/tokens")
@@ -123,13 +186,7 @@ def create_token():
         flash("Give the token a name.", "danger")
         return redirect(url_for("accounts.profile"))
     _, raw = service.create_api_token(db.session, current_user, name=form.name.data)
-    return render_template(
-        "accounts/profile.html",
-        form=forms.ProfileForm(obj=current_user),
-        token_form=forms.TokenForm(),
-        tokens=service.api_tokens_of(db.session, current_user),
-        new_token=raw,
-    )
+    return render_profile(new_token=raw)
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")

@@ -110,6 +110,7 @@ class Scene:
     dev: int
     request: int
     card: int
+    token: int
     missing: int = 2**31  # an id nothing has
 
 
@@ -118,7 +119,8 @@ def scene(session, world, open_problem) -> Scene:
     """The public problem: Ann picked it, sent an e-mail link to a newcomer, introduced Dev (who has
     not answered yet) and put herself forward (proposed). The private problem: the employee shared
     it with Ann, who claimed it. A draft, and an invitation to join the company addressed to the
-    outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card."""
+    outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card
+    and an API token named "Laptop"."""
     public = open_problem()
     chains.pick_from_board(session, world.ann, public.id)
     link = chains.forward(session, world.ann, public.id, to_email="newcomer@elsewhere.example")
@@ -137,11 +139,12 @@ def scene(session, world, open_problem) -> Scene:
     network.answer_request(session, world.ann, asked.id, "confirm")
     request = network.request_connection(session, world.ann, user_id=world.employee.id, note="Same climbing gym")
     card = network.create_card(session, world.ann, network.CardData(name="Nadia Noor", email="nadia@elsewhere.example"))
+    token, _ = accounts.create_api_token(session, world.ann, name="Laptop")
     session.commit()
     return Scene(
         company=world.company.id, public=public.id, private=private.id, draft=draft.id, link=link.token,
         invitation=invitation, awaiting=awaiting.id, proposed=proposed.id, bob=world.bob.id, dev=world.dev.id,
-        request=request.id, card=card.id,
+        request=request.id, card=card.id, token=token.id,
     )  # fmt: skip
 
 
@@ -181,6 +184,8 @@ MATRIX = {
     "POST /users":                                   (201,      201,     201,   201,    201),
     "POST /tokens":                                  (201,      201,     201,   201,    201),
     "GET /me":                                       (401,      200,     200,   200,    200),
+    "GET /me/tokens":                                (401,      200,     200,   200,    200),
+    "DELETE /me/tokens/{token}":                     (401,      404,     204,   404,    404),
     "POST /companies":                               (401,      201,     201,   201,    201),
     "POST /companies/{company}/members":             (401,      404,     404,   403,    201),
     "POST /invitations/{invitation}/accept":         (401,      200,     403,   403,    403),

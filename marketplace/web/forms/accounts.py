@@ -43,6 +43,24 @@ class ProfileForm(FlaskForm):
     submit = SubmitField("Save profile")
 
 
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
+    confirm_password = PasswordField(
+        "Repeat it", validators=[DataRequired(), EqualTo("new_password", "The two passwords differ.")]
+    )
+    revoke_tokens = BooleanField("Also revoke my API tokens")
+    submit = SubmitField("Change password")
+
+
+class LogoutEverywhereForm(FlaskForm):
+    revoke_all_tokens = BooleanField(
+        "Also revoke my API tokens",
+        description="Every browser logged in to this account is logged out, this one too.",
+    )
+    submit = SubmitField("Log out everywhere")
+
+
 class TokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired(), Length(max=80)], default="API token")
     submit = SubmitField("Create token")
