@@ -18,10 +18,9 @@ def stripe_client() -> stripe.StripeClient:
     if client is None:
         key = current_app.config.get("STRIPE_SECRET_KEY") or "sk_test_local_emulator"
         base = current_app.config.get("STRIPE_API_BASE") or ""
-        addresses = {"api": base, "connect": base, "files": base} if base else None
         client = stripe.StripeClient(
             key,
-            base_addresses=addresses,
+            base_addresses={"api": base, "connect": base, "files": base} if base else None,
             # Retries reuse the request's idempotency key, so they can never double a payment.
             max_network_retries=2,
             http_client=stripe.RequestsClient(timeout=current_app.config["STRIPE_TIMEOUT_SECONDS"]),
