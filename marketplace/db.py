@@ -9,20 +9,23 @@ and never wait, since WAL readers do not block. PostgreSQL uses row locks and gu
 import enum
 import functools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
 
 from flask import Flask, Response, g, request
 from flask.globals import _cv_app, _cv_request
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
+    ClauseElement,
     Connection,
     DateTime,
     Dialect,
     Engine,
     Enum,
-    Executable,
+    FromClause,
     Integer,
     MetaData,
     Table,
@@ -36,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -51,18 +55,18 @@ NAMING_CONVENTION = {
 sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both engines (SQLite drops the offset otherwise)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
@@ -102,13 +106,15 @@ class Prepared:
     from ``connection_of(session)``.
     """
 
-    def __init__(self, statement: Executable):
+    def __init__(self, statement: ClauseElement):
         self.statement = statement
         self._compiled: dict[str, tuple] = {}
 
     def _compile(self, dialect: Dialect) -> tuple:
         if dialect.name not in self._compiled:
             compiled = self.statement.compile(dialect=dialect)
+            if not isinstance(compiled, SQLCompiler):
+                raise TypeError(f"not a SQL statement: {self.statement!r}")
             # Values the statement carries itself (the 0 of a COALESCE, say), then the caller's.
             fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
             names = compiled.positiontup or list(compiled.binds)
@@ -116,10 +122,10 @@ class Prepared:
             self._compiled[dialect.name] = (compiled.string, bool(compiled.positiontup), fixed, plan)
         return self._compiled[dialect.name]
 
-    def _run(self, connection: Connection, params: dict | list[dict], many: bool = False):
+    def _run(self, connection: Connection, params: dict | list[dict]) -> tuple[int, Sequence[Any]]:
         sql, positional, fixed, plan = self._compile(connection.dialect)
 
-        def bind(given: dict):
+        def bind(given: dict) -> Any:
             values = fixed | given if fixed else given
             if positional:
                 return tuple([process(values[name]) if process else values[name] for name, process in plan])
@@ -127,7 +133,7 @@ class Prepared:
 
         cursor = connection.connection.cursor()
         try:
-            if many:
+            if isinstance(params, list):
                 cursor.executemany(sql, [bind(row) for row in params])
             else:
                 cursor.execute(sql, bind(params))
@@ -142,9 +148,9 @@ class Prepared:
         return self._run(connection, params)[0]
 
     def executemany(self, connection: Connection, rows: list[dict]) -> None:
-        self._run(connection, rows, many=True)
+        self._run(connection, rows)
 
-    def fetchall(self, connection: Connection, params: dict) -> list[tuple]:
+    def fetchall(self, connection: Connection, params: dict) -> Sequence[tuple]:
         return self._run(connection, params)[1]
 
 
@@ -160,9 +166,18 @@ def insert_of(table: Table, *columns: str) -> Prepared:
     return Prepared(insert(table).values({name: bindparam(name) for name in columns}))
 
 
+class Guarded(Protocol):
+    """A mapped row with an integer ``id`` and a ``status`` column, as ``guarded_update`` takes."""
+
+    __table__: ClassVar[FromClause]
+
+    @property
+    def id(self) -> int: ...
+
+
 @functools.cache
 def _guarded_update(table: Table, states: int, names: tuple[str, ...]) -> Prepared:
-    expected = [bindparam(f"_expected_{n}") for n in range(states)]
+    expected: list[BindParameter[Any]] = [bindparam(f"_expected_{n}") for n in range(states)]
     return Prepared(
         update(table)
         .where(table.c.id == bindparam("_id"), table.c.status.in_(expected))
@@ -170,7 +185,7 @@ def _guarded_update(table: Table, states: int, names: tuple[str, ...]) -> Prepar
     )
 
 
-def guarded_update(session: Session, instance: Base, expected: Iterable, **values) -> bool:
+def guarded_update(session: Session, instance: Guarded, expected: Iterable, **values: Any) -> bool:
     """``UPDATE … SET values WHERE id = instance.id AND status IN expected``: of two racing
     requests only one can win. On success the instance holds the values without reading its row
     back; on failure it is refreshed, so the caller can say what state it is in.
@@ -199,14 +214,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record):
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -217,7 +232,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _sqlite_begin(connection):
+    def _sqlite_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
     return engine

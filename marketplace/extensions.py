@@ -21,7 +21,6 @@ bootstrap = Bootstrap5()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
-
 def init_reach_graph(app: Flask) -> None:
     """Each process keeps one reach index over the app's database (docs/network.md)."""
     app.extensions["reach_graph"] = ReachGraph(track_records=introductions.track_records)

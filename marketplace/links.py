@@ -1,12 +1,14 @@
 """Absolute links the pages and the API hand out (to Stripe, in JSON, in e-mails): built from
 ``BASE_URL`` so they work from outside, whatever host the request came in on."""
 
+from typing import Any
+
 from flask import current_app, url_for
 
 from marketplace.referrals.models import Referral
 
 
-def absolute(endpoint: str, **values: object) -> str:
+def absolute(endpoint: str, **values: Any) -> str:
     return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -19,7 +20,7 @@ MIN_PASSWORD_LENGTH = 8
 RESET_TOKEN_MAX_AGE = 3600
 
 
-def normalize_email(email: str) -> str:
+def normalize_email(email: str | None) -> str:
     """A canonical, validated address; domains lower-cased, no deliverability look-up."""
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
@@ -74,7 +75,7 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
 
 
 def update_profile(
-    session: Session, user: User, *, name: str, headline: str, skills, show_name_on_chains: bool
+    session: Session, user: User, *, name: str, headline: str, skills: str | Iterable[str], show_name_on_chains: bool
 ) -> User:
     user.name = _check_name(name)
     headline = (headline or "").strip()

@@ -15,9 +15,9 @@ import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,7 @@ def register_handler(kind: str, function: Handler) -> None:
     HANDLERS[kind] = function
 
 
+_JOB_COLUMNS: tuple[str, ...]
 _JOB_COLUMNS = ("kind", "idempotency_key", "payload", "status", "attempts", "max_attempts", "run_after")
 _JOB_COLUMNS += ("last_error", "created_at")
 
@@ -66,7 +67,7 @@ def _insert_job(dialect: str) -> Prepared:
     hot paths that enqueue (every accept, every notification)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return Prepared(
-        insert(Job.__table__)
+        insert(cast(Table, Job.__table__))
         .values({name: bindparam(name) for name in _JOB_COLUMNS})
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Job.__table__.c.id)
@@ -164,7 +165,7 @@ def run_job(session: Session, job: Job, now: datetime | None = None) -> JobStatu
 
 def _record_failure(session: Session, job_id: int, error: Exception, now: datetime) -> JobStatus:
     """Retry with exponential backoff, or park the job for an admin when retrying cannot help."""
-    job = session.get(Job, job_id, populate_existing=True)
+    job = session.get_one(Job, job_id, populate_existing=True)
     if not isinstance(error, RetryLater | PermanentFailure):
         log.error("job %s (%s) failed unexpectedly", job.id, job.kind, exc_info=error)
     if isinstance(error, OutcomeUnknown) and job.first_unknown_at is None:
@@ -235,8 +236,8 @@ def work_once(
     return report
 
 
-def retry_parked(session: Session, job_id: int) -> Job:
-    """An admin sends a parked job round again (after fixing what made it fail)."""
+def retry_parked(session: Session, job_id: int) -> Job | None:
+    """An admin sends a parked job round again (after fixing what made it fail); None if there is no such job."""
     session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.PARKED)

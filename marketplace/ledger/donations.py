@@ -53,7 +53,7 @@ def giving_record(session: Session, user_id: int) -> tuple[list[Gift], list[Gift
         (giver_entry,) = [e for e in donation.entries if e.amount < 0]
         (recipient_entry,) = [e for e in donation.entries if e.amount > 0]
         giver, recipient = (
-            session.get(User, int(entry.account.code.split(":")[1])) for entry in (giver_entry, recipient_entry)
+            session.get_one(User, int(entry.account.code.split(":")[1])) for entry in (giver_entry, recipient_entry)
         )
         gifts.append(Gift(donation, giver, recipient, recipient_entry.amount, recipient_entry.currency))
     return [g for g in gifts if g.giver.id == user_id], [g for g in gifts if g.recipient.id == user_id]
@@ -90,7 +90,9 @@ def donate(
     return posted
 
 
-def _draw_gifts(session: Session, giver: User, recipient_id: int, amount: int, currency: str, transaction_id: int):
+def _draw_gifts(
+    session: Session, giver: User, recipient_id: int, amount: int, currency: str, transaction_id: int
+) -> None:
     query = (
         select(Share)
         .where(

@@ -9,8 +9,9 @@ workflow state that the ledger's entries must agree with, which ``flask ledger v
 
 import enum
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -91,7 +92,7 @@ class LedgerEntry(Base):
     account: Mapped[LedgerAccount] = relationship(viewonly=True)
 
 
-ddl.attach(LedgerEntry.__table__)
+ddl.attach(cast(Table, LedgerEntry.__table__))
 
 
 class ShareRole(enum.StrEnum):

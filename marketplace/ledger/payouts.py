@@ -5,7 +5,9 @@ The payment work (``marketplace.payments``) calls these with what Stripe answere
 payout announces ``payout_started``, which is how the transfer job gets written.
 """
 
-from sqlalchemy import update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from marketplace import signals
@@ -18,7 +20,8 @@ from marketplace.ledger.posting import Entry, LedgerError, Posted, post
 class ShareError(Conflict):
     code = "share_state"
 
-def _move_share(session: Session, share: Share, expected: ShareStatus, new: ShareStatus, **values) -> None:
+
+def _move_share(session: Session, share: Share, expected: ShareStatus, new: ShareStatus, **values: Any) -> None:
     """A guarded status change, like a problem's: of two racing callers only one wins."""
     result = session.execute(
         update(Share)
@@ -27,7 +30,7 @@ def _move_share(session: Session, share: Share, expected: ShareStatus, new: Shar
         .execution_options(synchronize_session=False)
     )
     session.refresh(share)
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         raise ShareError(f"Share {share.id} is {share.status.value.replace('_', ' ')}; it cannot become {new.value}.")
 
 

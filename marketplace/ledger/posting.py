@@ -8,9 +8,9 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, func, null, select, union_all
+from sqlalchemy import BindParameter, ColumnElement, Insert, Table, bindparam, func, null, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ class LedgerError(ValidationError):
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
+
 
 class Entry(NamedTuple):
     account: str
@@ -76,9 +77,9 @@ def fingerprint(
 
 # The posting path: four statements per transaction (five on PostgreSQL), each built once and
 # run by ``Prepared`` (see marketplace/db.py), since posting is on the settlement's hot path.
-TRANSACTIONS = LedgerTransaction.__table__
-ENTRIES = LedgerEntry.__table__
-ACCOUNTS = LedgerAccount.__table__
+TRANSACTIONS = cast(Table, LedgerTransaction.__table__)
+ENTRIES = cast(Table, LedgerEntry.__table__)
+ACCOUNTS = cast(Table, LedgerAccount.__table__)
 ACCOUNTS_BY_CODE = select(ACCOUNTS.c.code, ACCOUNTS.c.id).where(ACCOUNTS.c.code.in_(bindparam("codes", expanding=True)))
 BALANCE = (
     select(func.coalesce(func.sum(ENTRIES.c.amount), 0))
@@ -102,7 +103,7 @@ def _lookup(dialect: str, accounts: int) -> Prepared:
     row is one of the ``accounts`` codes that exist, with its id."""
     by_key = TRANSACTIONS.c.idempotency_key == bindparam("key")
     if dialect == "postgresql":
-        next_id = func.nextval(func.pg_get_serial_sequence("ledger_transactions", "id"))
+        next_id: ColumnElement[int] = func.nextval(func.pg_get_serial_sequence("ledger_transactions", "id"))
     else:
         next_id = select(func.coalesce(func.max(TRANSACTIONS.c.id), 0) + 1).scalar_subquery()
     posted = select(
@@ -111,13 +112,13 @@ def _lookup(dialect: str, accounts: int) -> Prepared:
         select(TRANSACTIONS.c.fingerprint).where(by_key).scalar_subquery().label("fingerprint"),
         next_id.label("next_id"),
     )
-    codes = [bindparam(f"code_{n}") for n in range(accounts)]
+    codes: list[BindParameter[str]] = [bindparam(f"code_{n}") for n in range(accounts)]
     existing = select(ACCOUNTS.c.code, ACCOUNTS.c.id, null(), null()).where(ACCOUNTS.c.code.in_(codes))
     return Prepared(union_all(posted, existing))
 
 
 @functools.cache
-def _open_accounts(dialect: str):
+def _open_accounts(dialect: str) -> Insert:
     """INSERT of new account codes that leaves alone any a concurrent transaction opened first."""
     return (
         (postgresql if dialect == "postgresql" else sqlite)
@@ -174,12 +175,15 @@ def post(
         LOCK_KEY.fetchall(connection, {"key": idempotency_key})
     codes = sorted({line.account for line in lines})
     params = {"key": idempotency_key} | {f"code_{n}": code for n, code in enumerate(codes)}
+    posted: tuple[Any, Any, Any] | None
     ids, posted = {}, None
     for code, row_id, stored_fingerprint, next_id in _lookup(dialect, len(codes)).fetchall(connection, params):
         if code is None:
             posted = (row_id, stored_fingerprint, next_id)
         else:
             ids[code] = row_id
+    if posted is None:
+        raise LedgerError("The ledger lookup returned no transaction row.")
     stored_id, stored_fingerprint, transaction_id = posted
     if stored_id is not None:
         if stored_fingerprint != wanted:
@@ -221,7 +225,7 @@ def post(
 
 def balance(session: Session, account_code: str, currency: str) -> int:
     # int(): PostgreSQL sums 64-bit integers as numeric.
-    return int(session.scalar(BALANCE, {"code": account_code, "currency": currency}))
+    return int(session.execute(BALANCE, {"code": account_code, "currency": currency}).scalar_one())
 
 
 def transaction_by_key(session: Session, idempotency_key: str) -> LedgerTransaction | None:

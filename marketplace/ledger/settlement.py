@@ -9,9 +9,9 @@ checks it.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import signals
@@ -83,7 +83,7 @@ def record_funding(session: Session, problem: Problem, *, amount: int, currency:
 @dataclass(frozen=True)
 class ShareLine:
     user_id: int
-    position: int
+    position: int | None
     amount: int
 
 
@@ -147,6 +147,7 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
         for position, (member_id, amount) in enumerate(zip(chain, split.shares, strict=True), start=1)
     )
     # A share is money owed to a member: links a rule pays nothing get none.
+    shares: list[tuple[ShareRole, int | None, int, int]]
     shares = [(ShareRole.LINK, line.position, line.user_id, line.amount) for line in lines if line.amount]
     if candidate_share and candidate_id is not None:
         shares.append((ShareRole.CANDIDATE, None, candidate_id, candidate_share))
@@ -173,7 +174,7 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
 
 
 INSERT_SHARES = insert_of(
-    Share.__table__,
+    cast(Table, Share.__table__),
     *("problem_id", "member_id", "role", "position", "amount", "given", "currency", "status", "transaction_id"),
     *("payout_attempts", "transfer_reference", "created_at"),
 )

@@ -8,6 +8,7 @@ state, shares that disagree with the ledger, a share paid twice).
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import func, select
@@ -31,7 +32,7 @@ from marketplace.ledger.models import (
 from marketplace.ledger.posting import Entry, fingerprint
 from marketplace.problems.models import Problem, ProblemStatus
 
-OWNERS = {"problems": Problem, "users": User, "companies": Company}
+OWNERS: dict[str, type[Problem | User | Company]] = {"problems": Problem, "users": User, "companies": Company}
 PAID_KEY = re.compile(r"payout:share:(\d+):\d+:paid")
 # What each problem state says its shares (other than gifts) may be.
 SHARE_STATES = {
@@ -61,7 +62,7 @@ def verify_ledger(session: Session) -> list[str]:
 
 
 @contextmanager
-def _snapshot(session: Session):
+def _snapshot(session: Session) -> Iterator[None]:
     """Read everything from one snapshot, so a settlement committed meanwhile cannot look like a
     broken invariant: REPEATABLE READ on PostgreSQL; on SQLite a read transaction (which is a
     snapshot, and does not take the write lock). Inside a caller's transaction, use that one."""
@@ -101,7 +102,7 @@ def _transactions(session: Session) -> list[str]:
         entries = lines.get(transaction.id, [])
         if not entries:
             found.append(f"{label}: has no entries")
-        sums = Counter()
+        sums: Counter[str] = Counter()
         for entry in entries:
             sums[entry.currency] += entry.amount
         for currency, total in sorted(sums.items()):
@@ -132,7 +133,7 @@ def _accounts(session: Session, totals: dict[tuple[str, str], int]) -> list[str]
         rule = account_rule(code)
         if rule is None:
             found.append(f"account {code}: not a known kind of account")
-        elif rule.owner and int(rule.pattern.fullmatch(code).group(1)) not in rows[rule.owner]:
+        elif rule.owner and (match := rule.pattern.fullmatch(code)) and int(match.group(1)) not in rows[rule.owner]:
             found.append(f"account {code}: names a row of {rule.owner} that does not exist")
     for (code, currency), total in sorted(totals.items()):
         rule = account_rule(code)

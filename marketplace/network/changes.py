@@ -13,8 +13,9 @@ actions, so the serialisation costs nothing noticeable.
 """
 
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import CursorResult, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -64,4 +65,4 @@ def prune_changes(session: Session) -> int:
     result = session.execute(
         delete(NetworkChange).where(NetworkChange.created_at < utcnow() - RETENTION, NetworkChange.id < newest)
     )
-    return result.rowcount
+    return cast(CursorResult, result).rowcount

@@ -14,10 +14,12 @@ and nothing is stored.
 
 import csv
 import io
+from collections.abc import Iterable
 from datetime import date, timedelta
+from typing import Any, TypeVar, cast
 
 import vobject
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -43,6 +45,8 @@ JOB_KIND = "network.import_cards"
 
 # The preview -----------------------------------------------------------------------------------
 
+Card = TypeVar("Card")
+
 
 def _card_json(data: CardData) -> dict:
     return {**vars(data), "connected_on": data.connected_on.isoformat() if data.connected_on else None}
@@ -61,12 +65,13 @@ def _keys(email_keys: list[str], url: str | None) -> list[str]:
     return [*email_keys, *filter(None, [_url_key(url)])]
 
 
-def _existing_keys(cards) -> dict[str, object]:
-    """Every e-mail and LinkedIn address of the given cards, to the card."""
-    found = {}
+def _existing_keys(cards: Iterable[Card]) -> dict[str, Card]:
+    """Every e-mail and LinkedIn address of the given cards (rows or ``ContactCard``s), to the card."""
+    found: dict[str, Card] = {}
     for card in cards:
-        emails = [card.email_key, *(e.lower() for e in card.other_emails.split(",") if e)]
-        for key in _keys([e for e in emails if e], card.linkedin_url):
+        fields: Any = card
+        emails = [fields.email_key, *(e.lower() for e in fields.other_emails.split(",") if e)]
+        for key in _keys([e for e in emails if e], fields.linkedin_url):
             found.setdefault(key, card)
     return found
 
@@ -89,7 +94,7 @@ def preview(session: Session, owner: User, filename: str, raw: bytes) -> Contact
     cards: dict[int, CardData] = {}  # entry index -> card, merged with later duplicates in the file
     in_file: dict[str, int] = {}
     for row in rows:
-        entry = {"line": row.line, "name": row.data.name if row.data else "", "reason": row.reason}
+        entry: dict[str, Any] = {"line": row.line, "name": row.data.name if row.data else "", "reason": row.reason}
         if row.data is None:
             entries.append({**entry, "action": "skip", "email": None})
             continue
@@ -154,7 +159,7 @@ def confirm(session: Session, owner: User, import_id: int) -> ContactImport:
         .values(status=ImportStatus.IMPORTING)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         raise Conflict(f"This import is already {imported.status.value}.", code="import_state")
     session.refresh(imported)
     if imported.total <= CHUNK_THRESHOLD:
@@ -198,7 +203,7 @@ def step(session: Session, imported: ContactImport) -> bool:
         .values(processed=end)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         raise Conflict("This import was cancelled or is being confirmed elsewhere.", code="import_state")
     session.refresh(imported, ["processed"])
     if end < imported.total:
@@ -251,7 +256,7 @@ def cancel(session: Session, owner: User, import_id: int) -> ContactImport:
         .values(status=ImportStatus.CANCELLED, finished_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         raise Conflict(f"This import is already {imported.status.value}.", code="import_state")
     session.execute(delete(ContactCard).where(ContactCard.staged_import_id == imported.id))
     session.refresh(imported)
@@ -266,7 +271,7 @@ def drop_stale_previews(session: Session) -> int:
             ContactImport.created_at < utcnow() - PREVIEW_LIFETIME,
         )
     )
-    return result.rowcount
+    return cast(CursorResult, result).rowcount
 
 
 # Export ----------------------------------------------------------------------------------------

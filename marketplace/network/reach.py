@@ -169,14 +169,14 @@ class ReachIndex:
             raise ValueError("k must not be negative")
         _check_hops(max_hops)
         snapshot = self._snapshot
-        sources = snapshot.members.lookup(sources)
-        sources = _unique(sources[sources >= 0])
+        found = snapshot.members.lookup(sources)
+        indices = _unique(found[found >= 0])
         skills = [s for s in set(skill_ids) if snapshot.holders.get(s, _NO_MEMBERS).size]
-        if k == 0 or not sources.size or not skills:
+        if k == 0 or not indices.size or not skills:
             return []
         excluded = snapshot.members.lookup(list(exclude or ()))
-        excluded = _unique(np.concatenate([sources, excluded[excluded >= 0]]))
-        search = _ExpertSearch(snapshot, self._stamps, sources, skills, excluded)
+        excluded = _unique(np.concatenate([indices, excluded[excluded >= 0]]))
+        search = _ExpertSearch(snapshot, self._stamps, indices, skills, excluded)
         return search.run(k, max_hops)
 
     def degree_counts(self, source: int, max_hops: int = 3) -> tuple[int, ...]:
@@ -613,35 +613,37 @@ class _ExpertSearch:
 
     def _links_of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(entries, experts)``: the experts linked to ``rows[entries[i]]``, any skill, once."""
-        entries, experts = [], []
+        entry_parts: list[np.ndarray] = []
+        expert_parts: list[np.ndarray] = []
         for keys in self.links:
             starts = np.searchsorted(keys, rows.astype(np.int64) << 32)
             stops = np.searchsorted(keys, (rows.astype(np.int64) + 1) << 32)
             counts = stops - starts
-            entries.append(np.repeat(np.arange(rows.size), counts))
-            experts.append(keys[_ranges(starts, counts)] & _LOW32)
-        entries, experts = np.concatenate(entries), np.concatenate(experts)
+            entry_parts.append(np.repeat(np.arange(rows.size), counts))
+            expert_parts.append(keys[_ranges(starts, counts)] & _LOW32)
+        entries, experts = np.concatenate(entry_parts), np.concatenate(expert_parts)
         if len(self.links) > 1:
             _, first, _ = _distinct(_link_keys(entries, experts))
             entries, experts = entries[first], experts[first]
         return entries, experts.astype(np.int32)
 
-    def _links_of_level(self, level: np.ndarray, in_level: np.ndarray):
+    def _links_of_level(self, level: np.ndarray, in_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(members, experts)`` linked to members of a level, looked up per row when the level
         is small and by one pass over the keys when it is large."""
         if level.size * 16 < sum(keys.size for keys in self.links):
             entries, experts = self._links_of_rows(level)
             return level[entries], experts
-        members, experts = [], []
+        member_parts: list[np.ndarray] = []
+        expert_parts: list[np.ndarray] = []
         for keys in self.links:
             owner = (keys >> 32).astype(np.int32)
             hit = in_level[owner]
-            members.append(owner[hit])
-            experts.append((keys[hit] & _LOW32).astype(np.int32))
-        return np.concatenate(members), np.concatenate(experts)
+            member_parts.append(owner[hit])
+            expert_parts.append((keys[hit] & _LOW32).astype(np.int32))
+        return np.concatenate(member_parts), np.concatenate(expert_parts)
 
     def _paths(self, best: _Candidates) -> list[tuple[int, ...]]:
-        paths = []
+        paths: list[tuple[int, ...]] = []
         for expert, hops, source, middle in zip(
             best.expert.tolist(),
             best.hops.tolist(),

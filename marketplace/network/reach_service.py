@@ -47,19 +47,22 @@ class ReachGraph:
         """The index, caught up with every change committed before this call."""
         with self._lock:
             if self._index is None or not self._catch_up(session):
-                self._build(session)
+                return self._build(session)
             return self._index
 
-    def _build(self, session: Session) -> None:
+    def _build(self, session: Session) -> ReachIndex:
         # The log position first: changes committed while the tables are read are applied again
         # later, which is harmless because every change states a new value rather than a delta.
         newest = session.execute(_CHANGES.order_by(NetworkChange.id.desc()).limit(1)).first()
         self._last_change = tuple(newest) if newest else None
         accepted = {user_id: record[1] for user_id, record in self._track_records(session, None).items()}
         self._index = ReachIndex.from_db(session.connection(), accepted, **self._options)
+        return self._index
 
     def _catch_up(self, session: Session) -> bool:
         """Apply the changes after the last applied one; False when the log does not continue it."""
+        if self._index is None:
+            return False
         last = self._last_change
         rows = session.execute(
             _CHANGES.where(NetworkChange.id >= (last[0] if last else 0)).order_by(NetworkChange.id)

@@ -8,9 +8,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 
-from sqlalchemy import and_, delete, exists, func, literal, or_, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import CursorResult, Select, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload
 
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
@@ -63,7 +64,7 @@ def request_connection(
     if (user_id is None) == (not email):
         raise ValidationError("Name exactly one member: by id, or by e-mail address.", code="invalid_member")
     lock_network(session)
-    other = session.get(User, user_id) if user_id is not None else user_by_email(session, email)
+    other = user_by_email(session, email) if email else session.get(User, user_id)
     if other is None:
         raise NotFound("No member has that e-mail address." if email else "No such member.")
     if other.id == actor.id:
@@ -144,7 +145,7 @@ def remove_connection(session: Session, actor: User, peer_id: int) -> None:
             )
         )
     )
-    if result.rowcount == 0:
+    if cast(CursorResult, result).rowcount == 0:
         raise NotFound("You are not connected to that member.")
     record_change(session, ChangeKind.DISCONNECT, actor.id, peer_id)
 
@@ -168,7 +169,7 @@ class PendingRequests:
 
 
 def pending_requests(session: Session, user: User) -> PendingRequests:
-    def of(column, other):
+    def of(column: InstrumentedAttribute[int], other: InstrumentedAttribute[User]) -> list[ConnectionRequest]:
         return list(
             session.scalars(
                 select(ConnectionRequest)
@@ -351,7 +352,7 @@ def card_fields(data: CardData) -> dict:
     }
 
 
-def visible_cards(owner_id: int):
+def visible_cards(owner_id: int) -> Select[ContactCard]:
     """The owner's cards, without those of an import still being confirmed."""
     return select(ContactCard).where(ContactCard.owner_id == owner_id, ContactCard.staged_import_id.is_(None))
 

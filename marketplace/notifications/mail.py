@@ -75,14 +75,19 @@ def mail_folder() -> Path:
     return Path(current_settings().instance_path) / "mail"
 
 
+def plain_text(message: EmailMessage) -> str:
+    """The message's plain-text body (every message we compose has one)."""
+    body = message.get_body(("plain",))
+    return body.get_content() if body is not None else ""
+
+
 def _write_locally(message: EmailMessage) -> None:
     folder = mail_folder()
     folder.mkdir(parents=True, exist_ok=True)
     name = message["Message-ID"].strip("<>").replace("@", "_")
     (folder / f"{name}.eml").write_bytes(bytes(message))
     if not current_app.testing:
-        text = message.get_body(("plain",)).get_content()
-        print(f"--- mail to {message['To']}: {message['Subject']}\n{text}", file=sys.stderr)
+        print(f"--- mail to {message['To']}: {message['Subject']}\n{plain_text(message)}", file=sys.stderr)
 
 
 def _send_smtp(mail_url: str, message: EmailMessage) -> None:

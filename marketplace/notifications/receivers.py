@@ -56,6 +56,8 @@ def _payout_preview_for(problem: Problem, depth: int) -> dict[str, str]:
 def referral_sent(referral: Referral, *, session: Session, **_: Any) -> None:
     problem = referral.problem
     sender = referral.sender
+    if sender is None:
+        raise ValueError(f"referral {referral.id} has no sender to name")
     message = Message(
         title=f"{sender.name} thinks you can help: {problem.title}",
         body=referral.note,
@@ -71,6 +73,8 @@ def referral_sent(referral: Referral, *, session: Session, **_: Any) -> None:
         },
     )
     email = referral.recipient_user.email if referral.recipient_user else referral.recipient_email
+    if email is None:
+        raise ValueError(f"referral {referral.id} has neither a recipient nor an address")
     notify_address(session, email, referral.recipient_user, "referral_received", f"referral:{referral.id}", message)
 
 

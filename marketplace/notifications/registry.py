@@ -1,6 +1,10 @@
 """What notifications add to the app: receivers of the domain signals, the e-mail job and the
 digests (docs/architecture.md, "Signals")."""
 
+from collections.abc import Callable
+from typing import Any
+
+from blinker import Signal
 from flask import Flask
 
 from marketplace import signals
@@ -9,7 +13,7 @@ from marketplace.notifications import receivers
 from marketplace.notifications.mail import send_email_job
 from marketplace.notifications.service import send_digests
 
-RECEIVERS = {
+RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.invitation_created: receivers.invitation_created,
     signals.password_reset_requested: receivers.password_reset_requested,
     signals.problem_funded: receivers.problem_funded,

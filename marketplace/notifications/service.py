@@ -10,8 +10,9 @@ which mail clients recognise as one.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from typing import cast
 
-from sqlalchemy import ScalarResult, func, select, update
+from sqlalchemy import CursorResult, ScalarResult, func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -43,7 +44,7 @@ def delivery_for(session: Session, user_id: int, kind: str) -> Delivery:
     return preference.delivery if preference else Delivery.IMMEDIATELY
 
 
-def _email_job(session: Session, key: str, kind: str, to: str, message: Message, *, user_id=None) -> None:
+def _email_job(session: Session, key: str, kind: str, to: str, message: Message, *, user_id: int | None = None) -> None:
     enqueue(
         session,
         EMAIL_JOB,
@@ -96,7 +97,9 @@ def email_only(session: Session, email: str, kind: str, event_key: str, message:
     _email_job(session, f"{kind}:{event_key}:{email}", kind, email, message)
 
 
-def notify_address(session: Session, email: str, user: User | None, kind: str, event_key: str, message: Message):
+def notify_address(
+    session: Session, email: str, user: User | None, kind: str, event_key: str, message: Message
+) -> Notification | None:
     """Notify a member if the address has an account, else e-mail the address."""
     if user is not None:
         return notify(session, user, kind, event_key, message)
@@ -107,7 +110,9 @@ def notify_address(session: Session, email: str, user: User | None, kind: str, e
 # The inbox -------------------------------------------------------------------------------------
 
 
-def inbox(session: Session, user: User, *, unread_only: bool = False, limit: int = 50, before_id: int | None = None):
+def inbox(
+    session: Session, user: User, *, unread_only: bool = False, limit: int = 50, before_id: int | None = None
+) -> list[Notification]:
     query = select(Notification).where(Notification.user_id == user.id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
@@ -128,7 +133,7 @@ def mark_read(session: Session, user: User, notification_ids: list[int] | None =
     if notification_ids is not None:
         statement = statement.where(Notification.id.in_(notification_ids))
     result = session.execute(statement.values(read_at=utcnow()).execution_options(synchronize_session=False))
-    return result.rowcount
+    return cast(CursorResult, result).rowcount
 
 
 def get_own(session: Session, user: User, notification_id: int) -> Notification:
@@ -208,7 +213,7 @@ def send_digests(session: Session, now: datetime | None = None) -> int:
                 .order_by(Notification.id)
             )
         )
-        user = session.get(User, user_id)
+        user = session.get_one(User, user_id)
         message = Message(
             title=f"Your daily digest: {len(items)} update{'s' if len(items) != 1 else ''}",
             link="/notifications",

@@ -22,10 +22,9 @@ def stripe_client() -> stripe.StripeClient:
                 raise stripe.AuthenticationError("STRIPE_SECRET_KEY is not set (APP_ENV=production).")
             key = EMULATOR_KEY
         base = settings.stripe_api_base
-        addresses = {"api": base, "connect": base, "files": base} if base else None
         client = stripe.StripeClient(
             key,
-            base_addresses=addresses,
+            base_addresses={"api": base, "connect": base, "files": base} if base else None,
             # Retries reuse the request's idempotency key, so they can never double a payment.
             max_network_retries=2,
             http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),

@@ -4,6 +4,7 @@ and member by member. Every difference is reported in words."""
 from collections import defaultdict
 from functools import partial
 
+import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,13 +26,17 @@ def reconcile(session: Session) -> list[str]:
     differences: list[str] = []
     paid_out: dict[str, int] = defaultdict(int)
     for checkout in session.scalars(select(CheckoutSession).where(CheckoutSession.status == "complete")):
-        problem = session.get(Problem, checkout.problem_id)
+        problem = session.get_one(Problem, checkout.problem_id)
         label = f"problem {problem.id} (“{problem.title}”)"
         money = partial(format_money, currency=problem.currency)
+        if checkout.payment_intent_id is None:
+            raise RuntimeError(f"{label}: checkout {checkout.stripe_id} is complete but has no payment intent.")
         intent = client.v1.payment_intents.retrieve(
             checkout.payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]}
         )
         charge = intent.latest_charge
+        if not isinstance(charge, stripe.Charge) or isinstance(charge.balance_transaction, str):
+            raise RuntimeError(f"{label}: Stripe did not return the payment's charge with its balance transaction.")
         funded = transaction_by_key(session, f"fund:problem:{problem.id}")
         if funded is None:
             differences.append(f"{label}: Stripe charged {money(charge.amount)} but the ledger has no funding.")

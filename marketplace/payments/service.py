@@ -9,6 +9,7 @@ same key (Stripe replays the first answer).
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import stripe
@@ -42,7 +43,7 @@ def transfer_group(problem_id: int) -> str:
     return f"problem_{problem_id}"
 
 
-def call_stripe(action, *args, **kwargs):
+def call_stripe(action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Make one Stripe call, sorting its failures into the outbox's vocabulary.
 
     A connection error may have reached Stripe (the dropped-response case): its outcome is
@@ -70,7 +71,9 @@ def open_checkout(session: Session, problem_id: int) -> CheckoutSession | None:
     )
 
 
-def start_checkout(session: Session, actor: User, problem: Problem, *, success_url: str, cancel_url: str):
+def start_checkout(
+    session: Session, actor: User, problem: Problem, *, success_url: str, cancel_url: str
+) -> CheckoutSession:
     """A Checkout Session for the problem's bounty; an open one is reused, a failed one replaced.
 
     The idempotency key names the attempt, so a retried request (a double click, a timeout)
@@ -135,7 +138,7 @@ def checkout_completed(session: Session, data: dict) -> str:
         return "already recorded"
     checkout.status, checkout.completed_at = "complete", utcnow()
     checkout.payment_intent_id = _id_of(data.get("payment_intent"))
-    problem = session.get(Problem, checkout.problem_id)
+    problem = session.get_one(Problem, checkout.problem_id)
     try:
         funding.fund_problem(
             session, problem.id, amount=data["amount_total"], currency=data["currency"], reference=checkout.stripe_id
@@ -172,13 +175,13 @@ def checkout_closed(session: Session, data: dict, *, expired: bool) -> str:
     return "recorded"
 
 
-def _id_of(value) -> str | None:
+def _id_of(value: Any) -> str | None:
     return value.get("id") if isinstance(value, dict) else value
 
 
-def record_charge(session: Session, job) -> dict:
+def record_charge(session: Session, job: Job) -> dict:
     """The problem's charge (the source of its transfers) and Stripe's fee on it, borne by the platform."""
-    checkout = session.get(CheckoutSession, job.payload["checkout_id"])
+    checkout = session.get_one(CheckoutSession, job.payload["checkout_id"])
     payment_intent = checkout.payment_intent_id
     session.commit()
     intent = call_stripe(
@@ -188,7 +191,7 @@ def record_charge(session: Session, job) -> dict:
     )
     charge = intent.latest_charge
     fee = charge.balance_transaction.fee if charge.balance_transaction else 0
-    checkout = session.get(CheckoutSession, job.payload["checkout_id"])
+    checkout = session.get_one(CheckoutSession, job.payload["checkout_id"])
     checkout.charge_id = charge.id
     if fee:
         ledger.record_processor_fee(
@@ -197,7 +200,7 @@ def record_charge(session: Session, job) -> dict:
     return {"charge": charge.id, "fee": fee}
 
 
-def expire_checkout(session: Session, job) -> dict:
+def expire_checkout(session: Session, job: Job) -> dict:
     try:
         call_stripe(stripe_client().v1.checkout.sessions.expire, job.payload["stripe_id"])
     except stripe.InvalidRequestError as error:  # Already complete or expired: nothing to do.
@@ -245,7 +248,7 @@ def send_refund(session: Session, job: Job) -> dict[str, Any]:
     return {"refund": refund.id}
 
 
-def refund_stray_payment(session: Session, job) -> dict:
+def refund_stray_payment(session: Session, job: Job) -> dict:
     """A payment that arrived for a problem that no longer needed it goes straight back."""
     refund = call_stripe(
         stripe_client().v1.refunds.create,
@@ -293,7 +296,7 @@ def onboarding_link(session: Session, user: User, *, return_url: str, refresh_ur
     return link.url
 
 
-def _currently_due(account) -> list[str]:
+def _currently_due(account: dict) -> list[str]:
     requirements = account.get("requirements") or {}
     return list(requirements.get("currently_due") or []) + list(requirements.get("past_due") or [])
 
@@ -350,7 +353,7 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _existing_transfer(job) -> stripe.Transfer | None:
+def _existing_transfer(job: Job) -> stripe.Transfer | None:
     """After a day of unknown outcomes, look for the transfer before sending one again."""
     listed = call_stripe(
         stripe_client().v1.transfers.list, params={"transfer_group": job.payload["transfer_group"], "limit": 100}
@@ -375,10 +378,10 @@ def payout_started(share: Share, *, session: Session, key: str, **_: Any) -> Non
     )
 
 
-def send_transfer(session: Session, job) -> dict:
+def send_transfer(session: Session, job: Job) -> dict:
     """One transfer per share and attempt, from the problem's charge to the member's account."""
     payload = job.payload
-    share = session.get(Share, payload["share_id"])
+    share = session.get_one(Share, payload["share_id"])
     account = session.get(PayoutAccount, payload["member_id"])
     checkout = funding_checkout(session, payload["problem_id"])
     session.commit()

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Skill, User
@@ -43,7 +44,7 @@ class ProblemInput:
     candidate_share_bps: int = 0
 
 
-def _int_in(value, low: int, high: int, what: str) -> int:
+def _int_in(value: object, low: int, high: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationError(
             f"{what} must be a whole number from {low} to {high}.",
@@ -147,7 +148,9 @@ def _publish(problem: Problem) -> None:
     problem.published_at = utcnow()
 
 
-def transition(session: Session, problem: Problem, expected: set[ProblemStatus], new: ProblemStatus, **values) -> None:
+def transition(
+    session: Session, problem: Problem, expected: set[ProblemStatus], new: ProblemStatus, **values: Any
+) -> None:
     """A guarded state change: one UPDATE that only succeeds from an expected state.
 
     Two requests racing for the same change cannot both win; the loser gets a clear conflict.
@@ -160,7 +163,7 @@ def transition(session: Session, problem: Problem, expected: set[ProblemStatus],
 
 # The board -------------------------------------------------------------------------------------
 
-SORTS = {
+SORTS: dict[str, tuple[UnaryExpression[Any], ...]] = {
     "newest": (Problem.published_at.desc(), Problem.id.desc()),
     "bounty": (Problem.bounty_amount.desc(), Problem.id.desc()),
     "closing": (Problem.expires_at.asc(), Problem.id.asc()),

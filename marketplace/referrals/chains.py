@@ -10,8 +10,9 @@ import functools
 import hashlib
 import json
 import secrets
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session, object_session
 
 from marketplace import signals
@@ -100,6 +101,8 @@ def chain_members(referral: Referral | None) -> list[User]:
     if referral is None:
         return []
     session = object_session(referral)
+    if session is None:
+        raise ValueError(f"referral {referral.id} is not in a session")
     ids = chain_member_ids(session, referral.id)
     users = {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
     return [users[user_id] for user_id in ids]
@@ -145,13 +148,13 @@ def clean_note(note: str | None) -> str:
     return note
 
 
-def _new_referral(session: Session, **fields) -> Referral:
+def _new_referral(session: Session, **fields: Any) -> Referral:
     referral = Referral(token=secrets.token_urlsafe(24), created_at=utcnow(), **fields)
     if referral.parent is not None:
         referral.parent_id = referral.parent.id  # Hashed below; the relationship alone sets it only at flush.
     parent_hash = referral.parent.chain_hash if referral.parent else ""
     if referral.parent is None and referral.parent_id is not None:
-        parent_hash = session.get(Referral, referral.parent_id).chain_hash
+        parent_hash = session.get_one(Referral, referral.parent_id).chain_hash
     referral.chain_hash = compute_chain_hash(referral, parent_hash)
     session.add(referral)
     session.flush()
@@ -287,7 +290,7 @@ def claim(session: Session, actor: User, token: str) -> Referral:
         .values(status=ReferralStatus.CLAIMED, holder_id=actor.id, claimed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         raise ReferralError("This referral link has already been used.", code="already_claimed")
     session.refresh(referral)
     signals.chain_grew.send(referral, session=session, what="joined it", exclude_id=None)

@@ -7,6 +7,7 @@ calls ``accept`` for this domain's part.
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -109,7 +110,7 @@ def _set_status(
     introduction: Introduction,
     expected: set[IntroductionStatus],
     new: IntroductionStatus,
-    **values,
+    **values: Any,
 ) -> None:
     if not guarded_update(session, introduction, expected, status=new, **values):
         raise IntroductionError(

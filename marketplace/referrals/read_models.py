@@ -5,7 +5,7 @@ Names follow each member's privacy choice (``display_name``).
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -99,12 +99,12 @@ class Dashboard:
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
-    def referrals(*conditions):
+    def referrals(*conditions: ColumnElement[bool]) -> list[Referral]:
         return list(
             session.scalars(select(Referral).where(*conditions).order_by(Referral.created_at.desc()).limit(100))
         )
 
-    def introductions(*conditions):
+    def introductions(*conditions: ColumnElement[bool]) -> list[Introduction]:
         return list(
             session.scalars(select(Introduction).where(*conditions).order_by(Introduction.created_at.desc()).limit(100))
         )

@@ -105,6 +105,8 @@ def remove(user_id: int):
 @login_required
 def forward_to(problem_id: int, user_id: int):
     referral = forwarding.forward_to_connection(db.session, current_user, problem_id, user_id)
+    if referral.recipient_user is None:
+        raise ValueError(f"referral {referral.id} was forwarded to nobody")
     flash(f"Forwarded to {referral.recipient_user.name}; you keep your place whatever happens next.", "success")
     return redirect(url_for("problems.show", problem_id=problem_id))
 

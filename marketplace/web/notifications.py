@@ -14,7 +14,7 @@ from marketplace.errors import ValidationError
 from marketplace.extensions import csrf
 from marketplace.notifications import service
 from marketplace.notifications.kinds import KINDS, choosable
-from marketplace.notifications.mail import mail_folder, unsubscribe_serializer
+from marketplace.notifications.mail import mail_folder, plain_text, unsubscribe_serializer
 from marketplace.notifications.models import Delivery
 
 bp = Blueprint("notifications", __name__)
@@ -108,6 +108,4 @@ def dev_mail_message(name: str):
     if "/" in name or not path.is_file():
         abort(404)
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-    return render_template(
-        "notifications/dev_mail_message.html", message=message, text=message.get_body(("plain",)).get_content()
-    )
+    return render_template("notifications/dev_mail_message.html", message=message, text=plain_text(message))

@@ -1,5 +1,7 @@
 """The board, posting and editing problems, and the problem page."""
 
+from typing import Any
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -36,7 +38,7 @@ def _int_arg(name: str) -> int | None:
 @bp.get("/problems")
 def board():
     currency = request.args.get("currency", "").lower()
-    bounds = {}
+    bounds: dict[str, Any] = {}
     for name in ("min_bounty", "max_bounty"):
         raw = request.args.get(name, "").strip()
         if raw:  # The board takes amounts in major units; compare in minor units of USD by default.
@@ -107,7 +109,7 @@ def show(problem_id: int):
     problem = visibility.get_visible(db.session, viewer, problem_id)
     role = role_in(db.session, viewer, problem.company_id)
     place = chains.place_of(db.session, viewer, problem.id)
-    context = {
+    context: dict[str, Any] = {
         "problem": problem,
         "role": role,
         "place": place,

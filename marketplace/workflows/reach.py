@@ -131,7 +131,7 @@ def _via(session: Session, problem: Problem, results: list[ReachResult], company
     )
     via = [
         Via(
-            user_id=person.user_id,
+            user_id=_named_id(person),
             name=person.name,
             reaches=count,
             has_skill=person.user_id in experts,
@@ -142,11 +142,16 @@ def _via(session: Session, problem: Problem, results: list[ReachResult], company
     return sorted(via, key=lambda v: (-v.reaches, v.name))
 
 
+def _named_id(person: Person) -> int:
+    """The id of a member the viewer sees by name: their own connections, their colleagues."""
+    if person.user_id is None:
+        raise ValueError(f"{person.name!r} is shown without their id")
+    return person.user_id
+
+
 def _starters(results: list[ReachResult]) -> list[Starter]:
     groups: dict[Person, list[int]] = defaultdict(list)
     for result in results:
         groups[result.path[0]].append(result.hops)
-    starters = [Starter(p.user_id, p.name, len(hops), min(hops)) for p, hops in groups.items()]
+    starters = [Starter(_named_id(p), p.name, len(hops), min(hops)) for p, hops in groups.items()]
     return sorted(starters, key=lambda s: (s.nearest, -s.reaches, s.name))
-
-
