@@ -15,6 +15,7 @@ OPERATIONS = {
     ("POST", "advance_time"): "advance_time",
     ("GET", "time"): "now",
     ("POST", "reset"): "reset",
+    ("POST", "settings"): "configure",
     ("GET", "webhooks"): "pending_webhooks",
     ("POST", "webhooks/deliver"): "deliver_pending",
 }
