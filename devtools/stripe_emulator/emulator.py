@@ -4,13 +4,13 @@ import threading
 import time
 
 from . import idempotency
+from .errors import invalid
 from .faults import Fault, Faults
 from .lifecycle import tick
 from .resources import disputes
 from .resources.common import Context
 from .resources.event_endpoints import create_endpoint
 from .server import App, Server
-from .errors import invalid
 from .state import DEFAULT_SETTINGS, Store
 from .webhooks import Dispatcher
 

@@ -425,7 +425,7 @@ add_update(
     "/v1/payment_intents/{intent}",
     "payment_intent",
     {key: INTENT_FIELDS[key] for key in ("description", "metadata", "receipt_email", "transfer_group")},
-    "payment_intent.updated",
+    None,  # Stripe has no payment_intent.updated event
 )
 add_list(routes, "/v1/payment_intents", "payment_intent", filters=("customer",))
 add_retrieve(routes, "/v1/charges/{charge}", "charge")

@@ -45,6 +45,12 @@ def refundable(charge):
 )
 def create_refund(ctx, params):
     charge = _charge_to_refund(ctx, params)
+    if charge.get("disputed"):
+        raise invalid(
+            f"Charge {charge['id']} has been charged back; it cannot be refunded.",
+            param="charge",
+            code="charge_disputed",
+        )
     left = refundable(charge)
     if not charge["captured"] or left == 0:
         raise invalid(
