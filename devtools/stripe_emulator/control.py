@@ -16,6 +16,7 @@ OPERATIONS = {
     ("GET", "time"): "now",
     ("POST", "reset"): "reset",
     ("POST", "settings"): "configure",
+    ("POST", "refunds/settle"): "settle_refund",
     ("GET", "webhooks"): "pending_webhooks",
     ("POST", "webhooks/deliver"): "deliver_pending",
 }

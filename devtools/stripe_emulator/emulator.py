@@ -7,7 +7,7 @@ from . import idempotency
 from .errors import invalid
 from .faults import Fault, Faults
 from .lifecycle import tick
-from .resources import disputes
+from .resources import disputes, refunds
 from .resources.common import Context
 from .resources.event_endpoints import create_endpoint
 from .server import App, Server
@@ -151,6 +151,11 @@ class Emulator:
         """Open a dispute on a charge (emits ``charge.dispute.created``); the dispute."""
         with self.store.transaction():
             return self.store.snapshot(disputes.trigger(self.store, charge_id, reason))
+
+    def settle_refund(self, refund_id, succeed=True):
+        """Finish a pending refund: ``refund.updated`` (succeeded) or ``refund.failed``."""
+        with self.store.transaction():
+            return self.store.snapshot(refunds.settle(self.store, refund_id, succeed))
 
     def configure(self, **settings):
         """Change behaviour switches (see ``DEFAULT_SETTINGS``); returns them all."""

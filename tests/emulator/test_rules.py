@@ -6,6 +6,7 @@ import urllib.request
 import pytest
 import stripe
 
+from devtools.stripe_emulator.errors import StripeError
 from devtools.stripe_emulator.resources.common import Context
 
 
@@ -91,3 +92,31 @@ def test_settings_control_endpoint(emulator):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(request, timeout=5) as response:
         assert json.loads(response.read())["result"]["shuffle_deliveries"] is True
+
+
+def test_a_refund_beyond_the_available_balance_is_pending_until_settled(emulator, client, charge):
+    emulator.configure(refunds_need_available_balance=True)
+    _, ch = charge(amount=4000)  # its funds are still pending: the available balance is 0
+    refund = client.v1.refunds.create(params={"charge": ch.id, "amount": 1000})
+    assert (refund.status, refund.balance_transaction) == ("pending", None)
+    assert client.v1.charges.retrieve(ch.id).amount_refunded == 1000
+
+    settled = emulator.settle_refund(refund.id)
+    assert settled["status"] == "succeeded" and settled["balance_transaction"].startswith("txn_")
+    updated = client.v1.events.list(params={"type": "refund.updated"}).data[0]
+    assert updated.data.previous_attributes["status"] == "pending"
+
+    other = client.v1.refunds.create(params={"charge": ch.id, "amount": 500})
+    assert other.status == "pending"
+    assert emulator.settle_refund(other.id, succeed=False)["status"] == "failed"
+    failed = client.v1.events.list(params={"type": "refund.failed"}).data[0]
+    assert (failed.data.object.id, failed.data.object.failure_reason) == (other.id, "insufficient_funds")
+    assert client.v1.charges.retrieve(ch.id).amount_refunded == 1000
+    with pytest.raises(StripeError):
+        emulator.settle_refund(other.id)  # only a pending refund can be settled
+
+
+def test_refunds_within_the_available_balance_succeed_at_once(emulator, client, charge):
+    emulator.configure(refunds_need_available_balance=True)
+    _, ch = charge(amount=4000, card="pm_card_bypassPending")
+    assert client.v1.refunds.create(params={"charge": ch.id, "amount": 1000}).status == "succeeded"
