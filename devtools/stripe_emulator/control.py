@@ -17,6 +17,7 @@ OPERATIONS = {
     ("POST", "reset"): "reset",
     ("POST", "settings"): "configure",
     ("POST", "refunds/settle"): "settle_refund",
+    ("POST", "checkout/settle"): "settle_checkout",
     ("GET", "webhooks"): "pending_webhooks",
     ("POST", "webhooks/deliver"): "deliver_pending",
 }

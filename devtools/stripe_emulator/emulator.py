@@ -7,7 +7,7 @@ from . import idempotency
 from .errors import invalid
 from .faults import Fault, Faults
 from .lifecycle import tick
-from .resources import disputes, refunds
+from .resources import checkout, disputes, refunds
 from .resources.common import Context
 from .resources.event_endpoints import create_endpoint
 from .server import App, Server
@@ -156,6 +156,11 @@ class Emulator:
         """Finish a pending refund: ``refund.updated`` (succeeded) or ``refund.failed``."""
         with self.store.transaction():
             return self.store.snapshot(refunds.settle(self.store, refund_id, succeed))
+
+    def settle_checkout(self, session_id, succeed=True):
+        """Finish a Checkout Session paid by a delayed method (bank debit)."""
+        with self.store.transaction():
+            return self.store.snapshot(checkout.settle_async(self.store, session_id, succeed))
 
     def configure(self, **settings):
         """Change behaviour switches (see ``DEFAULT_SETTINGS``); returns them all."""
