@@ -155,6 +155,12 @@ def create_session(ctx, params):
         "created": ctx.now,
         "currency": lines[0]["currency"],
         "custom_fields": [],
+        "custom_text": {
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
         "customer": params.get("customer"),
         "customer_creation": None if params.get("customer") else "if_required",
         "customer_details": None,
@@ -349,6 +355,9 @@ def settle_async(store, session_id, succeed=True):
                 "type": "invalid_request_error",
                 "code": "payment_method_not_available",
                 "message": "The bank account could not be debited.",
+                "payment_method": None,
+                "setup_intent": None,
+                "source": None,
             },
         )
         ctx.emit("payment_intent.payment_failed", intent)
