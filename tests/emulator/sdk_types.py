@@ -44,9 +44,7 @@ def _resolve(annotation, namespace):
     try:
         return typing._eval_type(annotation, namespace, namespace)
     except Exception:  # a name only imported for type checking: keep Optional-ness
-        return (
-            typing.Optional[typing.Any] if str(annotation).startswith(("typing.Optional", "Optional")) else typing.Any
-        )
+        return typing.Any | None if str(annotation).startswith(("typing.Optional", "Optional")) else typing.Any
 
 
 def _optional(tp):
@@ -67,11 +65,11 @@ def check(value, tp, path="$"):
         return [] if value in args else [f"{path}: {value!r} is not one of {list(args)}"]
     if value is None:
         return [f"{path}: null where {tp} is required"]
-    if origin in (list, typing.List):
+    if origin in (list, list):
         if not isinstance(value, list):
             return [f"{path}: expected a list, got {type(value).__name__}"]
         return [p for i, item in enumerate(value) for p in check(item, args[0] if args else typing.Any, f"{path}[{i}]")]
-    if origin in (dict, typing.Dict):
+    if origin in (dict, dict):
         return [] if isinstance(value, dict) else [f"{path}: expected an object"]
     if tp is bool:
         return [] if isinstance(value, bool) else [f"{path}: expected a boolean, got {value!r}"]
