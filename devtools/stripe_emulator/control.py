@@ -15,6 +15,9 @@ OPERATIONS = {
     ("POST", "advance_time"): "advance_time",
     ("GET", "time"): "now",
     ("POST", "reset"): "reset",
+    ("POST", "settings"): "configure",
+    ("POST", "refunds/settle"): "settle_refund",
+    ("POST", "checkout/settle"): "settle_checkout",
     ("GET", "webhooks"): "pending_webhooks",
     ("POST", "webhooks/deliver"): "deliver_pending",
 }

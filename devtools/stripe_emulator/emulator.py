@@ -4,13 +4,14 @@ import threading
 import time
 
 from . import idempotency
+from .errors import invalid
 from .faults import Fault, Faults
 from .lifecycle import tick
-from .resources import disputes
+from .resources import checkout, disputes, refunds
 from .resources.common import Context
 from .resources.event_endpoints import create_endpoint
 from .server import App, Server
-from .state import Store
+from .state import DEFAULT_SETTINGS, Store
 from .webhooks import Dispatcher
 
 
@@ -31,8 +32,10 @@ class Emulator:
         webhook_retry_base=1.0,
         webhook_max_attempts=8,
         webhook_timeout=5.0,
+        **settings,
     ):
         self.store = Store(state_file)
+        self.configure(**settings)
         idempotency.forget_unfinished(self.store)
         self.faults = Faults(self.store.lock)
         self.dispatcher = Dispatcher(
@@ -148,6 +151,25 @@ class Emulator:
         """Open a dispute on a charge (emits ``charge.dispute.created``); the dispute."""
         with self.store.transaction():
             return self.store.snapshot(disputes.trigger(self.store, charge_id, reason))
+
+    def settle_refund(self, refund_id, succeed=True):
+        """Finish a pending refund: ``refund.updated`` (succeeded) or ``refund.failed``."""
+        with self.store.transaction():
+            return self.store.snapshot(refunds.settle(self.store, refund_id, succeed))
+
+    def settle_checkout(self, session_id, succeed=True):
+        """Finish a Checkout Session paid by a delayed method (bank debit)."""
+        with self.store.transaction():
+            return self.store.snapshot(checkout.settle_async(self.store, session_id, succeed))
+
+    def configure(self, **settings):
+        """Change behaviour switches (see ``DEFAULT_SETTINGS``); returns them all."""
+        with self.store.transaction():
+            unknown = settings.keys() - DEFAULT_SETTINGS.keys()
+            if unknown:
+                raise invalid(f"Unknown settings: {', '.join(sorted(unknown))}")
+            self.store.settings.update({key: bool(value) for key, value in settings.items()})
+            return dict(self.store.settings)
 
     def reset(self):
         """Forget everything: objects, events, webhook endpoints, clock, faults."""

@@ -12,6 +12,7 @@ import json
 from .errors import StripeError
 
 TTL = 24 * 3600
+MAX_KEY_LENGTH = 255
 
 
 def fingerprint(method, path, params):

@@ -59,7 +59,10 @@ def _checkout(store, request, session_id, form):
     if form is not None:
         ctx = Context(store, store.owner(session_id), request.base_url)
         email = form.get("email") or None
-        error = checkout.pay(ctx, session, form.get("card_number", ""), email)
+        if form.get("payment_method_type") == "us_bank_account":
+            error = checkout.pay_later(ctx, session, email)
+        else:
+            error = checkout.pay(ctx, session, form.get("card_number", ""), email)
         if error is None:
             target = checkout.success_url(session)
             return Response.redirect(target) if target else _page(200, "Payment succeeded")
@@ -82,6 +85,10 @@ def _checkout(store, request, session_id, form):
 </label><br>
 <label>Card number <input name="card_number" placeholder="4242424242424242"></label><br>
 <button type="submit">Pay</button>
+</form>
+<form method="post">
+<input type="hidden" name="payment_method_type" value="us_bank_account">
+<button type="submit" id="bank-debit">Pay by bank debit (settles later)</button>
 </form>
 <p>Test cards: 4242424242424242 pays, 4000000000000077 pays into the available balance,
 4000000000000002 is declined.</p>

@@ -74,6 +74,11 @@ class App:
         try:
             with self.store.transaction():
                 account = self._authenticate(request)
+                if key and len(key) > idempotency.MAX_KEY_LENGTH:
+                    raise invalid(
+                        f"Invalid idempotency key: it is {len(key)} characters long; keys can "
+                        f"be at most {idempotency.MAX_KEY_LENGTH} characters.",
+                    )
                 route, path_params = API.match(request.method, request.path)
                 raw = request.form()
                 digest = idempotency.fingerprint(request.method, request.path, raw)
@@ -109,10 +114,10 @@ class App:
             except StripeError as error:
                 status, body = error.status, error.body()
             except Exception:
+                # as on Stripe, a 500 from a request that began executing is saved and replayed
                 log.exception("stripe emulator: %s failed", route.pattern.pattern)
-                if ctx.idempotency_key:
-                    idempotency.release(self.store, ctx.account, ctx.idempotency_key)
-                raise api_error("The emulator failed while handling this request.") from None
+                error = api_error("The emulator failed while handling this request.")
+                status, body = error.status, error.body()
             if ctx.idempotency_key:
                 idempotency.save(self.store, ctx.account, ctx.idempotency_key, status, body, ctx.request_id)
         return status, body

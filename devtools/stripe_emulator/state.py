@@ -21,6 +21,17 @@ API_VERSION = "2026-10-28.endive"  # the version the pinned stripe SDK sends
 _ALPHABET = string.ascii_letters + string.digits
 
 
+DEFAULT_SETTINGS = {
+    # Stripe takes a transfer reversal from the connected account's available balance.
+    # Off by default: the marketplace's tests reverse transfers whose funds are still pending.
+    "reversals_need_available_balance": False,
+    # Stripe leaves a refund ``pending`` when the platform's available balance cannot cover it.
+    "refunds_need_available_balance": False,
+    # deliver queued webhooks in random order instead of per-object creation order
+    "shuffle_deliveries": False,
+}
+
+
 def random_token(length=24):
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
@@ -30,6 +41,7 @@ class Store:
         self.lock = threading.RLock()
         self.path = path
         self.on_event = None  # called (under the lock) whenever a webhook delivery is queued
+        self.settings = dict(DEFAULT_SETTINGS)  # behaviour switches, kept across reset()
         self.reset()
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as handle:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import threading
 import time
 import urllib.error
@@ -49,11 +50,20 @@ class Dispatcher:
                 for delivery in self.store.deliveries
             ]
 
+    def _queue(self, delivery):
+        """Deliveries in one queue go out in creation order. With ``shuffle_deliveries`` each
+        delivery is a queue of its own: Stripe does not guarantee delivery order."""
+        key = "event" if self.store.settings["shuffle_deliveries"] else "object"
+        return (delivery["endpoint"], delivery[key])
+
     def _heads(self):
-        """The oldest queued delivery of each (endpoint, object) queue; only these may go."""
+        """The oldest queued delivery of each queue (in random order when shuffling)."""
         seen = set()
-        for delivery in self.store.deliveries:
-            queue = (delivery["endpoint"], delivery["object"])
+        deliveries = list(self.store.deliveries)
+        if self.store.settings["shuffle_deliveries"]:
+            random.shuffle(deliveries)
+        for delivery in deliveries:
+            queue = self._queue(delivery)
             if queue not in seen:
                 seen.add(queue)
                 yield queue, delivery
@@ -143,4 +153,4 @@ class Dispatcher:
         else:
             delay = self.retry_base * 2 ** (delivery["attempts"] - 1)
             delivery["next_attempt"] = time.time() + delay
-            blocked.add((delivery["endpoint"], delivery["object"]))
+            blocked.add(self._queue(delivery))

@@ -3,6 +3,8 @@
 import pytest
 import stripe
 
+from devtools.stripe_emulator.errors import StripeError
+
 PAID_URL = "https://app.test/paid?session={CHECKOUT_SESSION_ID}"
 
 
@@ -133,3 +135,29 @@ def test_customer_and_customer_email_are_exclusive(client, checkout_session):
     with pytest.raises(stripe.InvalidRequestError) as raised:
         checkout_session(customer=customer.id, customer_email="x@example.test")
     assert raised.value.code == "parameters_exclusive"
+
+
+def _types(client):
+    return [e.type for e in reversed(client.v1.events.list(params={"limit": 50}).data)]
+
+
+@pytest.mark.parametrize("succeed", [True, False])
+def test_delayed_payment_method_completes_unpaid_then_settles(emulator, client, checkout_session, browse, succeed):
+    session = checkout_session()
+    status, headers, _ = browse(session.url, {"payment_method_type": "us_bank_account", "email": "a@x.test"})
+    assert status == 303
+    completed = client.v1.checkout.sessions.retrieve(session.id)
+    assert (completed.status, completed.payment_status) == ("complete", "unpaid")
+    assert client.v1.payment_intents.retrieve(completed.payment_intent).status == "processing"
+    assert _types(client)[-1] == "checkout.session.completed"
+
+    settled = emulator.settle_checkout(session.id, succeed=succeed)
+    intent = client.v1.payment_intents.retrieve(completed.payment_intent)
+    if succeed:
+        assert (settled["payment_status"], intent.status) == ("paid", "succeeded")
+        assert _types(client)[-1] == "checkout.session.async_payment_succeeded"
+    else:
+        assert (settled["payment_status"], intent.status) == ("unpaid", "requires_payment_method")
+        assert _types(client)[-2:] == ["payment_intent.payment_failed", "checkout.session.async_payment_failed"]
+    with pytest.raises(StripeError):
+        emulator.settle_checkout(session.id)

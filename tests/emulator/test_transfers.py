@@ -64,18 +64,38 @@ def test_destination_must_exist_and_be_ready(client, charge, account, onboard, t
     assert client.v1.transfers.list().data == []
 
 
-def test_amount_limited_by_what_the_source_charge_has_left(client, charge, ready_account, transfer):
+def test_amount_limited_by_the_source_charge_less_earlier_transfers(emulator, client, charge, ready_account, transfer):
     acct = ready_account()
-    _, ch = charge(amount=10000)  # fee 320
-    client.v1.refunds.create(params={"charge": ch.id, "amount": 1000})
-    first = transfer(acct.id, 5000, ch.id)
-    left = 10000 - 320 - 1000 - 5000
+    _, ch = charge(amount=10000)  # Stripe's fee (320) is not deducted from what it can fund
+    first = transfer(acct.id, 6000, ch.id)
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        transfer(acct.id, left + 1, ch.id)
+        transfer(acct.id, 4001, ch.id)
     assert (raised.value.code, raised.value.param) == ("balance_insufficient", "amount")
+    assert transfer(acct.id, 3000, ch.id).amount == 3000
 
+    emulator.configure(reversals_need_available_balance=True)
+    emulator.advance_time(3 * 86400)  # the connected account's funds become available
     client.v1.transfers.reversals.create(first.id, params={"amount": 1000})
-    assert transfer(acct.id, left + 1000, ch.id).amount == 4680
+    assert transfer(acct.id, 2000, ch.id).amount == 2000  # 10000 - (6000 - 1000) - 3000
+
+
+def test_transfer_group_is_inherited_from_the_source_charge(client, charge, ready_account, transfer):
+    acct = ready_account()
+    _, ch = charge(amount=5000, transfer_group="intro-9")
+    assert transfer(acct.id, 1000, ch.id).transfer_group == "intro-9"
+    assert transfer(acct.id, 1000, ch.id, transfer_group="other").transfer_group == "other"
+
+
+def test_reversal_needs_the_connected_accounts_available_balance(emulator, client, charge, ready_account, transfer):
+    emulator.configure(reversals_need_available_balance=True)
+    acct = ready_account()
+    _, ch = charge(amount=5000)
+    made = transfer(acct.id, 3000, ch.id)  # pending on the connected account with the charge
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.transfers.reversals.create(made.id, params={"amount": 1000})
+    assert (raised.value.code, raised.value.param) == ("balance_insufficient", "amount")
+    emulator.advance_time(3 * 86400)
+    assert client.v1.transfers.reversals.create(made.id, params={"amount": 1000}).amount == 1000
 
 
 def test_without_source_transaction_the_available_balance_must_cover_it(
@@ -116,7 +136,7 @@ def test_list_filters(client, charge, ready_account, transfer):
 
 def test_reversals(client, charge, ready_account, transfer):
     acct = ready_account()
-    _, ch = charge(amount=10000)
+    _, ch = charge(amount=10000, card="pm_card_bypassPending")
     made = transfer(acct.id, 3000, ch.id)
     reversal = client.v1.transfers.reversals.create(made.id, params={"amount": 1000})
     assert reversal.id.startswith("trr_")

@@ -155,6 +155,12 @@ def create_session(ctx, params):
         "created": ctx.now,
         "currency": lines[0]["currency"],
         "custom_fields": [],
+        "custom_text": {
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
         "customer": params.get("customer"),
         "customer_creation": None if params.get("customer") else "if_required",
         "customer_details": None,
@@ -290,6 +296,73 @@ def pay(ctx, session, card_number, email=None):
     )
     ctx.emit("checkout.session.completed", session)
     return None
+
+
+def _session_intent(ctx, session):
+    intent = ctx.store.find(session["payment_intent"] or "")
+    if intent is None:
+        options = ctx.private(session)["payment_intent_data"]
+        intent = new_intent(
+            ctx,
+            {
+                **options,
+                "amount": session["amount_total"],
+                "currency": session["currency"],
+                "customer": session["customer"],
+            },
+        )
+        session["payment_intent"] = intent["id"]
+    return intent
+
+
+def _customer_details(email):
+    return {"address": None, "email": email, "name": None, "phone": None, "tax_exempt": "none", "tax_ids": []}
+
+
+def pay_later(ctx, session, email=None):
+    """Pay with a delayed-notification method (ACH debit): the session completes
+    ``unpaid`` and the intent is ``processing`` until ``settle_async`` decides."""
+    intent = _session_intent(ctx, session)
+    email = email or session["customer_email"]
+    intent.update(status="processing", payment_method_types=["us_bank_account"])
+    ctx.private(session)["async_email"] = email
+    session.update(status="complete", payment_status="unpaid", url=None, customer_details=_customer_details(email))
+    ctx.emit("payment_intent.processing", intent)
+    ctx.emit("checkout.session.completed", session)
+    return None
+
+
+def settle_async(store, session_id, succeed=True):
+    """The delayed payment of a completed session succeeds or fails:
+    ``checkout.session.async_payment_succeeded`` or ``..._failed``."""
+    session = store.find(session_id, "checkout.session")
+    if session is None:
+        raise not_found("checkout.session", session_id)
+    ctx = Context(store, store.owner(session_id))
+    intent = store.find(session["payment_intent"] or "", "payment_intent")
+    if session["status"] != "complete" or intent is None or intent["status"] != "processing":
+        raise invalid(f"Checkout Session {session_id} has no payment in progress.")
+    email = ctx.private(session).get("async_email")
+    if succeed:
+        intent["status"] = "requires_confirmation"
+        confirm_intent(ctx, intent, "pm_card_visa", email)
+        session["payment_status"] = "paid"
+        ctx.emit("checkout.session.async_payment_succeeded", session)
+    else:
+        intent.update(
+            status="requires_payment_method",
+            last_payment_error={
+                "type": "invalid_request_error",
+                "code": "payment_method_not_available",
+                "message": "The bank account could not be debited.",
+                "payment_method": None,
+                "setup_intent": None,
+                "source": None,
+            },
+        )
+        ctx.emit("payment_intent.payment_failed", intent)
+        ctx.emit("checkout.session.async_payment_failed", session)
+    return session
 
 
 def success_url(session):

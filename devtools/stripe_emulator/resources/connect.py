@@ -83,6 +83,20 @@ def _new_account(account_id, created, params):
         "payouts_enabled": False,
         "requirements": requirements(INITIAL_DUE, disabled_reason="requirements.past_due"),
         "settings": {
+            "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+            "card_payments": {
+                "decline_on": {"avs_failure": False, "cvc_failure": False},
+                "statement_descriptor_prefix": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "payments": {
+                "statement_descriptor": None,
+                "statement_descriptor_kana": None,
+                "statement_descriptor_kanji": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
             "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
             "payouts": {
                 "debit_negative_balances": True,

@@ -9,6 +9,35 @@ routes = Router()
 
 DISPUTE_FEE = 1500
 RESPONSE_WINDOW = 7 * 86400
+EVIDENCE_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+)
 
 
 def trigger(store, charge_id, reason="fraudulent"):
@@ -37,12 +66,15 @@ def trigger(store, charge_id, reason="fraudulent"):
             "charge": charge["id"],
             "created": ctx.now,
             "currency": charge["currency"],
-            "evidence": {},
+            "enhanced_eligibility_types": [],
+            "evidence": {**dict.fromkeys(EVIDENCE_FIELDS), "enhanced_evidence": {}},
             "evidence_details": {
                 "due_by": ctx.now + RESPONSE_WINDOW,
+                "enhanced_eligibility": {},
                 "has_evidence": False,
                 "past_due": False,
                 "submission_count": 0,
+                "submission_method": "not_submitted",
             },
             "is_charge_refundable": False,
             "livemode": False,

@@ -86,16 +86,21 @@ def delete_endpoint(ctx, params, endpoint):
     return {"id": obj["id"], "object": "webhook_endpoint", "deleted": True}
 
 
-@routes.get("/v1/events", {"type": Str(), "types": ListOf(Str())}, listing=True)
+@routes.get("/v1/events", {"type": Str(), "types": ListOf(Str()), "delivery_success": Bool()}, listing=True)
 def list_events(ctx, params):
+    """``delivery_success=false``: events with a webhook not (yet) delivered, still being
+    retried or given up on; ``true``: events every endpoint acknowledged."""
     pattern, types = params.get("type"), params.get("types")
+    delivered = params.pop("delivery_success", None)
     return list_objects(
         ctx,
         "event",
         params,
         "/v1/events",
         where=lambda event: (
-            (pattern is None or fnmatch.fnmatchcase(event["type"], pattern)) and (not types or event["type"] in types)
+            (pattern is None or fnmatch.fnmatchcase(event["type"], pattern))
+            and (not types or event["type"] in types)
+            and (delivered is None or (event["pending_webhooks"] == 0) == delivered)
         ),
     )
 

@@ -139,6 +139,7 @@ def new_charge(ctx, *, amount, currency, **fields):
         "statement_descriptor": None,
         "statement_descriptor_suffix": None,
         "status": "succeeded",
+        "transfer": None,
         "transfer_data": None,
         "transfer_group": None,
     }
@@ -208,6 +209,7 @@ def new_intent(ctx, params):
             "statement_descriptor_suffix": None,
             "status": "requires_payment_method",
             "transfer_data": None,
+            "payment_record": None,
             "transfer_group": params.get("transfer_group"),
         }
     )
@@ -250,7 +252,8 @@ def confirm_intent(ctx, intent, payment_method=None, email=None):
             "card": {
                 key: method["card"][key]
                 for key in ("brand", "country", "exp_month", "exp_year", "fingerprint", "last4")
-            },
+            }
+            | {"mandate": None},
             "type": "card",
         },
         receipt_email=intent["receipt_email"],
@@ -281,6 +284,8 @@ def _decline(ctx, intent, charge, method, card):
         "doc_url": "https://stripe.com/docs/error-codes/card-declined",
         "message": card.decline_message,
         "payment_method": ctx.store.snapshot(method),
+        "setup_intent": None,
+        "source": None,
         "type": "card_error",
     }
     intent.update(status="requires_payment_method", payment_method=None, last_payment_error=error)
@@ -425,7 +430,7 @@ add_update(
     "/v1/payment_intents/{intent}",
     "payment_intent",
     {key: INTENT_FIELDS[key] for key in ("description", "metadata", "receipt_email", "transfer_group")},
-    "payment_intent.updated",
+    None,  # Stripe has no payment_intent.updated event
 )
 add_list(routes, "/v1/payment_intents", "payment_intent", filters=("customer",))
 add_retrieve(routes, "/v1/charges/{charge}", "charge")

@@ -1,10 +1,11 @@
 """Refunds against a charge or a payment intent's charge, full or partial."""
 
-from ..errors import invalid
+from ..errors import invalid, not_found
+from ..events import changes
 from ..params import Enum, Int, Metadata, Str
 from ..routing import Router
 from . import ledger
-from .common import add_list, add_retrieve, add_update
+from .common import Context, add_list, add_retrieve, add_update
 
 routes = Router()
 
@@ -29,6 +30,40 @@ def _charge_to_refund(ctx, params):
     )
 
 
+def _book(ctx, refund_id, charge, amount):
+    return ledger.record(
+        ctx,
+        amount=-amount,
+        currency=charge["currency"],
+        txn_type="refund",
+        source=refund_id,
+        category="refund",
+        description=f"REFUND FOR CHARGE ({charge['description'] or charge['id']})",
+    )
+
+
+def settle(store, refund_id, succeed=True):
+    """Finish a ``pending`` refund: it succeeds (``refund.updated``) once the platform has
+    the funds, or fails (``refund.failed``) and the amount counts as unrefunded again."""
+    refund = store.find(refund_id, "refund")
+    if refund is None:
+        raise not_found("refund", refund_id)
+    if refund["status"] != "pending":
+        raise invalid(f"Refund {refund_id} is {refund['status']}, not pending.")
+    ctx = Context(store, store.owner(refund_id))
+    charge = ctx.get(refund["charge"], "charge")
+    before = store.snapshot(refund)
+    if succeed:
+        refund.update(status="succeeded", balance_transaction=_book(ctx, refund_id, charge, refund["amount"])["id"])
+        ctx.emit("refund.updated", refund, previous=changes(before, refund))
+    else:
+        refund.update(status="failed", failure_reason="insufficient_funds")
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        ctx.emit("refund.failed", refund, previous=changes(before, refund))
+    return refund
+
+
 def refundable(charge):
     return charge["amount_captured"] - charge["amount_refunded"]
 
@@ -45,6 +80,12 @@ def refundable(charge):
 )
 def create_refund(ctx, params):
     charge = _charge_to_refund(ctx, params)
+    if charge.get("disputed"):
+        raise invalid(
+            f"Charge {charge['id']} has been charged back; it cannot be refunded.",
+            param="charge",
+            code="charge_disputed",
+        )
     left = refundable(charge)
     if not charge["captured"] or left == 0:
         raise invalid(
@@ -63,21 +104,15 @@ def create_refund(ctx, params):
             code="amount_too_large",
         )
     refund_id = ctx.new_id("re_")
-    txn = ledger.record(
-        ctx,
-        amount=-amount,
-        currency=charge["currency"],
-        txn_type="refund",
-        source=refund_id,
-        category="refund",
-        description=f"REFUND FOR CHARGE ({charge['description'] or charge['id']})",
-    )
+    available = ledger.totals(ctx).get(charge["currency"], {}).get("available", 0)
+    pending = ctx.store.settings["refunds_need_available_balance"] and amount > available
+    txn = None if pending else _book(ctx, refund_id, charge, amount)
     refund = ctx.insert(
         {
             "id": refund_id,
             "object": "refund",
             "amount": amount,
-            "balance_transaction": txn["id"],
+            "balance_transaction": txn and txn["id"],
             "charge": charge["id"],
             "created": ctx.now,
             "currency": charge["currency"],
@@ -91,11 +126,14 @@ def create_refund(ctx, params):
                 "type": "card",
             },
             "metadata": params.get("metadata") or {},
+            "customer": charge["customer"],
+            "failure_balance_transaction": None,
             "payment_intent": charge["payment_intent"],
+            "payment_method": charge["payment_method"],
             "reason": params.get("reason"),
             "receipt_number": None,
             "source_transfer_reversal": None,
-            "status": "succeeded",
+            "status": "pending" if pending else "succeeded",
             "transfer_reversal": None,
         }
     )

@@ -29,12 +29,11 @@ def _destination(ctx, account_id):
 
 
 def source_remaining(ctx, charge):
-    """What a charge can still fund: captured amount - fee - refunds - net earlier transfers."""
-    txn = ctx.store.find(charge["balance_transaction"] or "")
+    """What a charge can still fund: its captured amount less earlier transfers from it
+    (net of their reversals). Stripe's fee is not deducted: the platform's balance pays it."""
     transfers = ctx.store.query(ctx.account, "transfer", lambda t: t["source_transaction"] == charge["id"])
     transferred = sum(t["amount"] - t["amount_reversed"] for t in transfers)
-    fee = txn["fee"] if txn else 0
-    return charge["amount_captured"] - fee - charge["amount_refunded"] - transferred
+    return charge["amount_captured"] - transferred
 
 
 def _funding_date(ctx, params):
@@ -61,8 +60,8 @@ def _funding_date(ctx, params):
     if amount > remaining:
         raise invalid(
             f"Insufficient funds on source_transaction {charge['id']}: the transfer amount "
-            f"({amount} {currency}) exceeds what remains after fees, refunds and earlier "
-            f"transfers ({max(remaining, 0)} {currency}).",
+            f"({amount} {currency}) exceeds the charge amount less earlier transfers from it "
+            f"({max(remaining, 0)} {currency}).",
             param="amount",
             code="balance_insufficient",
         )
@@ -105,6 +104,10 @@ def _book_both_sides(ctx, account_id, amount, currency, available_on, *, platfor
 def create_transfer(ctx, params):
     destination = _destination(ctx, params["destination"])
     available_on = _funding_date(ctx, params)
+    transfer_group = params.get("transfer_group")
+    if transfer_group is None and params.get("source_transaction"):
+        # as on Stripe, a transfer funded by a charge joins the charge's transfer group
+        transfer_group = ctx.get(params["source_transaction"], "charge")["transfer_group"]
     amount, currency = params["amount"], params["currency"]
     transfer_id, payment_id = ctx.new_id("tr_"), ctx.new_id("py_")
     debit, credit = _book_both_sides(
@@ -145,7 +148,7 @@ def create_transfer(ctx, params):
             "reversed": False,
             "source_transaction": params.get("source_transaction"),
             "source_type": params.get("source_type") or "card",
-            "transfer_group": params.get("transfer_group"),
+            "transfer_group": transfer_group,
         }
     )
     ctx.emit("transfer.created", transfer)
@@ -182,6 +185,14 @@ def create_reversal(ctx, params, transfer):
             code="amount_too_large",
         )
     reversal_id, currency = ctx.new_id("trr_"), obj["currency"]
+    connected = ledger.totals(ctx.acting_as(obj["destination"])).get(currency, {}).get("available", 0)
+    if ctx.store.settings["reversals_need_available_balance"] and amount > connected:
+        raise invalid(
+            f"Insufficient funds in the connected account {obj['destination']}: reversing "
+            f"{amount} {currency} needs its available balance ({connected} {currency}).",
+            param="amount",
+            code="balance_insufficient",
+        )
     # money goes back from the balance (pending or available) the transfer went into
     available_on = max(ctx.now, ctx.store.find(obj["balance_transaction"])["available_on"])
     credit, _ = _book_both_sides(
