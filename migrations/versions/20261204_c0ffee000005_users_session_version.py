@@ -18,7 +18,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("session_version", sa.Integer(), server_default="1", nullable=False))
+        batch_op.add_column(
+            sa.Column(
+                "session_version",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                server_default="1",
+                nullable=False,
+            )
+        )
 
 
 def downgrade() -> None:
