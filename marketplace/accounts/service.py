@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from marketplace import signals
 from marketplace.accounts import passwords
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
+from marketplace.accounts.password_rules import check_password
 from marketplace.accounts.skills import set_member_skills
 from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 
-MIN_PASSWORD_LENGTH = 8
 RESET_TOKEN_MAX_AGE = 3600
 
 
@@ -32,13 +32,6 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _check_password(password: str) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
-    if len(password) > 256:
-        raise ValidationError("That password is too long.", code="weak_password")
-
-
 def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 120:
@@ -52,8 +45,8 @@ def user_by_email(session: Session, email: str) -> User | None:
 
 def register(session: Session, *, email: str, password: str, name: str) -> User:
     email = normalize_email(email)
-    _check_password(password)
     name = _check_name(name)
+    check_password(password, email=email, name=name)
     if user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists.", code="email_taken")
     user = User(email=email, name=name, password_hash=passwords.hash_password(password))
@@ -117,7 +110,7 @@ def reset_password(session: Session, *, token: str, password: str, secret_key: s
     user = session.get(User, data.get("uid"))
     if user is None or user.password_hash[-16:] != data.get("fp"):
         raise ValidationError("This reset link has already been used.", code="bad_token")
-    _check_password(password)
+    check_password(password, email=user.email, name=user.name)
     user.password_hash = passwords.hash_password(password)
     end_sessions(session, user.id)
     return user
@@ -131,7 +124,7 @@ def change_password(
     user = _user(session, user_id)
     if not passwords.verify_password(user.password_hash, current_password or ""):
         raise Unauthorized("Your current password is not that.", code="bad_credentials")
-    _check_password(new_password)
+    check_password(new_password, email=user.email, name=user.name)
     user.password_hash = passwords.hash_password(new_password)
     end_sessions(session, user.id, revoke_tokens=revoke_tokens)
     return user

@@ -71,7 +71,7 @@ def test_signup_with_taken_email_rerenders_form_with_message_and_creates_nothing
     ("email", "password", "message"),
     [
         ("not-an-email", PASSWORD, "Invalid email address."),
-        ("short@example.com", "short", "between 8 and 256 characters"),
+        ("short@example.com", "short", "between 8 and 128 characters"),
     ],
     ids=["bad-email", "short-password"],
 )

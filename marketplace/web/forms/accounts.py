@@ -3,13 +3,15 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from marketplace.accounts.service import MIN_PASSWORD_LENGTH
+from marketplace.accounts.password_rules import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 
 class SignupForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("E-mail", validators=[DataRequired(), Email()])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)]
+    )
     submit = SubmitField("Create my account")
 
 
@@ -26,7 +28,9 @@ class ResetRequestForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
+    password = PasswordField(
+        "New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)]
+    )
     confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
     submit = SubmitField("Set my password")
 
@@ -45,7 +49,9 @@ class ProfileForm(FlaskForm):
 
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
-    new_password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
+    new_password = PasswordField(
+        "New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)]
+    )
     confirm_password = PasswordField(
         "Repeat it", validators=[DataRequired(), EqualTo("new_password", "The two passwords differ.")]
     )
