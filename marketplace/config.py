@@ -89,7 +89,7 @@ class Settings:
         found = []
         if self.production and not self.secret_key:
             found.append(
-                "SECRET_KEY is not set. It signs sessions, CSRF tokens, password-reset and unsubscribe "
+                "SECRET_KEY is not set. It signs sessions, CSRF tokens and unsubscribe "
                 "links, and every process (web workers, the job worker) must share it. Set SECRET_KEY "
                 "to a long random value, e.g. the output of "
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`, "

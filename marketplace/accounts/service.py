@@ -3,15 +3,16 @@
 import hashlib
 import secrets
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import signals
 from marketplace.accounts import passwords
-from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
+from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
 from marketplace.accounts.password_rules import check_password
 from marketplace.accounts.skills import set_member_skills
 from marketplace.db import Prepared, connection_of, utcnow
@@ -84,36 +85,59 @@ def update_profile(
 # Password reset -------------------------------------------------------------------------------
 
 
-def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret_key, salt="password-reset")
-
-
-def make_reset_token(user: User, secret_key: str) -> str:
-    # Binding the token to the current hash makes it single-use: a reset changes the hash.
-    return _reset_serializer(secret_key).dumps({"uid": user.id, "fp": user.password_hash[-16:]})
-
-
-def request_password_reset(session: Session, email: str, secret_key: str) -> None:
-    """E-mail a reset link if the address has an account; say nothing either way."""
+def request_password_reset(session: Session, email: str) -> None:
+    """E-mail a reset link if the address has an account; say nothing either way. The link's
+    token is random, carries nothing, and is kept only as its SHA-256."""
     user = user_by_email(session, email)
-    if user is not None:
-        signals.password_reset_requested.send(user, session=session, token=make_reset_token(user, secret_key))
+    if user is None:
+        return
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        PasswordReset(
+            user_id=user.id,
+            token_hash=sha256_hex(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=RESET_TOKEN_MAX_AGE),
+        )
+    )
+    session.flush()
+    signals.password_reset_requested.send(user, session=session, token=token)
 
 
-def reset_password(session: Session, *, token: str, password: str, secret_key: str) -> User:
-    try:
-        data = _reset_serializer(secret_key).loads(token, max_age=RESET_TOKEN_MAX_AGE)
-    except SignatureExpired:
-        raise ValidationError("This reset link has expired; ask for a new one.", code="token_expired") from None
-    except BadSignature:
-        raise ValidationError("This reset link is not valid.", code="bad_token") from None
-    user = session.get(User, data.get("uid"))
-    if user is None or user.password_hash[-16:] != data.get("fp"):
+def reset_password(session: Session, *, token: str, password: str) -> User:
+    reset = session.scalar(select(PasswordReset).where(PasswordReset.token_hash == sha256_hex(token or "")))
+    if reset is None:
+        raise ValidationError("This reset link is not valid.", code="bad_token")
+    if reset.used_at is not None:
         raise ValidationError("This reset link has already been used.", code="bad_token")
+    if reset.expires_at <= utcnow():
+        raise ValidationError("This reset link has expired; ask for a new one.", code="token_expired")
+    user = _user(session, reset.user_id)
     check_password(password, email=user.email, name=user.name)
+    # Of two requests racing with one link, one uses it; the other is told it is used.
+    used = session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult, used).rowcount != 1:
+        raise ValidationError("This reset link has already been used.", code="bad_token")
     user.password_hash = passwords.hash_password(password)
+    void_password_resets(session, user.id)
     end_sessions(session, user.id)
     return user
+
+
+def void_password_resets(session: Session, user_id: int) -> None:
+    """Every reset link of the user not yet used stops working."""
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def change_password(
@@ -126,6 +150,7 @@ def change_password(
         raise Unauthorized("Your current password is not that.", code="bad_credentials")
     check_password(new_password, email=user.email, name=user.name)
     user.password_hash = passwords.hash_password(new_password)
+    void_password_resets(session, user.id)
     end_sessions(session, user.id, revoke_tokens=revoke_tokens)
     return user
 

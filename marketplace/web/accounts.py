@@ -65,7 +65,7 @@ def logout():
 def forgot_password():
     form = forms.ResetRequestForm()
     if form.validate_on_submit():
-        service.request_password_reset(db.session, form.email.data, current_app.config["SECRET_KEY"])
+        service.request_password_reset(db.session, form.email.data)
         # The same answer whether or not the address has an account.
         flash("If that address has an account, a reset link is on its way.", "info")
         return redirect(url_for("accounts.login"))
@@ -77,9 +77,7 @@ def reset_password(token: str):
     form = forms.ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            service.reset_password(
-                db.session, token=token, password=form.password.data, secret_key=current_app.config["SECRET_KEY"]
-            )
+            service.reset_password(db.session, token=token, password=form.password.data)
         except MarketplaceError as error:
             form_error(form, error)
         else:

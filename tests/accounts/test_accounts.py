@@ -1,19 +1,20 @@
 """Accounts and companies through the pages (CSRF on) and the JSON API: sign-up, log-in, log-out,
 password reset, profiles, API tokens, companies and invitations, rate limits and headers."""
 
+import hashlib
 import re
-import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash
 
 from marketplace import create_app
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, Role, User
-from marketplace.db import db
+from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
+from marketplace.db import db, utcnow
+from marketplace.errors import ValidationError
 from tests.builders import count
 from tests.conftest import FAST_PASSWORD_HASH, PASSWORD, Browser
 
@@ -168,19 +169,20 @@ def test_password_reset_mail_link_works_once(app, browser, make_user, sent_mail,
     assert check_password_hash(user_by_email(session, "ann@example.com").password_hash, NEW_PASSWORD)
 
 
-class PastTimestampSigner(TimestampSigner):
-    """Signs as if two hours ago: the reset link it makes is past its one-hour life."""
-
-    def get_timestamp(self) -> int:
-        return int(time.time()) - 7200
+def reset_link_for(session, sent_mail, email="ann@example.com"):
+    accounts.request_password_reset(session, email)
+    session.flush()
+    return link_in(sent_mail[-1])
 
 
 @pytest.mark.parametrize("kind", ["expired", "garbage"])
-def test_password_reset_refuses_expired_or_garbage_token(browser, make_user, session, kind):
-    user = make_user("Ann Li", "ann@example.com")
+def test_password_reset_refuses_expired_or_garbage_token(browser, make_user, session, kind, sent_mail):
+    make_user("Ann Li", "ann@example.com")
     if kind == "expired":
-        serializer = URLSafeTimedSerializer("test-secret", salt="password-reset", signer=PastTimestampSigner)
-        token = serializer.dumps({"uid": user.id, "fp": user.password_hash[-16:]})
+        link = reset_link_for(session, sent_mail)
+        session.execute(update(PasswordReset).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+        token = link.rsplit("/", 1)[1]
         expected = "This reset link has expired"
     else:
         token = "not-a-token.at-all"
@@ -190,6 +192,45 @@ def test_password_reset_refuses_expired_or_garbage_token(browser, make_user, ses
 
     assert response.status_code == 200 and expected in response.text
     assert check_password_hash(user_by_email(session, "ann@example.com").password_hash, PASSWORD)
+
+
+def test_reset_token_is_opaque_and_only_its_hash_is_stored(make_user, session, sent_mail):
+    user = make_user("Ann Li", "ann@example.com")
+    token = reset_link_for(session, sent_mail).rsplit("/", 1)[1]
+
+    assert len(token) >= 40
+    hash_hex = user.password_hash.rsplit("$", 1)[-1]
+    assert not any(hash_hex[i : i + 8] in token for i in range(len(hash_hex) - 7))
+    stored = session.scalars(select(PasswordReset)).one()
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest() and token not in stored.token_hash
+    assert stored.expires_at - stored.created_at == timedelta(hours=1) and stored.used_at is None
+
+
+def test_using_one_reset_link_voids_the_others_and_a_password_change_voids_all(make_user, session, sent_mail):
+    user = make_user("Ann Li", "ann@example.com")
+    first = reset_link_for(session, sent_mail).rsplit("/", 1)[1]
+    second = reset_link_for(session, sent_mail).rsplit("/", 1)[1]
+
+    accounts.reset_password(session, token=second, password=NEW_PASSWORD)
+    with pytest.raises(ValidationError, match="already been used"):
+        accounts.reset_password(session, token=second, password="yet-another-secret")
+    with pytest.raises(ValidationError, match="already been used"):
+        accounts.reset_password(session, token=first, password="yet-another-secret")
+
+    third = reset_link_for(session, sent_mail).rsplit("/", 1)[1]
+    accounts.change_password(session, user.id, current_password=NEW_PASSWORD, new_password="a-third-secret-here")
+    with pytest.raises(ValidationError, match="already been used"):
+        accounts.reset_password(session, token=third, password="yet-another-secret")
+
+
+def test_reset_with_a_weak_password_leaves_the_link_usable(make_user, session, sent_mail):
+    make_user("Ann Li", "ann@example.com")
+    token = reset_link_for(session, sent_mail).rsplit("/", 1)[1]
+
+    with pytest.raises(ValidationError) as refused:
+        accounts.reset_password(session, token=token, password="aaaaaaaa")
+    assert refused.value.code == "weak_password"
+    accounts.reset_password(session, token=token, password=NEW_PASSWORD)
 
 
 def test_password_reset_for_unknown_email_answers_the_same_and_sends_nothing(app, browser, sent_mail):

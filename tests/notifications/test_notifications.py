@@ -232,7 +232,7 @@ def test_company_hears_about_closing_expiring_and_expired_problems(mail_app, smt
 
 def test_invitation_and_password_reset_are_mailed_with_working_links(mail_app, smtp, session, world, browser):
     accounts.invite(session, world.owner, world.company.id, email="newhire@elsewhere.example", role="employee")
-    accounts.request_password_reset(session, world.ann.email, mail_app.config["SECRET_KEY"])
+    accounts.request_password_reset(session, world.ann.email)
     fresh = new_mail(mail_app, smtp, 0)
     invitation = [m for m in fresh if m["To"] == "newhire@elsewhere.example"]
     reset = [m for m in fresh if m["To"] == "ann@example.com"]
@@ -335,7 +335,7 @@ def test_a_worker_killed_after_the_server_accepted_resends_once_with_the_same_me
                       "SECRET_KEY": "test-secret", "RATELIMIT_ENABLED": False,
                       "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH})  # fmt: skip
     ann = accounts.register(session, email="ann@example.com", password="correct-horse", name="Ann Li")
-    accounts.request_password_reset(session, ann.email, "test-secret")
+    accounts.request_password_reset(session, ann.email)
     session.commit()
 
     def start_worker():
