@@ -6,6 +6,7 @@ e-mail job) exists exactly when the event does. Names of chain members follow th
 choice: upstream links learn that their chain grew, not who joined it.
 """
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import select
@@ -340,4 +341,6 @@ def invitation_created(invitation: Invitation, *, session: Session, token: str, 
 
 def password_reset_requested(user: User, *, session: Session, token: str, **_: Any) -> None:
     message = Message(title="Reset your password", link=f"/password/reset/{token}", data={"name": user.name})
-    email_only(session, user.email, "password_reset", f"user:{user.id}:{token[-16:]}", message)
+    # The job's key names the link by its token's hash, never by any part of the token itself.
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+    email_only(session, user.email, "password_reset", f"user:{user.id}:{digest}", message)

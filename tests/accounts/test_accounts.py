@@ -15,6 +15,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
 from marketplace.db import db, utcnow
 from marketplace.errors import ValidationError
+from marketplace.jobs.models import Job
 from tests.builders import count
 from tests.conftest import FAST_PASSWORD_HASH, PASSWORD, Browser
 
@@ -578,3 +579,12 @@ def test_security_headers_on_pages_and_api_responses(client, url):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_reset_mail_job_key_holds_no_part_of_the_token(make_user, session, sent_mail):
+    make_user("Ann Li", "ann@example.com")
+    accounts.request_password_reset(session, "ann@example.com")
+    job = session.scalars(select(Job).where(Job.kind == "email.send")).one()
+    token = job.payload["link"].rsplit("/", 1)[1]
+
+    assert not any(token[i : i + 8] in job.idempotency_key for i in range(len(token) - 7))
