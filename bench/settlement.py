@@ -48,10 +48,10 @@ def seed(engine, count: int) -> tuple[int, list[int]]:
     """``count`` funded problems, each with a 6-link chain whose finder put themselves forward."""
     passwords.configure("pbkdf2:sha256:1")  # Sign-up cost is not what is measured.
     with Session(engine, expire_on_commit=False) as session:
-        owner = accounts.register(session, email="owner@bench.example", password="x" * 12, name="Owner")
+        owner = accounts.register(session, email="owner@bench.example", password="bench-password-2026", name="Owner")
         company = accounts.create_company(session, owner, name="Bench Inc")
         members = [
-            accounts.register(session, email=f"m{n}@bench.example", password="x" * 12, name=f"Member {n}")
+            accounts.register(session, email=f"m{n}@bench.example", password="bench-password-2026", name=f"Member {n}")
             for n in range(LINKS)
         ]
         session.commit()
