@@ -140,6 +140,8 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
     split = split_for(problem, len(chain))
     currency = problem.currency
     candidate_id = introduction.candidate_user_id if split.candidate_share else None
+    if candidate_id in chain:
+        candidate_id = None  # One share per person: a link who put themselves forward keeps the link's.
     candidate_share = split.candidate_share if candidate_id is not None else 0
     remainder = problem.bounty_amount - split.platform_fee - candidate_share - sum(split.shares)
     lines = tuple(

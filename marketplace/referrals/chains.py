@@ -12,7 +12,7 @@ import json
 import secrets
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from marketplace import signals
@@ -244,6 +244,7 @@ def forward(
                 "That person already holds a place in a chain for this problem.",
                 code="already_in_chain",
             )
+    _refuse_second_referral(session, problem.id, recipient, email)
     referral = _new_referral(
         session,
         problem=problem,
@@ -258,6 +259,25 @@ def forward(
     signals.referral_sent.send(referral, session=session)
     signals.chain_grew.send(referral, session=session, what="was forwarded the problem", exclude_id=actor.id)
     return referral
+
+
+def _refuse_second_referral(session: Session, problem_id: int, recipient: User | None, email: str | None) -> None:
+    """One waiting referral per person and problem: a second would race the first sender for
+    the same place (whoever's link is claimed first takes the credit) and send a second e-mail."""
+    addressed_to = [Referral.recipient_email == (recipient.email if recipient else email)]
+    if recipient is not None:
+        addressed_to.append(Referral.recipient_user_id == recipient.id)
+    waiting = session.scalar(
+        select(Referral.id)
+        .where(Referral.problem_id == problem_id, Referral.status == ReferralStatus.SENT, or_(*addressed_to))
+        .limit(1)
+    )
+    if waiting is not None:
+        raise ReferralError(
+            "That person has already been sent this problem and has not answered yet; "
+            "the first referral stands, so there is nothing to add.",
+            code="already_sent",
+        )
 
 
 def _claim(referral: Referral, user: User) -> None:

@@ -67,6 +67,14 @@ def introduce(
     candidate = candidate or user_by_email(session, email)
     if candidate is not None and role_in(session, candidate, problem.company_id) is not None:
         raise ValidationError("The candidate already works for this company.", code="candidate_in_company")
+    if place is not None and candidate is not None and candidate.id != actor.id:
+        links_above = chain_member_ids(session, place.id)
+        if candidate.id in links_above:
+            raise ValidationError(
+                "The candidate is a link of your own chain, so they would be paid twice for one "
+                "introduction; they can put themselves forward from their own place instead.",
+                code="candidate_in_chain",
+            )
     message = (message or "").strip()
     if not 10 <= len(message) <= 5000:
         raise ValidationError(
