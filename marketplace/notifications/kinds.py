@@ -6,8 +6,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Kind:
     label: str
-    # Consent requests and payment problems always go out at once: missing them costs someone
-    # an introduction or their money.
+    # Consent requests, a company's answer to the candidate and payment problems always go out
+    # at once: missing them costs someone an introduction, their next step or their money.
     mandatory: bool = False
 
 
@@ -17,6 +17,7 @@ KINDS: dict[str, Kind] = {
     "introduction_consent": Kind("You are asked to agree to an introduction", mandatory=True),
     "introduction_proposed": Kind("A candidate agreed to be introduced to your company"),
     "introduction_decided": Kind("An introduction you are part of was accepted or declined"),
+    "candidate_answer": Kind("The company's answer after you agreed to be introduced", mandatory=True),
     "problem_funded": Kind("Your problem's bounty is funded"),
     "problem_expiring": Kind("Your problem closes in 3 days"),
     "problem_closed": Kind("Your problem expired or was cancelled, and refunded"),

@@ -122,14 +122,24 @@ def introduction_awaiting_consent(introduction: Introduction, *, session: Sessio
 
 
 def introduction_proposed(introduction: Introduction, *, session: Session, **_: Any) -> None:
+    """The company hears of a consented candidate, with the introducer's message and the
+    candidate's own note to the company, if they wrote one."""
     problem = introduction.problem
     name = introduction.candidate_name or introduction.candidate_email
+    body = introduction.message
+    if introduction.candidate_note:
+        body += f"\n\n{name} adds: {introduction.candidate_note}"
     for manager in _managers(session, problem.company_id):
         message = Message(
             title=f"{name} agreed to be introduced for “{problem.title}”",
-            body=introduction.message,
+            body=body,
             link=f"/problems/{problem.id}",
-            data={"candidate": name, "introducer": introduction.introducer.name, "problem": problem.title},
+            data={
+                "candidate": name,
+                "introducer": introduction.introducer.name,
+                "problem": problem.title,
+                "candidate_note": introduction.candidate_note,
+            },
         )
         notify(session, manager, "introduction_proposed", f"introduction:{introduction.id}", message)
 
@@ -141,15 +151,49 @@ def introduction_accepted(
     earned: dict[int, int] = {}
     for line in settlement.shares:
         earned[line.user_id] = earned.get(line.user_id, 0) + line.amount
-    if settlement.candidate_share and introduction.candidate_user_id is not None:
-        candidate_id = introduction.candidate_user_id
-        earned[candidate_id] = earned.get(candidate_id, 0) + settlement.candidate_share
     _tell_decision(session, introduction, chain, earned)
+    _tell_candidate(session, introduction, settlement.candidate_share)
 
 
 def introduction_declined(introduction: Introduction, *, session: Session, **_: Any) -> None:
     chain = chain_member_ids(session, introduction.referral_id) if introduction.referral_id else []
     _tell_decision(session, introduction, chain, {})
+    _tell_candidate(session, introduction, 0)
+
+
+def _tell_candidate(session: Session, introduction: Introduction, thank_you: int) -> None:
+    """The expert agreed to be introduced; they hear the company's answer and what comes next.
+
+    A member who put themselves forward hears it as the introducer instead."""
+    if introduction.is_self_introduction:
+        return
+    problem = introduction.problem
+    company = problem.company.name
+    if introduction.status.value == "accepted":
+        title = f"{company} accepted your introduction for “{problem.title}”"
+        body = (
+            f"{company} will contact you at {introduction.candidate_email} to take it from here; "
+            "the terms of the work are between you and them."
+        )
+        if thank_you:
+            body += (
+                f" As a thank-you for agreeing, {_money(thank_you, problem.currency)} is yours: it is held for "
+                f"the {problem.guarantee_days}-day guarantee period, then you can pay it out or pass it on."
+            )
+    else:
+        title = f"{company} went another way on “{problem.title}”"
+        body = (
+            "Thank you for agreeing to be introduced. The company has chosen someone else; nothing "
+            "more is shared about you, and nobody else is told."
+        )
+    message = Message(
+        title=title,
+        body=body,
+        link="/me/earnings" if thank_you else "",
+        data={"problem": problem.title, "company": company, "accepted": introduction.status.value == "accepted"},
+    )
+    key = f"introduction:{introduction.id}:candidate:{introduction.status.value}"
+    notify_address(session, introduction.candidate_email, introduction.candidate_user, "candidate_answer", key, message)
 
 
 def _tell_decision(session: Session, introduction: Introduction, chain: list[int], earned: dict[int, int]) -> None:

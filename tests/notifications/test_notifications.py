@@ -189,16 +189,23 @@ def test_each_step_of_the_workflow_mails_exactly_the_right_people_once(mail_app,
     consent_page = link_in(fresh[0], "/i/")
     assert client.get(consent_page).status_code == 200
 
-    sent, _ = step(lambda: introductions.consent(session, introduction, None, accept=True))
+    note = "Happy to talk any afternoon next week."
+    sent, fresh = step(lambda: introductions.consent(session, introduction, None, accept=True, note=note))
     assert sorted(to for to, _ in sent) == [world.admin.email, world.owner.email]
+    assert all(f"Dee adds: {note}" in text(message) for message in fresh)  # the expert's note reaches the company
 
-    sent, _ = step(lambda: settlement_workflow.accept_introduction(session, world.owner, introduction.id))
+    sent, fresh = step(lambda: settlement_workflow.accept_introduction(session, world.owner, introduction.id))
     # Each link hears what they earned: $900 after the fee, $45 per forwarding link, the rest to Cleo.
+    # The expert hears the answer and what happens next.
     assert sent == [
         ("ann@example.com", "You earned $45.00 for “Fix our Postgres replication lag”"),
         ("bob@example.com", "You earned $45.00 for “Fix our Postgres replication lag”"),
         ("cleo@example.com", "You earned $810.00 for “Fix our Postgres replication lag”"),
+        ("expert@elsewhere.example", "Acme Data accepted your introduction for “Fix our Postgres replication lag”"),
     ]
+    to_expert = next(m for m in fresh if m["To"] == "expert@elsewhere.example")
+    assert "will contact you at expert@elsewhere.example" in text(to_expert)
+    assert "List-Unsubscribe" not in to_expert
 
     # In the app, too: Cleo's bell counts what reached her.
     cleo = api(world.cleo)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 
 from marketplace.db import utcnow
 from marketplace.errors import MarketplaceError
+from marketplace.ledger.models import Share
 from marketplace.models import metadata
 from marketplace.referrals import chains, introductions
 from marketplace.referrals.chains import ReferralError, compute_chain_hash
@@ -439,6 +440,50 @@ def test_putting_yourself_forward_is_consent_and_goes_straight_to_proposed(by, c
     assert [m["Subject"] for m in sent_mail.to(world.owner.email)][-1].startswith("Ann Li agreed to be introduced")
 
 
+def test_a_member_who_puts_themselves_forward_is_paid_one_share_not_two(session, world, open_problem):
+    """One share per person: Cleo, the finder and the candidate, keeps the finder's share; the
+    candidate's thank-you goes back to the company with the remainder (docs/split-rules.md)."""
+    problem = open_problem(candidate_share_bps=500)
+    pick(session, world.cleo, problem)
+
+    accept_self_introduction(session, world, problem, world.cleo)
+
+    shares = session.execute(select(Share.role, Share.member_id, Share.amount).where(Share.problem_id == problem.id))
+    assert [(role.value, member, amount) for role, member, amount in shares] == [("link", world.cleo.id, 85_000)]
+
+
+def test_a_link_of_the_introducers_chain_cannot_be_their_candidate(session, world, open_problem, api, refused):
+    problem = open_problem()
+    pick(session, world.ann, problem)
+    claim(session, world.bob, forward(session, world.ann, problem, to_user_id=world.bob.id))
+    bob = api(world.bob)
+
+    error = refused.api(
+        lambda: bob.post(
+            f"/problems/{problem.id}/introductions", {"candidate_user_id": world.ann.id, "message": MESSAGE}
+        ),
+        422,
+        "candidate_in_chain",
+    )
+    assert "put themselves forward" in error["message"]
+
+
+@pytest.mark.parametrize("by", ["to_user_id", "to_email"])
+def test_a_problem_already_sent_to_someone_cannot_be_sent_to_them_again(by, session, world, open_problem, api, refused):
+    """The first sender's referral stands: a second would race it for the same place."""
+    problem = open_problem()
+    pick(session, world.ann, problem)
+    pick(session, world.cleo, problem)
+    forward(session, world.ann, problem, to_user_id=world.dev.id)
+    recipient = {"to_user_id": world.dev.id} if by == "to_user_id" else {"to_email": "dev@example.com"}
+
+    for sender in (api(world.ann), api(world.cleo)):
+        error = refused.api(
+            lambda sender=sender: sender.post(f"/problems/{problem.id}/referrals", recipient), 409, "already_sent"
+        )
+        assert "already been sent this problem" in error["message"]
+
+
 @pytest.fixture
 def awaiting(session, chain, world):
     """Ann's introduction of Dev, waiting for Dev's consent."""
@@ -461,6 +506,21 @@ def test_only_the_candidate_can_consent(awaiting, world, api, refused):
     refused.api(lambda: ann.post(url, {"accept": True}), 403, "forbidden")
     refused.api(lambda: owner.post(url, {"accept": True}), 403, "forbidden")
     refused.api(lambda: bob.post(url, {"accept": True}), 404, "not_found")
+
+
+def test_the_expert_is_heard_and_hears_back(session, awaiting, world, api, browser, sent_mail):
+    """Dev's note to the company is on the company's page; Dev is told the company's answer."""
+    dev, owner = api(world.dev), api(world.owner)
+    note = "I can start on Monday; evenings work best."
+    assert dev.post(f"/introductions/{awaiting.id}/consent", {"accept": True, "note": note}).status_code == 200
+
+    page = browser()
+    page.login(world.owner.email)
+    assert "I can start on Monday; evenings work best." in page.get(f"/problems/{awaiting.problem_id}").text
+
+    assert owner.post(f"/introductions/{awaiting.id}/decline", {"note": "We hired in-house."}).status_code == 200
+    [answer] = [m for m in sent_mail.to("dev@example.com") if "went another way" in m["Subject"]]
+    assert "nothing more is shared about you" in answer.get_body(("plain",)).get_content()
 
 
 @pytest.mark.parametrize("second_answer", [True, False], ids=["agree-again", "then-decline"])
