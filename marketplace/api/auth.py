@@ -5,7 +5,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import request
+from flask import g, request
 
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_for_token
@@ -30,6 +30,7 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
         user = current_api_user()
         if user is None:
             raise Unauthorized("This needs an API token: 'Authorization: Bearer <token>'.")
+        g.api_user = user
         return view(user, *args, **kwargs)
 
     return wrapper

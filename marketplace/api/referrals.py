@@ -1,12 +1,13 @@
 """Referrals, chains and introductions over the API."""
 
 import marshmallow as ma
+from flask import g
 from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
 from marketplace.db import db
 from marketplace.links import referral_link
-from marketplace.referrals import chains, introductions, read_models, visibility
+from marketplace.referrals import appearance, chains, introductions, read_models, visibility
 from marketplace.workflows import settlement
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
@@ -33,7 +34,7 @@ class ReferralOut(ma.Schema):
 
 class ChainLinkOut(ma.Schema):
     position = ma.fields.Integer()
-    user_id = ma.fields.Integer()
+    user_id = ma.fields.Integer(allow_none=True, metadata={"description": "null for an anonymous member"})
     name = ma.fields.String()
 
 
@@ -53,9 +54,22 @@ class IntroductionOut(ma.Schema):
     id = ma.fields.Integer()
     problem_id = ma.fields.Integer()
     status = ma.fields.Function(lambda i: i.status.value)
-    introducer_id = ma.fields.Integer()
+    introducer_id = ma.fields.Method(
+        "introducer_seen", metadata={"description": "null when the introducer keeps their name off chains"}
+    )
+    introducer = ma.fields.Method("introducer_name")
     candidate = ma.fields.Method("candidate_details")
+    candidate_note = ma.fields.Method("note_for_company")
     created_at = ma.fields.DateTime()
+
+    def introducer_seen(self, introduction):
+        return appearance.id_of(introduction.introducer, _seen_by(introduction.problem_id))
+
+    def introducer_name(self, introduction):
+        return appearance.name_of(introduction.introducer, _seen_by(introduction.problem_id))
+
+    def note_for_company(self, introduction):
+        return introduction.candidate_note if introductions.company_sees_candidate(introduction) else None
 
     def candidate_details(self, introduction):
         """Double opt-in: contact details only once the candidate has agreed."""
@@ -77,9 +91,18 @@ class DecisionIn(ma.Schema):
     note = ma.fields.String(load_default="")
 
 
+def _seen_by(problem_id: int) -> appearance.Viewer:
+    """The caller as a viewer of this problem's chains, worked out once per request."""
+    cache = g.setdefault("seen_by", {})
+    if problem_id not in cache:
+        cache[problem_id] = appearance.viewer_on(db.session, g.get("api_user"), problem_id)
+    return cache[problem_id]
+
+
 def _chain(referral):
+    viewer = _seen_by(referral.problem_id)
     return [
-        {"position": index, "user_id": user.id, "name": user.name}
+        {"position": index, "user_id": appearance.id_of(user, viewer), "name": appearance.name_of(user, viewer)}
         for index, user in enumerate(chains.chain_members(referral), start=1)
     ]
 

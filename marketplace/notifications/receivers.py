@@ -3,7 +3,7 @@ right people.
 
 Every receiver runs inside the transaction of the event it hears, so a notification (and its
 e-mail job) exists exactly when the event does. Names of chain members follow their privacy
-choice: upstream links learn that their chain grew, not who joined it.
+choice (``referrals.appearance``): upstream links learn that their chain grew, not who joined it.
 """
 
 import hashlib
@@ -25,6 +25,7 @@ from marketplace.notifications.service import (
 )
 from marketplace.problems.models import Problem
 from marketplace.problems.service import payout_preview
+from marketplace.referrals import appearance
 from marketplace.referrals.chains import chain_member_ids, chain_to
 from marketplace.referrals.models import Introduction, Referral
 
@@ -130,13 +131,14 @@ def introduction_proposed(introduction: Introduction, *, session: Session, **_: 
     if introduction.candidate_note:
         body += f"\n\n{name} adds: {introduction.candidate_note}"
     for manager in _managers(session, problem.company_id):
+        introducer = appearance.name_of(introduction.introducer, appearance.viewer_on(session, manager, problem.id))
         message = Message(
             title=f"{name} agreed to be introduced for “{problem.title}”",
             body=body,
             link=f"/problems/{problem.id}",
             data={
                 "candidate": name,
-                "introducer": introduction.introducer.name,
+                "introducer": introducer,
                 "problem": problem.title,
                 "candidate_note": introduction.candidate_note,
             },

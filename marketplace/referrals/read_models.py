@@ -1,6 +1,6 @@
 """What people see of chains: the referral tree as each viewer may see it, and a member's dashboard.
 
-Names follow each member's privacy choice (``display_name``).
+Names follow each member's privacy choice (``referrals.appearance``).
 """
 
 from dataclasses import dataclass, field
@@ -12,6 +12,7 @@ from marketplace.accounts.models import User
 from marketplace.accounts.service import role_in
 from marketplace.errors import NotFound
 from marketplace.problems.models import Problem
+from marketplace.referrals import appearance
 from marketplace.referrals.chains import chain_to, place_of
 from marketplace.referrals.models import Introduction, Referral
 
@@ -24,15 +25,6 @@ class TreeNode:
     label: str
     children: list["TreeNode"] = field(default_factory=list)
     hidden_below: int = 0
-
-
-def display_name(user: User | None, viewer: User | None, *, close: bool) -> str:
-    """A member's name on a chain, unless they chose to stay anonymous to people not close to them."""
-    if user is None:
-        return "not claimed yet"
-    if close or user.show_name_on_chains or (viewer is not None and viewer.id == user.id):
-        return user.name
-    return "Anonymous member"
 
 
 def tree(session: Session, viewer: User, problem: Problem) -> list[TreeNode]:
@@ -50,21 +42,12 @@ def tree(session: Session, viewer: User, problem: Problem) -> list[TreeNode]:
     if not is_company and place is None:
         raise NotFound("You are not part of a chain for this problem.")
     path_ids = {r.id for r in chain_to(place)} if place else set()
-    direct = set()
-    if place:
-        direct = {place.parent.holder_id if place.parent else None} | {c.holder_id for c in children.get(place.id, [])}
+    seen_by = appearance.viewer_on(session, viewer, problem.id)
 
     def build(referral: Referral, below_place: bool) -> TreeNode | None:
         if not is_company and not below_place and referral.id not in path_ids:
             return None
-        holder = referral.holder or referral.recipient_user
-        close = is_company and False or (holder is not None and holder.id in direct)
-        label = (
-            display_name(holder, viewer, close=close)
-            if holder
-            else ("an e-mail invitation" if not is_company else referral.recipient_email or "")
-        )
-        node = TreeNode(referral, label)
+        node = TreeNode(referral, appearance.recipient_of(referral, seen_by))
         for child in children.get(referral.id, []):
             sub = build(child, below_place or referral.id == (place.id if place else None))
             if sub is not None:

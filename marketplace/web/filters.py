@@ -3,12 +3,11 @@
 from datetime import datetime
 
 import nh3
-from flask_login import current_user
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from marketplace.money import format_money
-from marketplace.referrals.read_models import display_name
+from marketplace.referrals import appearance
 
 # CommonMark with raw HTML switched off, then sanitised: user text can never inject markup.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -76,14 +75,8 @@ def short_date(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "—"
 
 
-def chain_name(user) -> str:
-    """A chain member's name as the current viewer may see it."""
-    viewer = current_user if current_user.is_authenticated else None
-    return display_name(user, viewer, close=False)
-
-
 def register_filters(app) -> None:
-    app.jinja_env.globals["chain_name"] = chain_name
+    app.jinja_env.globals["name_of"] = appearance.name_of
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["status"] = status_badge

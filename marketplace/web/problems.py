@@ -13,7 +13,7 @@ from marketplace.extensions import reach_graph
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
-from marketplace.referrals import chains, introductions, read_models, visibility
+from marketplace.referrals import appearance, chains, introductions, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
@@ -118,6 +118,7 @@ def show(problem_id: int):
         "forward_form": ForwardForm(),
         "introduce_form": IntroduceForm(),
         "chain": chains.chain_members(place),
+        "seen_by": appearance.viewer_on(db.session, viewer, problem.id),
         "introductions": [],
         "records": {},
         "tree": [],

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from marketplace.db import db
 from marketplace.problems import service as problems
-from marketplace.referrals import chains, introductions
+from marketplace.referrals import appearance, chains, introductions
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
 from marketplace.workflows import settlement
 
@@ -74,6 +74,7 @@ def landing(token: str):
         problem=referral.problem,
         chain=chain,
         viewer=viewer,
+        seen_by=appearance.viewer_of_link(db.session, viewer, referral),
         preview=problems.payout_preview(referral.problem),
         place=chains.place_of(db.session, viewer, referral.problem_id),
     )
