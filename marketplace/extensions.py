@@ -9,7 +9,7 @@ from flask_wtf import CSRFProtect
 
 from marketplace.db import db as database
 from marketplace.network.reach_service import ReachGraph
-from marketplace.referrals import introductions
+from marketplace.referrals import records
 
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
@@ -23,7 +23,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 def init_reach_graph(app: Flask) -> None:
     """Each process keeps one reach index over the app's database (docs/network.md)."""
-    app.extensions["reach_graph"] = ReachGraph(track_records=introductions.track_records)
+    app.extensions["reach_graph"] = ReachGraph(track_records=records.track_records)
 
 
 def reach_graph() -> ReachGraph:

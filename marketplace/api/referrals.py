@@ -4,10 +4,13 @@ import marshmallow as ma
 from flask import g
 from flask_smorest import Blueprint
 
+from marketplace.accounts.models import User
 from marketplace.api.auth import token_required
 from marketplace.db import db
+from marketplace.errors import NotFound
+from marketplace.ledger import donations
 from marketplace.links import referral_link
-from marketplace.referrals import appearance, chains, introductions, read_models, visibility
+from marketplace.referrals import appearance, chains, introductions, read_models, records, visibility
 from marketplace.workflows import settlement
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
@@ -188,3 +191,50 @@ def decline(user, data, introduction_id):
 @blp.response(200, IntroductionOut)
 def withdraw(user, introduction_id):
     return introductions.withdraw(db.session, user, introduction_id)
+
+
+class TrackRecordOut(ma.Schema):
+    made = ma.fields.Integer()
+    consented = ma.fields.Integer()
+    decided = ma.fields.Integer()
+    accepted = ma.fields.Integer()
+    passed_guarantee = ma.fields.Integer()
+    disputed = ma.fields.Integer()
+    success_rate = ma.fields.Float(
+        metadata={"description": "Bayesian average: (successes + 1) / (decided + 3); a newcomer starts at 1/3"}
+    )
+
+
+class MoneyGivingOut(ma.Schema):
+    currency = ma.fields.String()
+    earned = ma.fields.Integer()
+    passed_on = ma.fields.Integer()
+    received = ma.fields.Integer()
+
+
+class MemberRecordOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    track_record = ma.fields.Nested(TrackRecordOut)
+    forwards = ma.fields.Integer()
+    introductions_for_others = ma.fields.Integer()
+    money = ma.fields.List(ma.fields.Nested(MoneyGivingOut))
+
+
+@blp.get("/members/<int:user_id>/record")
+@token_required
+@blp.response(200, MemberRecordOut)
+def member_record(user, user_id):
+    """A member's track record as introducer and giving record (what the member page shows)."""
+    person = db.session.get(User, user_id)
+    if person is None:
+        raise NotFound("No such member.")
+    giving = records.giving(db.session, person.id)
+    return {
+        "id": person.id,
+        "name": person.name,
+        "track_record": records.track_records(db.session, [person.id])[person.id],
+        "forwards": giving.forwards,
+        "introductions_for_others": giving.introductions_for_others,
+        "money": donations.taken_and_given(db.session, person.id),
+    }

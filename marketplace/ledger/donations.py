@@ -4,7 +4,7 @@ giving record that shows it beside what they took (docs/ledger.md, "Donations").
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -57,6 +57,33 @@ def giving_record(session: Session, user_id: int) -> tuple[list[Gift], list[Gift
         )
         gifts.append(Gift(donation, giver, recipient, recipient_entry.amount, recipient_entry.currency))
     return [g for g in gifts if g.giver.id == user_id], [g for g in gifts if g.recipient.id == user_id]
+
+
+@dataclass(frozen=True)
+class TakenAndGiven:
+    """In one currency: what a member earned from chains, what they passed on, what others gave them."""
+
+    currency: str
+    earned: int
+    passed_on: int
+    received: int
+
+
+def taken_and_given(session: Session, user_id: int) -> list[TakenAndGiven]:
+    """The money side of a member's giving record, per currency, in one query over their shares."""
+    is_gift = Share.role == ShareRole.GIFT
+    rows = session.execute(
+        select(
+            Share.currency,
+            func.coalesce(func.sum(case((is_gift, 0), else_=Share.amount)), 0),
+            func.coalesce(func.sum(Share.given), 0),
+            func.coalesce(func.sum(case((is_gift, Share.amount), else_=0)), 0),
+        )
+        .where(Share.member_id == user_id)
+        .group_by(Share.currency)
+        .order_by(Share.currency)
+    )
+    return [TakenAndGiven(*row) for row in rows]
 
 
 def donate(

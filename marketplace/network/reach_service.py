@@ -6,8 +6,9 @@ search for a problem's experts, which reads problems and chains too, is
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -21,9 +22,14 @@ ANONYMOUS = "a member"
 _CHANGES = select(NetworkChange.id, NetworkChange.kind, NetworkChange.a, NetworkChange.b, NetworkChange.created_at)
 
 
-# (introductions made, accepted) per introducer; all of them for None. The referrals domain
-# counts them; whoever builds the graph passes its function in.
-TrackRecords = Callable[[Session, list[int] | None], dict[int, tuple[int, int]]]
+class AcceptedCount(Protocol):
+    @property
+    def accepted(self) -> int: ...
+
+
+# Each introducer's record (the index ranks by introductions accepted); all of them for None.
+# The referrals domain keeps the records; whoever builds the graph passes its function in.
+TrackRecords = Callable[[Session, list[int] | None], Mapping[int, AcceptedCount]]
 
 
 class ReachGraph:
@@ -55,7 +61,7 @@ class ReachGraph:
         # later, which is harmless because every change states a new value rather than a delta.
         newest = session.execute(_CHANGES.order_by(NetworkChange.id.desc()).limit(1)).first()
         self._last_change = tuple(newest) if newest else None
-        accepted = {user_id: record[1] for user_id, record in self._track_records(session, None).items()}
+        accepted = {user_id: record.accepted for user_id, record in self._track_records(session, None).items()}
         self._index = ReachIndex.from_db(session.connection(), accepted, **self._options)
         return self._index
 
@@ -89,8 +95,8 @@ class ReachGraph:
                 held[user_id].append(skill_id)
             for user_id in skills_changed:
                 self._index.set_skills(user_id, held[user_id])
-        for user_id, (_, accepted) in self._track_records(session, sorted(records_changed)).items():
-            self._index.set_track_record(user_id, accepted)
+        for user_id, record in self._track_records(session, sorted(records_changed)).items():
+            self._index.set_track_record(user_id, record.accepted)
         if rows:
             self._last_change = tuple(rows[-1])
         return True

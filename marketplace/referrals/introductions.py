@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace import signals
@@ -225,30 +225,6 @@ def get_visible_introduction(session: Session, user: User, introduction_id: int)
 def company_sees_candidate(introduction: Introduction) -> bool:
     """Double opt-in: the candidate's details reach the company only after consent."""
     return introduction.consented_at is not None
-
-
-def track_records(session: Session, user_ids: list[int] | None) -> dict[int, tuple[int, int]]:
-    """(introductions made, introductions accepted) per introducer, duplicates not counted.
-
-    ``None`` asks for every introducer (the reach index loads them all when it is built).
-    """
-    if user_ids is not None and not user_ids:
-        return {}
-    query = (
-        select(
-            Introduction.introducer_id,
-            func.count(),
-            func.count().filter(Introduction.status == IntroductionStatus.ACCEPTED),
-        )
-        .where(Introduction.status != IntroductionStatus.DUPLICATE)
-        .group_by(Introduction.introducer_id)
-    )
-    if user_ids is not None:
-        query = query.where(Introduction.introducer_id.in_(user_ids))
-    rows = session.execute(query)
-    records = {uid: (0, 0) for uid in user_ids or ()}
-    records.update({uid: (made, accepted) for uid, made, accepted in rows})
-    return records
 
 
 def introductions_for_problem(session: Session, actor: User, problem_id: int) -> list[Introduction]:

@@ -7,7 +7,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from marketplace.money import format_money
-from marketplace.referrals import appearance
+from marketplace.referrals import appearance, records
 
 # CommonMark with raw HTML switched off, then sanitised: user text can never inject markup.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -77,6 +77,8 @@ def short_date(moment: datetime | None) -> str:
 
 def register_filters(app) -> None:
     app.jinja_env.globals["name_of"] = appearance.name_of
+    app.jinja_env.globals["id_of"] = appearance.id_of
+    app.jinja_env.globals["record_prior"] = (records.PRIOR_SUCCESSES, records.PRIOR_DECIDED)
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["status"] = status_badge

@@ -1,11 +1,14 @@
-"""The home page and the member's dashboard."""
+"""The home page, the member's dashboard and members' public records."""
 
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from marketplace.accounts.models import User
 from marketplace.db import db
+from marketplace.errors import NotFound
+from marketplace.ledger import donations
 from marketplace.problems import service as problems
-from marketplace.referrals import read_models, visibility
+from marketplace.referrals import read_models, records, visibility
 
 bp = Blueprint("main", __name__)
 
@@ -22,3 +25,19 @@ def index():
 @login_required
 def dashboard():
     return render_template("dashboard.html", board=read_models.dashboard(db.session, current_user))
+
+
+@bp.get("/members/<int:user_id>")
+@login_required
+def member(user_id: int):
+    """A member's track record as introducer and giving record, beside what they took."""
+    person = db.session.get(User, user_id)
+    if person is None:
+        raise NotFound("No such member.")
+    return render_template(
+        "main/member.html",
+        person=person,
+        record=records.track_records(db.session, [person.id])[person.id],
+        giving=records.giving(db.session, person.id),
+        money=donations.taken_and_given(db.session, person.id),
+    )

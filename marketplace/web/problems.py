@@ -13,7 +13,7 @@ from marketplace.extensions import reach_graph
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
-from marketplace.referrals import appearance, chains, introductions, read_models, visibility
+from marketplace.referrals import appearance, chains, introductions, read_models, records, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
@@ -130,7 +130,7 @@ def show(problem_id: int):
         listed = introductions.introductions_for_problem(db.session, viewer, problem.id)
         context["introductions"] = listed
         context["chains"] = {i.id: chains.chain_members(i.referral) for i in listed}
-        context["records"] = introductions.track_records(db.session, sorted({i.introducer_id for i in listed}))
+        context["records"] = records.track_records(db.session, sorted({i.introducer_id for i in listed}))
     if role is not None or place is not None:
         context["tree"] = read_models.tree(db.session, viewer, problem)
     if viewer is not None and problem.is_open:

@@ -204,6 +204,7 @@ MATRIX = {
     "POST /referrals/{link}/claim":                  (401,      200,     409,   409,    409),
     "GET /problems/{public}/tree":                   (401,      404,     200,   200,    200),
     "GET /problems/{private}/tree":                  (401,      404,     200,   200,    200),
+    "GET /members/{dev}/record":                     (401,      200,     200,   200,    200),
     "POST /problems/{public}/introductions":         (401,      403,     201,   201,    201),
     "GET /problems/{public}/introductions":          (401,      404,     404,   200,    200),
     "POST /introductions/{awaiting}/consent":        (401,      404,     403,   403,    403),

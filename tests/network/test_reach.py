@@ -20,7 +20,7 @@ from marketplace.network import changes, reach_service, service
 from marketplace.network.models import ChangeKind, Connection, ConnectionRequest, NetworkChange, RequestStatus
 from marketplace.network.reach_service import ReachGraph
 from marketplace.problems.models import Problem
-from marketplace.referrals import chains, introductions
+from marketplace.referrals import chains, records
 from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.workflows import reach as reach_search
 from tests.builders import connection as connect
@@ -100,11 +100,11 @@ def scene(session, world, open_problem) -> Scene:
     session.add_all(pool)
     session.commit()
     problem = open_problem(skills=["Postgres", "kafka"])
-    other_process = ReachGraph(track_records=introductions.track_records)
+    other_process = ReachGraph(track_records=records.track_records)
     other_process.index(session)
     company = {world.owner.id, world.admin.id, world.employee.id}
     return Scene(
-        [*pool, world.employee], problem, company, ReachGraph(track_records=introductions.track_records), other_process
+        [*pool, world.employee], problem, company, ReachGraph(track_records=records.track_records), other_process
     )
 
 
@@ -144,7 +144,7 @@ def test_served_reach_matches_a_breadth_first_search_of_the_tables(session, scen
         set_member_skills(session, user, sorted(names))
         session.commit()
 
-    for graph in (scene.graph, scene.other_process, ReachGraph(track_records=introductions.track_records)):
+    for graph in (scene.graph, scene.other_process, ReachGraph(track_records=records.track_records)):
         check_served(session, graph, pool[viewer], scene.problem, k, scene.company)
         check_degrees(session, graph, pool[viewer])
     session.rollback()
@@ -152,7 +152,7 @@ def test_served_reach_matches_a_breadth_first_search_of_the_tables(session, scen
 
 def test_a_pending_request_is_not_a_connection(session, world, open_problem):
     problem = open_problem()
-    graph = ReachGraph(track_records=introductions.track_records)
+    graph = ReachGraph(track_records=records.track_records)
     service.request_connection(session, world.ann, user_id=world.dev.id, note="We met once")
     session.commit()
     assert reach_search.problem_reach(session, graph, world.ann, problem) == []
@@ -179,7 +179,7 @@ def test_ranking_by_hops_then_mutual_connections_then_track_record(session, worl
     accepted = dict(problem_id=problem.id, candidate_email="x@example.com", message="m" * 12, consent_token="t")
     session.add(Introduction(introducer_id=rui.id, status=IntroductionStatus.ACCEPTED, **accepted))
     session.commit()
-    graph = ReachGraph(track_records=introductions.track_records)
+    graph = ReachGraph(track_records=records.track_records)
     ranked = reach_search.problem_reach(session, graph, world.ann, problem)
     assert [(r.name, r.hops, r.mutual, r.track_record) for r in ranked] == [
         ("Dev Sharma", 1, 0, 0),
@@ -203,8 +203,8 @@ def test_ranking_by_hops_then_mutual_connections_then_track_record(session, worl
 def test_changes_reach_a_process_built_earlier_and_a_pruned_log_rebuilds(session, world, open_problem):
     problem = open_problem()
     this_process, other_process = (
-        ReachGraph(track_records=introductions.track_records),
-        ReachGraph(track_records=introductions.track_records),
+        ReachGraph(track_records=records.track_records),
+        ReachGraph(track_records=records.track_records),
     )
     assert reach_search.problem_reach(session, other_process, world.ann, problem) == []
 
@@ -242,7 +242,7 @@ def test_changes_reach_a_process_built_earlier_and_a_pruned_log_rebuilds(session
 def test_the_log_starting_over_makes_a_process_rebuild(session, world, open_problem):
     """A restored database (or emptied tables) no longer holds the change a process applied last."""
     problem = open_problem()
-    graph = ReachGraph(track_records=introductions.track_records)
+    graph = ReachGraph(track_records=records.track_records)
     connect(session, world.ann, world.dev)
     assert len(reach_search.problem_reach(session, graph, world.ann, problem)) == 1
     session.execute(delete(Connection))
@@ -260,9 +260,7 @@ def test_names_beyond_the_first_hop_follow_each_members_choice(session, world, o
     session.commit()
     for a, b in [(world.ann, world.bob), (world.bob, world.cleo), (world.cleo, world.dev)]:
         connect(session, a, b)
-    (result,) = reach_search.problem_reach(
-        session, ReachGraph(track_records=introductions.track_records), world.ann, problem
-    )
+    (result,) = reach_search.problem_reach(session, ReachGraph(track_records=records.track_records), world.ann, problem)
     assert [(p.user_id, p.name) for p in result.path] == [
         (world.ann.id, "Ann Li"),
         (world.bob.id, "Bob Martins"),
@@ -271,9 +269,7 @@ def test_names_beyond_the_first_hop_follow_each_members_choice(session, world, o
     ]
     world.dev.show_name_on_chains = False
     session.commit()
-    (result,) = reach_search.problem_reach(
-        session, ReachGraph(track_records=introductions.track_records), world.ann, problem
-    )
+    (result,) = reach_search.problem_reach(session, ReachGraph(track_records=records.track_records), world.ann, problem)
     assert (result.user_id, result.name) == (None, "a member")
 
 
@@ -285,7 +281,7 @@ def test_the_company_sees_which_employees_are_best_placed(session, world, open_p
     connect(session, world.owner, erin)
     connect(session, world.admin, world.employee)
     reach = reach_search.problem_page_reach(
-        session, ReachGraph(track_records=introductions.track_records), world.admin, problem
+        session, ReachGraph(track_records=records.track_records), world.admin, problem
     )
     assert [(s.name, s.reaches, s.nearest) for s in reach.starters] == [
         ("Olivia Owner", 1, 1),
@@ -298,7 +294,7 @@ def test_the_company_sees_which_employees_are_best_placed(session, world, open_p
     assert world.employee.id not in [
         r.user_id
         for r in reach_search.problem_reach(
-            session, ReachGraph(track_records=introductions.track_records), world.admin, problem
+            session, ReachGraph(track_records=records.track_records), world.admin, problem
         )
     ]
 
@@ -314,7 +310,7 @@ def test_the_reach_panel_groups_by_connection_and_offers_forwards_where_they_can
     connect(session, world.bob, world.dev)
     connect(session, world.ann, world.employee)
     connect(session, world.employee, erin)
-    graph = ReachGraph(track_records=introductions.track_records)
+    graph = ReachGraph(track_records=records.track_records)
     reach = reach_search.problem_page_reach(session, graph, world.ann, problem)
     assert [(v.name, v.reaches, v.has_skill, v.can_forward) for v in reach.via] == [
         ("Bob Martins", 1, False, True),
