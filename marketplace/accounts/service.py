@@ -8,7 +8,7 @@ from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import CursorResult, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace import signals
 from marketplace.accounts import passwords
@@ -263,7 +263,12 @@ def companies_of(session: Session, user: User) -> list[tuple[Company, Role]]:
 
 def members_of(session: Session, company_id: int) -> list[Membership]:
     return list(
-        session.scalars(select(Membership).where(Membership.company_id == company_id).order_by(Membership.created_at))
+        session.scalars(
+            select(Membership)
+            .where(Membership.company_id == company_id)
+            .order_by(Membership.created_at)
+            .options(joinedload(Membership.user))
+        )
     )
 
 

@@ -156,7 +156,8 @@ def introduce(user, data, problem_id):
 @token_required
 @blp.response(200, IntroductionOut(many=True))
 def list_introductions(user, problem_id):
-    return introductions.introductions_for_problem(db.session, user, problem_id)
+    problem = visibility.get_visible(db.session, user, problem_id)
+    return introductions.introductions_for_problem(db.session, user, problem)
 
 
 @blp.post("/introductions/<int:introduction_id>/consent")

@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from marketplace.problems.models import Problem
 
 STRIPE_BALANCE = "stripe:balance"
 PLATFORM_FEES = "platform:fees"
@@ -96,7 +97,9 @@ def member_statement(session: Session, user_id: int) -> list[CurrencyStatement]:
     transactions = {
         t.id: t
         for t in session.scalars(
-            select(LedgerTransaction).where(LedgerTransaction.id.in_({row.transaction_id for row in rows}))
+            select(LedgerTransaction)
+            .where(LedgerTransaction.id.in_({row.transaction_id for row in rows}))
+            .options(joinedload(LedgerTransaction.problem).load_only(Problem.id, Problem.title))
         )
     }
     statements: dict[str, CurrencyStatement] = {}

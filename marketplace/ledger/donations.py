@@ -33,29 +33,34 @@ class Gift:
 
 
 def giving_record(session: Session, user_id: int) -> tuple[list[Gift], list[Gift]]:
-    """Donations the member gave and received, newest first (the giving beside the taking)."""
-    donations = list(
-        session.scalars(
-            select(LedgerTransaction)
-            .where(LedgerTransaction.kind == TransactionKind.DONATION)
-            .where(
-                LedgerTransaction.id.in_(
-                    select(LedgerEntry.transaction_id)
-                    .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-                    .where(LedgerAccount.code == member_account(user_id, "available"))
-                )
-            )
-            .order_by(LedgerTransaction.id.desc())
-        )
+    """Donations the member gave and received, newest first (the giving beside the taking), in
+    two queries: the donations' entries with their transactions, then the people in them."""
+    mine = (
+        select(LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.code == member_account(user_id, "available"))
     )
-    gifts = []
-    for donation in donations:
-        (giver_entry,) = [e for e in donation.entries if e.amount < 0]
-        (recipient_entry,) = [e for e in donation.entries if e.amount > 0]
-        giver, recipient = (
-            session.get_one(User, int(entry.account.code.split(":")[1])) for entry in (giver_entry, recipient_entry)
-        )
-        gifts.append(Gift(donation, giver, recipient, recipient_entry.amount, recipient_entry.currency))
+    rows = session.execute(
+        select(LedgerTransaction, LedgerAccount.code, LedgerEntry.amount, LedgerEntry.currency)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.kind == TransactionKind.DONATION, LedgerTransaction.id.in_(mine))
+        .order_by(LedgerTransaction.id.desc())
+    ).all()
+    sides: dict[int, dict[str, tuple[int, int, str]]] = {}
+    transactions = {}
+    for transaction, code, amount, currency in rows:
+        transactions[transaction.id] = transaction
+        member_id = int(code.split(":")[1])
+        sides.setdefault(transaction.id, {})["giver" if amount < 0 else "recipient"] = (member_id, amount, currency)
+    people = {
+        u.id: u
+        for u in session.scalars(select(User).where(User.id.in_({m for s in sides.values() for m, *_ in s.values()})))
+    }
+    gifts = [
+        Gift(transactions[t], people[side["giver"][0]], people[side["recipient"][0]], *side["recipient"][1:])
+        for t, side in sides.items()
+    ]
     return [g for g in gifts if g.giver.id == user_id], [g for g in gifts if g.recipient.id == user_id]
 
 

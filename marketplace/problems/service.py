@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from marketplace.accounts.models import Skill, User
 from marketplace.accounts.service import require_member, role_in
@@ -251,7 +251,10 @@ def board(session: Session, query: BoardQuery, visible: ColumnElement[bool]) -> 
     stmt = _board_select(query, visible)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
-        stmt.order_by(*SORTS[query.sort]).limit(PAGE_SIZE).offset((query.page - 1) * PAGE_SIZE)
+        stmt.order_by(*SORTS[query.sort])
+        .limit(PAGE_SIZE)
+        .offset((query.page - 1) * PAGE_SIZE)
+        .options(selectinload(Problem.skills), joinedload(Problem.company))
     ).all()
     return Page(items=list(items), page=query.page, total=total)
 
@@ -259,7 +262,12 @@ def board(session: Session, query: BoardQuery, visible: ColumnElement[bool]) -> 
 def company_problems(session: Session, actor: User, company_id: int) -> list[Problem]:
     require_member(session, actor, company_id)
     return list(
-        session.scalars(select(Problem).where(Problem.company_id == company_id).order_by(Problem.created_at.desc()))
+        session.scalars(
+            select(Problem)
+            .where(Problem.company_id == company_id)
+            .order_by(Problem.created_at.desc())
+            .options(defer(Problem.description))
+        )
     )
 
 

@@ -8,6 +8,7 @@ not such a person (unless one of its members forwarded to them), nor are links f
 down. An address a problem was forwarded to is shown only to the member who sent it.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -45,13 +46,25 @@ def viewer_on(session: Session, user: User | None, problem_id: int) -> Viewer:
             or_(Referral.sender_id == user.id, Referral.holder_id == user.id, Referral.recipient_user_id == user.id),
         )
     )
+    return _viewer_from(user.id, rows)
+
+
+def viewer_among(user: User | None, referrals: Iterable[Referral]) -> Viewer:
+    """``viewer_on`` for a page that has loaded every referral of the problem already."""
+    if user is None or not getattr(user, "id", None):
+        return NOBODY
+    return _viewer_from(user.id, ((r.sender_id, r.holder_id, r.recipient_user_id) for r in referrals))
+
+
+def _viewer_from(user_id: int, referrals: Iterable[tuple[int | None, int | None, int | None]]) -> Viewer:
+    """Whoever sent the viewer a referral, and whoever the viewer sent one to."""
     knows: set[int | None] = set()
-    for sender_id, holder_id, recipient_id in rows:
-        if sender_id == user.id:
+    for sender_id, holder_id, recipient_id in referrals:
+        if sender_id == user_id:
             knows.update({holder_id, recipient_id})
-        else:
+        elif user_id in (holder_id, recipient_id):
             knows.add(sender_id)
-    return Viewer(user.id, frozenset(person for person in knows if person is not None and person != user.id))
+    return Viewer(user_id, frozenset(person for person in knows if person is not None and person != user_id))
 
 
 def viewer_of_link(session: Session, user: User | None, referral: Referral) -> Viewer:

@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace import signals
 from marketplace.accounts.models import User
 from marketplace.accounts.service import normalize_email, require_manager, role_in, user_by_email
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.problems.models import Problem
 from marketplace.referrals import visibility
 from marketplace.referrals.chains import chain_member_ids, clean_note, place_of, require_open
 from marketplace.referrals.models import Introduction, IntroductionStatus
@@ -227,15 +228,22 @@ def company_sees_candidate(introduction: Introduction) -> bool:
     return introduction.consented_at is not None
 
 
-def introductions_for_problem(session: Session, actor: User, problem_id: int) -> list[Introduction]:
-    """The company's review list: everything but duplicates, newest first."""
-    problem = visibility.get_visible(session, actor, problem_id)
+def introductions_for_problem(session: Session, actor: User, problem: Problem) -> list[Introduction]:
+    """The company's review list for a problem the actor can see (``review_list``), to its
+    members only."""
     if role_in(session, actor, problem.company_id) is None:
         raise NotFound("No such problem, or it is not shared with you.")
+    return review_list(session, problem)
+
+
+def review_list(session: Session, problem: Problem) -> list[Introduction]:
+    """Everything but duplicates, newest first, with their introducers; for callers that have
+    checked the reader belongs to the company."""
     return list(
         session.scalars(
             select(Introduction)
             .where(Introduction.problem_id == problem.id, Introduction.status != IntroductionStatus.DUPLICATE)
             .order_by(Introduction.created_at.desc())
+            .options(joinedload(Introduction.introducer))
         )
     )

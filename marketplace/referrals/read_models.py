@@ -6,15 +6,15 @@ Names follow each member's privacy choice (``referrals.appearance``).
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from marketplace.accounts.models import User
+from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
 from marketplace.errors import NotFound
 from marketplace.problems.models import Problem
-from marketplace.referrals import appearance
-from marketplace.referrals.chains import chain_to, place_of
-from marketplace.referrals.models import Introduction, Referral
+from marketplace.referrals import appearance, introductions, records, visibility
+from marketplace.referrals.chains import chain_to
+from marketplace.referrals.models import Introduction, Referral, ReferralStatus
 
 # The referral tree -----------------------------------------------------------------------------
 
@@ -27,34 +27,92 @@ class TreeNode:
     hidden_below: int = 0
 
 
+@dataclass
+class ChainView:
+    """Every referral of one problem, loaded once with the people on them, and what one viewer
+    may see of them: the problem page's tree, the viewer's own chain and each introduction's
+    chain all come from this one query."""
+
+    referrals: list[Referral]
+    place: Referral | None
+    seen_by: appearance.Viewer
+    is_company: bool
+
+    def members_to(self, referral: Referral | None) -> list[User]:
+        """The paid links of the chain down to ``referral``, top first (``chains.chain_members``
+        without a query: every parent is in the session already)."""
+        return [r.holder for r in chain_to(referral) if r.holder is not None]
+
+    def tree(self) -> list[TreeNode]:
+        """The referral tree as the viewer may see it.
+
+        The company sees every chain; a chain member sees the path above them and what grew
+        below them; names follow each member's privacy choice (``referrals.appearance``).
+        """
+        children: dict[int | None, list[Referral]] = {}
+        for referral in self.referrals:
+            children.setdefault(referral.parent_id, []).append(referral)
+        place_id = self.place.id if self.place else None
+        path_ids = {r.id for r in chain_to(self.place)}
+
+        def build(referral: Referral, below_place: bool) -> TreeNode | None:
+            if not self.is_company and not below_place and referral.id not in path_ids:
+                return None
+            node = TreeNode(referral, appearance.recipient_of(referral, self.seen_by))
+            for child in children.get(referral.id, []):
+                sub = build(child, below_place or referral.id == place_id)
+                if sub is not None:
+                    node.children.append(sub)
+            return node
+
+        return [n for n in (build(root, False) for root in children.get(None, [])) if n is not None]
+
+
+def chain_view(session: Session, viewer: User | None, problem: Problem, *, is_company: bool) -> ChainView:
+    referrals = list(
+        session.scalars(
+            select(Referral)
+            .where(Referral.problem_id == problem.id)
+            .order_by(Referral.id)
+            .options(joinedload(Referral.holder), joinedload(Referral.recipient_user))
+        )
+    )
+    viewer_id = getattr(viewer, "id", None)
+    place = next(
+        (r for r in referrals if viewer_id and r.holder_id == viewer_id and r.status == ReferralStatus.CLAIMED), None
+    )
+    return ChainView(referrals, place, appearance.viewer_among(viewer, referrals), is_company)
+
+
+@dataclass
+class ProblemPage:
+    """What the problem page shows of chains and introductions, to one viewer."""
+
+    problem: Problem
+    role: Role | None
+    chains: ChainView
+    introductions: list[Introduction]
+    records: dict[int, records.TrackRecord]
+
+
+def problem_page(session: Session, viewer: User | None, problem_id: int) -> ProblemPage:
+    """Everything the problem page needs from this domain in five statements, whatever the
+    number of chains and introductions: the problem, the viewer's role, every referral with its
+    people, and for the company the introductions with their introducers and their records."""
+    problem = visibility.get_visible(session, viewer, problem_id)
+    role = role_in(session, viewer, problem.company_id)
+    chains = chain_view(session, viewer, problem, is_company=role is not None)
+    listed = introductions.review_list(session, problem) if role is not None else []
+    track = records.track_records(session, sorted({i.introducer_id for i in listed}))
+    return ProblemPage(problem, role, chains, listed, track)
+
+
 def tree(session: Session, viewer: User, problem: Problem) -> list[TreeNode]:
-    """The referral tree as the viewer may see it.
-
-    The company sees every chain; a chain member sees the path above them and what grew below
-    them; names follow each member's privacy choice, except for one's own direct contacts.
-    """
-    referrals = list(session.scalars(select(Referral).where(Referral.problem_id == problem.id).order_by(Referral.id)))
-    children: dict[int | None, list[Referral]] = {}
-    for referral in referrals:
-        children.setdefault(referral.parent_id, []).append(referral)
-    is_company = role_in(session, viewer, problem.company_id) is not None
-    place = place_of(session, viewer, problem.id)
-    if not is_company and place is None:
+    """The referral tree as the viewer may see it; only the company and chain members see one."""
+    view = chain_view(session, viewer, problem, is_company=role_in(session, viewer, problem.company_id) is not None)
+    if not view.is_company and view.place is None:
         raise NotFound("You are not part of a chain for this problem.")
-    path_ids = {r.id for r in chain_to(place)} if place else set()
-    seen_by = appearance.viewer_on(session, viewer, problem.id)
-
-    def build(referral: Referral, below_place: bool) -> TreeNode | None:
-        if not is_company and not below_place and referral.id not in path_ids:
-            return None
-        node = TreeNode(referral, appearance.recipient_of(referral, seen_by))
-        for child in children.get(referral.id, []):
-            sub = build(child, below_place or referral.id == (place.id if place else None))
-            if sub is not None:
-                node.children.append(sub)
-        return node
-
-    return [n for n in (build(root, False) for root in children.get(None, [])) if n is not None]
+    return view.tree()
 
 
 def tree_as_dict(node: TreeNode) -> dict:
@@ -82,14 +140,30 @@ class Dashboard:
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
+    # Each list is one query with what its rows show joined in; a problem's description is not shown.
+    problem_of_referral = joinedload(Referral.problem).defer(Problem.description)
+    problem_of_introduction = joinedload(Introduction.problem).defer(Problem.description)
+
     def referrals(*conditions: ColumnElement[bool]) -> list[Referral]:
         return list(
-            session.scalars(select(Referral).where(*conditions).order_by(Referral.created_at.desc()).limit(100))
+            session.scalars(
+                select(Referral)
+                .where(*conditions)
+                .order_by(Referral.created_at.desc())
+                .limit(100)
+                .options(problem_of_referral, joinedload(Referral.sender), joinedload(Referral.recipient_user))
+            )
         )
 
     def introductions(*conditions: ColumnElement[bool]) -> list[Introduction]:
         return list(
-            session.scalars(select(Introduction).where(*conditions).order_by(Introduction.created_at.desc()).limit(100))
+            session.scalars(
+                select(Introduction)
+                .where(*conditions)
+                .order_by(Introduction.created_at.desc())
+                .limit(100)
+                .options(problem_of_introduction, joinedload(Introduction.introducer))
+            )
         )
 
     return Dashboard(

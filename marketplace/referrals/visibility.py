@@ -4,7 +4,7 @@ the rule lives here and not with problems (docs/architecture.md, "Layers").
 """
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace.accounts.models import Membership, User
 from marketplace.errors import NotFound
@@ -40,7 +40,9 @@ def visible_filter(user: User | None) -> ColumnElement[bool]:
 
 
 def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
-    problem = session.scalar(select(Problem).where(Problem.id == problem_id, visible_filter(user)))
+    problem = session.scalar(
+        select(Problem).where(Problem.id == problem_id, visible_filter(user)).options(joinedload(Problem.company))
+    )
     if problem is None:
         raise NotFound("No such problem, or it is not shared with you.")
     return problem

@@ -5,17 +5,17 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from marketplace.accounts.service import companies_of, user_for_session
+from marketplace.accounts.service import user_for_session
 from marketplace.config import settings_of
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import login_manager
-from marketplace.notifications.service import unread_count
 from marketplace.web.accounts import bp as accounts_bp
 from marketplace.web.admin import bp as admin_bp
 from marketplace.web.filters import register_filters
 from marketplace.web.ledger import bp as ledger_bp
 from marketplace.web.main import bp as main_bp
+from marketplace.web.navigation import navigation_of
 from marketplace.web.network import bp as network_bp
 from marketplace.web.notifications import bp as notifications_bp
 from marketplace.web.payments import bp as payments_bp
@@ -123,7 +123,5 @@ def init_app(app: Flask) -> None:
 
         if not has_request_context() or not current_user.is_authenticated:
             return {"my_companies": [], "unread_notifications": 0}
-        return {
-            "my_companies": companies_of(db.session, current_user),
-            "unread_notifications": unread_count(db.session, current_user),
-        }
+        companies, unread = navigation_of(db.session, current_user)
+        return {"my_companies": companies, "unread_notifications": unread}

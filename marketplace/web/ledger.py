@@ -72,7 +72,19 @@ def problem_money_helper():
     return {"problem_money": _problem_money}
 
 
+# Before a problem is matched nothing has been settled, refunded or disputed: no query needed.
+_NO_MONEY_YET: dict[str, object] = {
+    "settlement": None,
+    "members": {},
+    "refunds": [],
+    "dispute": None,
+    "guarantee_ends": None,
+}
+
+
 def _problem_money(problem: Problem, role: Role | None) -> dict:
+    if problem.status in (ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN):
+        return {**_NO_MONEY_YET, "dispute_form": None}
     ends = settlement.guarantee_ends(problem)
     can_dispute = (
         role is not None

@@ -5,7 +5,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts.service import require_member, role_in
+from marketplace.accounts.service import require_member
 from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, ValidationError
@@ -13,7 +13,7 @@ from marketplace.extensions import reach_graph
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
-from marketplace.referrals import appearance, chains, introductions, read_models, records, visibility
+from marketplace.referrals import read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
@@ -106,9 +106,8 @@ def edit(problem_id: int):
 @bp.get("/problems/<int:problem_id>")
 def show(problem_id: int):
     viewer = _viewer()
-    problem = visibility.get_visible(db.session, viewer, problem_id)
-    role = role_in(db.session, viewer, problem.company_id)
-    place = chains.place_of(db.session, viewer, problem.id)
+    page = read_models.problem_page(db.session, viewer, problem_id)
+    problem, role, place = page.problem, page.role, page.chains.place
     context: dict[str, Any] = {
         "problem": problem,
         "role": role,
@@ -117,22 +116,15 @@ def show(problem_id: int):
         "preview": service.payout_preview(problem),
         "forward_form": ForwardForm(),
         "introduce_form": IntroduceForm(),
-        "chain": chains.chain_members(place),
-        "seen_by": appearance.viewer_on(db.session, viewer, problem.id),
-        "introductions": [],
-        "records": {},
-        "tree": [],
-        "chains": {},
+        "chain": page.chains.members_to(place),
+        "seen_by": page.chains.seen_by,
+        "introductions": page.introductions,
+        "records": page.records,
+        "tree": page.chains.tree() if role is not None or place is not None else [],
+        "chains": {i.id: page.chains.members_to(i.referral) for i in page.introductions},
         "reach": None,
         "payments_configured": payments_configured(),
     }
-    if role is not None:
-        listed = introductions.introductions_for_problem(db.session, viewer, problem.id)
-        context["introductions"] = listed
-        context["chains"] = {i.id: chains.chain_members(i.referral) for i in listed}
-        context["records"] = records.track_records(db.session, sorted({i.introducer_id for i in listed}))
-    if role is not None or place is not None:
-        context["tree"] = read_models.tree(db.session, viewer, problem)
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)

@@ -1,0 +1,163 @@
+"""Every page and API list runs a fixed, small number of SQL statements, however many items it
+shows (docs/performance.md, "Statements per page"): each is rendered with 10 items and again
+with 200, and both counts must be equal and at most ``MOST``. ``Prepared`` statements count too.
+"""
+
+import pytest
+
+from marketplace.accounts import service as accounts
+from marketplace.ledger import donations
+from marketplace.referrals import chains, introductions
+from marketplace.workflows import settlement as settlement_workflow
+from tests import builders as build
+from tests.statements import statements
+
+MOST = 10
+FEW, MANY = 10, 200
+
+
+def count(app, request) -> tuple[int, str]:
+    """Statements run by ``request()``, which must succeed; the second call is measured so that
+    per-process caches (the reach index, compiled statements) are warm, as in production."""
+    response = request()
+    assert response.status_code == 200, response.status_code
+    with statements(app) as log:
+        response = request()
+    assert response.status_code == 200, response.status_code
+    return len(log), str(log)
+
+
+def assert_flat(app, request, grow) -> None:
+    """The page runs as many statements with FEW items as with MANY, and at most MOST."""
+    grow(FEW)
+    few, few_log = count(app, request)
+    grow(MANY - FEW)
+    many, many_log = count(app, request)
+    assert few == many, f"{few} statements with {FEW} items, {many} with {MANY}:\n{many_log}"
+    assert many <= MOST, f"{many} statements:\n{many_log}"
+
+
+@pytest.fixture
+def logged_in(browser):
+    def make(user):
+        person = browser()
+        person.login(user.email)
+        return person
+
+    return make
+
+
+@pytest.fixture
+def add_problems(session, world):
+    def add(n: int) -> None:
+        for i in range(n):
+            build.problem(session, world.owner, world.company.id, "open", title=f"Problem number {i} needs an expert")
+
+    return add
+
+
+def test_the_board(app, client, add_problems):
+    assert_flat(app, lambda: client.get("/problems"), add_problems)
+
+
+def test_the_board_logged_in(app, world, logged_in, add_problems):
+    ann = logged_in(world.ann)
+    assert_flat(app, lambda: ann.get("/problems"), add_problems)
+
+
+def test_the_api_list_of_problems(app, world, api, add_problems):
+    ann = api(world.ann)
+    assert_flat(app, lambda: ann.get("/problems"), add_problems)
+
+
+def test_the_home_page(app, client, add_problems):
+    assert_flat(app, lambda: client.get("/"), add_problems)
+
+
+@pytest.fixture
+def members(session, make_user):
+    made = []
+
+    def more(n: int) -> list:
+        start = len(made)
+        made.extend(make_user(f"Member {start + i}", f"member{start + i}@example.com") for i in range(n))
+        return made[start:]
+
+    return more
+
+
+def test_the_problem_page_for_the_company(app, session, world, open_problem, logged_in, members):
+    problem = open_problem()
+    owner = logged_in(world.owner)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            chains.pick_from_board(session, member, problem.id)
+            introductions.introduce(
+                session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
+                message="An expert I worked with on exactly this.",
+            )  # fmt: skip
+        session.commit()
+
+    assert_flat(app, lambda: owner.get(f"/problems/{problem.id}"), grow)
+
+
+def test_the_problem_page_for_a_chain_member(app, session, world, open_problem, logged_in, members):
+    problem = open_problem()
+    chains.pick_from_board(session, world.ann, problem.id)
+    session.commit()
+    ann = logged_in(world.ann)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            referral = chains.forward(session, world.ann, problem.id, to_user_id=member.id)
+            chains.claim(session, member, referral.token)
+        session.commit()
+
+    assert_flat(app, lambda: ann.get(f"/problems/{problem.id}"), grow)
+
+
+def test_the_dashboard(app, session, world, open_problem, logged_in, members):
+    ann = logged_in(world.ann)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem()
+            chains.pick_from_board(session, member, problem.id)
+            chains.forward(session, member, problem.id, to_user_id=world.ann.id)
+        session.commit()
+
+    assert_flat(app, lambda: ann.get("/dashboard"), grow)
+
+
+def test_the_earnings_page(app, session, world, open_problem, logged_in, members):
+    cleo = logged_in(world.cleo)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem(guarantee_days=0)
+            chains.pick_from_board(session, world.cleo, problem.id)
+            introduction = introductions.introduce(
+                session, world.cleo, problem.id, candidate_user_id=world.cleo.id, message="I can fix this myself."
+            )
+            settlement_workflow.accept_introduction(session, world.owner, introduction.id)
+            session.commit()
+            donations.donate(
+                session, world.cleo, to_user_id=member.id, amount=100, currency="usd", key=f"gift-{member.id}"
+            )
+        session.commit()
+
+    assert_flat(app, lambda: cleo.get("/me/earnings"), grow)
+
+
+def test_the_company_page(app, session, world, logged_in, members):
+    owner = logged_in(world.owner)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            _, token = accounts.invite(session, world.owner, world.company.id, email=member.email, role="employee")
+            accounts.accept_invitation(session, member, token)
+            accounts.invite(session, world.owner, world.company.id, email=f"x{member.email}", role="employee")
+        session.commit()
+
+    assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}"), grow)
