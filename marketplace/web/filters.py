@@ -1,5 +1,6 @@
 """Template filters: money, safe Markdown, dates and status badges."""
 
+import functools
 from datetime import datetime
 
 import nh3
@@ -60,7 +61,11 @@ STATUS_STYLES = {
 }
 
 
+@functools.lru_cache(maxsize=2048)
 def render_markdown(text: str) -> Markup:
+    """Markdown to sanitised HTML, memoised by the text itself: a published description does
+    not change, so each is rendered once per process instead of on every view; an edited draft
+    is a new text and a new entry (docs/performance.md, "Statements per page")."""
     html = _markdown.render(text or "")
     return Markup(nh3.clean(html, tags=_ALLOWED_TAGS, link_rel="noopener noreferrer nofollow"))
 
