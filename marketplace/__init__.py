@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 from marketplace import api, cli, web, workflows
 from marketplace import config as config_module
 from marketplace.accounts import passwords
-from marketplace.extensions import bootstrap, csrf, database, init_reach_graph, limiter, login_manager
+from marketplace.extensions import bootstrap, csrf, database, init_reach_graph, limiter, login_manager, page_cache
 from marketplace.network import registry as network_registry
 from marketplace.notifications import registry as notifications_registry
 from marketplace.payments import registry as payments_registry
@@ -72,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     bootstrap.init_app(app)
     limiter.init_app(app)
+    page_cache.init_app(app)
     init_reach_graph(app)
 
     workflows.init_app(app)

@@ -53,6 +53,8 @@ class Settings:
     mail_from: str
     platform_fee_bps: int
     ratelimit_storage_uri: str
+    # Where rendered pages for visitors are kept (redis://...); empty keeps them in each process.
+    cache_url: str
     auth_rate_limit: str
     session_cookie_secure: bool
     # How long a worker holds a job before another may take it over (it may have died).
@@ -81,8 +83,13 @@ class Settings:
         return not self.production
 
     def as_config(self) -> dict[str, Any]:
-        """The upper-case ``app.config`` keys the rest of the code reads."""
-        return {field.name.upper(): getattr(self, field.name) for field in fields(self)}
+        """The upper-case ``app.config`` keys the rest of the code reads, and Flask-Caching's."""
+        config = {field.name.upper(): getattr(self, field.name) for field in fields(self)}
+        if self.cache_url:
+            config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=self.cache_url)
+        else:
+            config.update(CACHE_TYPE="SimpleCache")
+        return config
 
     def unsafe(self) -> list[str]:
         """What makes these settings unsafe to start with (empty when they are fine)."""
@@ -189,6 +196,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         mail_from=text("MAIL_FROM") or "Referral Marketplace <noreply@marketplace.local>",
         platform_fee_bps=number("PLATFORM_FEE_BPS", 1000),
         ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI") or "memory://",
+        cache_url=text("CACHE_URL"),
         auth_rate_limit=text("AUTH_RATE_LIMIT") or "10 per minute",
         session_cookie_secure=_as_bool("SESSION_COOKIE_SECURE", raw.get("SESSION_COOKIE_SECURE") or False),
         job_lease_seconds=number("JOB_LEASE_SECONDS", 300),

@@ -2,6 +2,7 @@
 
 from flask import Flask, current_app
 from flask_bootstrap import Bootstrap5
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -19,6 +20,9 @@ login_manager.login_message_category = "info"
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# Rendered pages for visitors who are not logged in (``web.caching``): SimpleCache in each
+# process by default, Redis when CACHE_URL is set.
+page_cache = Cache()
 
 
 def init_reach_graph(app: Flask) -> None:
@@ -32,4 +36,13 @@ def reach_graph() -> ReachGraph:
     return graph
 
 
-__all__ = ["bootstrap", "csrf", "database", "init_reach_graph", "limiter", "login_manager", "reach_graph"]
+__all__ = [
+    "bootstrap",
+    "csrf",
+    "database",
+    "init_reach_graph",
+    "limiter",
+    "login_manager",
+    "page_cache",
+    "reach_graph",
+]

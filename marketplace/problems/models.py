@@ -69,7 +69,7 @@ class Problem(Base):
     )
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     published_at: Mapped[datetime | None]
     funded_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -236,6 +236,13 @@ def _bound(value: int) -> int:
     return min(max(value, 0), MAX_BOUNTY_MINOR + 1)
 
 
+def last_change(session: Session) -> datetime | None:
+    """When any problem last changed: every write to a problem sets its ``updated_at`` (the
+    ORM's ``onupdate``, and ``transition`` for guarded updates), so this stamp moves whenever
+    anything a visitor's page shows of problems does (docs/performance.md, "Caching")."""
+    return session.scalar(select(func.max(Problem.updated_at)))
+
+
 def public_filter() -> ColumnElement[bool]:
     """What anyone may see: public problems once published."""
     return and_(Problem.visibility == Visibility.PUBLIC, Problem.status != ProblemStatus.DRAFT)

@@ -12,6 +12,7 @@ from marketplace.errors import MarketplaceError
 from marketplace.extensions import login_manager
 from marketplace.web.accounts import bp as accounts_bp
 from marketplace.web.admin import bp as admin_bp
+from marketplace.web.caching import private_by_default
 from marketplace.web.filters import register_filters
 from marketplace.web.ledger import bp as ledger_bp
 from marketplace.web.main import bp as main_bp
@@ -109,6 +110,7 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        private_by_default(response)
         if settings_of(app).session_cookie_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response

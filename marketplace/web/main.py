@@ -9,11 +9,13 @@ from marketplace.errors import NotFound
 from marketplace.ledger import donations
 from marketplace.problems import service as problems
 from marketplace.referrals import read_models, records, visibility
+from marketplace.web.caching import cached_for_visitors
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
+@cached_for_visitors
 def index():
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))

@@ -14,6 +14,7 @@ from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals import read_models, visibility
+from marketplace.web.caching import cached_for_visitors
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
@@ -36,6 +37,7 @@ def _int_arg(name: str) -> int | None:
 
 
 @bp.get("/problems")
+@cached_for_visitors
 def board():
     currency = request.args.get("currency", "").lower()
     bounds: dict[str, Any] = {}
@@ -104,6 +106,7 @@ def edit(problem_id: int):
 
 
 @bp.get("/problems/<int:problem_id>")
+@cached_for_visitors
 def show(problem_id: int):
     viewer = _viewer()
     page = read_models.problem_page(db.session, viewer, problem_id)
@@ -114,8 +117,9 @@ def show(problem_id: int):
         "place": place,
         "rule": splits.SPLIT_RULES[problem.split_rule],
         "preview": service.payout_preview(problem),
-        "forward_form": ForwardForm(),
-        "introduce_form": IntroduceForm(),
+        # A visitor's page carries no form, so no CSRF token and no session (it is cached).
+        "forward_form": ForwardForm() if viewer else None,
+        "introduce_form": IntroduceForm() if viewer else None,
         "chain": page.chains.members_to(place),
         "seen_by": page.chains.seen_by,
         "introductions": page.introductions,

@@ -1,4 +1,5 @@
-"""board indexes: one per sort order of the board, replacing the one no query used
+"""board indexes: one per sort order of the board, replacing the one no query used, and
+problems.updated_at for the visitors' page cache stamp
 
 Revision ID: c0ffee000012
 Revises: c0ffee000006
@@ -21,10 +22,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_problems_board_newest", ["visibility", "status", "published_at", "id"])
         batch_op.create_index("ix_problems_board_bounty", ["visibility", "status", "bounty_amount", "id"])
         batch_op.create_index("ix_problems_board_closing", ["visibility", "status", "expires_at", "id"])
+        batch_op.create_index(batch_op.f("ix_problems_updated_at"), ["updated_at"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("problems", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_problems_updated_at"))
         batch_op.drop_index("ix_problems_board_closing")
         batch_op.drop_index("ix_problems_board_bounty")
         batch_op.drop_index("ix_problems_board_newest")
