@@ -35,6 +35,19 @@ password_reset_requested = _signals.signal(
     reset token for the e-mailed link.""",
 )
 
+email_verification_requested = _signals.signal(
+    "email-verification-requested",
+    doc="""A member needs a link that proves they read mail at their address (on sign-up, when
+    they ask again, after changing it). Sender: the ``User`` (``email`` is the address to prove);
+    ``token``: the raw token of the link (only its hash is stored).""",
+)
+
+email_verified = _signals.signal(
+    "email-verified",
+    doc="""A member proved their address: what waited for it (payouts) may go on.
+    Sender: the ``User``.""",
+)
+
 # Problems ---------------------------------------------------------------------------------------
 
 problem_funded = _signals.signal(

@@ -7,18 +7,38 @@ from datetime import timedelta
 from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import signals
 from marketplace.accounts import passwords
-from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
+from marketplace.accounts.models import (
+    ApiToken,
+    Company,
+    EmailVerification,
+    Invitation,
+    Membership,
+    PasswordReset,
+    Role,
+    User,
+)
 from marketplace.accounts.password_rules import check_password
 from marketplace.accounts.skills import set_member_skills
 from marketplace.db import Prepared, connection_of, utcnow
-from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
+from marketplace.errors import (
+    Conflict,
+    EmailUnverified,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationError,
+)
 
 RESET_TOKEN_MAX_AGE = 3600
+EMAIL_VERIFICATION_MAX_AGE = 24 * 3600
+# A member may ask for a new confirmation link this often: each one is a message to an inbox.
+EMAIL_VERIFICATION_COOLDOWN = 60
 
 
 def normalize_email(email: str | None) -> str:
@@ -44,6 +64,13 @@ def user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+def verified_user_by_email(session: Session, email: str) -> User | None:
+    """The account that has proven it reads mail at ``email``, or None: what is sent to an address
+    (a referral, an introduction) reaches an account only once the account has shown it is theirs."""
+    user = user_by_email(session, email)
+    return user if user is not None and user.email_verified else None
+
+
 def register(session: Session, *, email: str, password: str, name: str) -> User:
     email = normalize_email(email)
     name = _check_name(name)
@@ -53,7 +80,14 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     user = User(email=email, name=name, password_hash=passwords.hash_password(password))
     session.add(user)
     session.flush()
-    _accept_pending_invitations(session, user)
+    return user
+
+
+def sign_up(session: Session, *, email: str, password: str, name: str) -> User:
+    """What a person signing up gets: an account (``register``), unverified, and a link e-mailed to
+    its address to confirm it."""
+    user = register(session, email=email, password=password, name=name)
+    send_verification_link(session, user)
     return user
 
 
@@ -79,6 +113,124 @@ def update_profile(
     set_member_skills(session, user, skills)
     user.show_name_on_chains = bool(show_name_on_chains)
     session.flush()
+    return user
+
+
+# E-mail verification --------------------------------------------------------------------------
+
+
+def send_verification_link(session: Session, user: User) -> None:
+    """E-mail the member a link that proves they read mail at their address. Like a reset link,
+    its token is random, carries nothing, and is kept only as its SHA-256."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        EmailVerification(
+            user_id=user.id,
+            token_hash=sha256_hex(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=EMAIL_VERIFICATION_MAX_AGE),
+        )
+    )
+    session.flush()
+    signals.email_verification_requested.send(user, session=session, token=token)
+
+
+def resend_verification_link(session: Session, user: User) -> None:
+    """A new link on the member's request; not once the address is proven, and not while the
+    last link is less than ``EMAIL_VERIFICATION_COOLDOWN`` seconds old."""
+    if user.email_verified:
+        raise Conflict("Your e-mail address is already confirmed.", code="already_verified")
+    last_sent = session.scalar(
+        select(func.max(EmailVerification.created_at)).where(EmailVerification.user_id == user.id)
+    )
+    if last_sent is not None and utcnow() - last_sent < timedelta(seconds=EMAIL_VERIFICATION_COOLDOWN):
+        raise TooManyRequests(
+            f"We sent a link to {user.email} less than a minute ago; look for it (the spam folder too), "
+            "or ask again in a minute.",
+            code="verification_recently_sent",
+        )
+    send_verification_link(session, user)
+
+
+def verification_by_token(session: Session, token: str) -> EmailVerification:
+    """The confirmation link's row while it still works; otherwise an error that says why."""
+    verification = session.scalar(
+        select(EmailVerification).where(EmailVerification.token_hash == sha256_hex(token or ""))
+    )
+    if verification is None:
+        raise ValidationError("This confirmation link is not valid.", code="bad_token")
+    if verification.used_at is not None:
+        raise ValidationError("This confirmation link has already been used.", code="token_used")
+    if verification.expires_at <= utcnow():
+        raise ValidationError("This confirmation link has expired; ask for a new one.", code="token_expired")
+    return verification
+
+
+def verify_email(session: Session, token: str) -> User:
+    """Open a confirmation link: the account it was sent for has proven its address."""
+    verification = verification_by_token(session, token)
+    # Of two requests racing with one link, one uses it; the other is told it is used.
+    used = session.execute(
+        update(EmailVerification)
+        .where(EmailVerification.id == verification.id, EmailVerification.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult, used).rowcount != 1:
+        raise ValidationError("This confirmation link has already been used.", code="token_used")
+    return mark_email_verified(session, _user(session, verification.user_id))
+
+
+def mark_email_verified(session: Session, user: User) -> User:
+    """The member's address is proven: by a link they opened, or by whoever made the account
+    vouching for it (the demo's made-up addresses). Their other links stop working, invitations
+    waiting for the address are accepted, and ``email_verified`` lets payouts go on."""
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    void_email_verifications(session, user.id)
+    _accept_pending_invitations(session, user)
+    session.flush()
+    signals.email_verified.send(user, session=session)
+    return user
+
+
+def void_email_verifications(session: Session, user_id: int) -> None:
+    """Every confirmation link of the user not yet used stops working."""
+    session.execute(
+        update(EmailVerification)
+        .where(EmailVerification.user_id == user_id, EmailVerification.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def require_verified_email(user: User, action: str) -> None:
+    """Refuse ``action`` ("join a company") to an account whose address is not proven: an
+    invitation, a referral or an introduction addressed to an e-mail belongs to whoever reads it."""
+    if not user.email_verified:
+        raise EmailUnverified(
+            f"Confirm your e-mail address before you {action}: open the link we sent to {user.email}, "
+            "or ask for a new one."
+        )
+
+
+def change_email(session: Session, user_id: int, *, email: str, current_password: str) -> User:
+    """A new address, given the current password. The account is unverified again until the link
+    sent to the new address is opened; links sent to the old one (confirmation, reset) stop working."""
+    user = _user(session, user_id)
+    if not passwords.verify_password(user.password_hash, current_password or ""):
+        raise Unauthorized("Your current password is not that.", code="bad_credentials")
+    email = normalize_email(email)
+    if email == user.email:
+        raise ValidationError("That is already your address.", code="same_email")
+    if user_by_email(session, email) is not None:
+        raise Conflict("An account with this e-mail already exists.", code="email_taken")
+    user.email = email
+    user.email_verified_at = None
+    void_email_verifications(session, user.id)
+    void_password_resets(session, user.id)
+    send_verification_link(session, user)
     return user
 
 
@@ -320,6 +472,7 @@ def accept_invitation(session: Session, user: User, token: str) -> Membership:
         raise Conflict("This invitation has already been used.", code="invitation_used")
     if invitation.email != user.email:
         raise Forbidden(f"This invitation was sent to {invitation.email}; log in with that address to accept it.")
+    require_verified_email(user, "join a company")
     return _join(session, invitation, user)
 
 
@@ -334,7 +487,8 @@ def _join(session: Session, invitation: Invitation, user: User) -> Membership:
 
 
 def _accept_pending_invitations(session: Session, user: User) -> None:
-    """Signing up with an invited address joins those companies: the e-mail proved ownership."""
+    """Proving an invited address joins those companies: the confirmation link showed that the
+    member reads that address's mail, as opening the invitation would have."""
     for invitation in session.scalars(
         select(Invitation).where(Invitation.email == user.email, Invitation.accepted_at.is_(None))
     ):

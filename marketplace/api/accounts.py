@@ -25,6 +25,7 @@ class UserOut(ma.Schema):
 
 
 class MeOut(UserOut):
+    email_verified = ma.fields.Boolean()
     headline = ma.fields.String()
     skills = ma.fields.Method("skill_names")
     companies = ma.fields.Method("company_list")
@@ -78,6 +79,10 @@ class InvitationOut(ma.Schema):
     status = ma.fields.Function(lambda invitation: "joined" if invitation.accepted_at else "invited")
 
 
+class VerificationSentOut(ma.Schema):
+    sent_to = ma.fields.String()
+
+
 def _auth_limit() -> str:
     return current_app.config["AUTH_RATE_LIMIT"]
 
@@ -87,7 +92,7 @@ def _auth_limit() -> str:
 @blp.arguments(SignupIn)
 @blp.response(201, UserOut)
 def create_user(data):
-    user = service.register(db.session, **data)
+    user = service.sign_up(db.session, **data)
     return user
 
 
@@ -106,6 +111,17 @@ def create_token(data):
 @blp.response(200, MeOut)
 def me(user):
     return user
+
+
+@blp.post("/me/email-verification")
+@limiter.limit(_auth_limit)
+@token_required
+@blp.response(202, VerificationSentOut)
+def resend_verification(user):
+    """A new confirmation link to the caller's address: 409 ``already_verified`` once it is
+    confirmed, 429 ``verification_recently_sent`` within a minute of the last link."""
+    service.resend_verification_link(db.session, user)
+    return {"sent_to": user.email}
 
 
 @blp.get("/me/tokens")

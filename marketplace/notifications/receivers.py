@@ -344,3 +344,15 @@ def password_reset_requested(user: User, *, session: Session, token: str, **_: A
     # The job's key names the link by its token's hash, never by any part of the token itself.
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]
     email_only(session, user.email, "password_reset", f"user:{user.id}:{digest}", message)
+
+
+def email_verification_requested(user: User, *, session: Session, token: str, **_: Any) -> None:
+    """The confirmation link goes to the address to prove, never to the inbox in the app: only
+    reading that address's mail proves it."""
+    message = Message(
+        title="Confirm your e-mail address",
+        link=f"/verify-email/{token}",
+        data={"name": user.name, "email": user.email},
+    )
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+    email_only(session, user.email, "email_verification", f"user:{user.id}:{digest}", message)

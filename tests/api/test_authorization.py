@@ -119,8 +119,8 @@ def scene(session, world, open_problem) -> Scene:
     """The public problem: Ann picked it, sent an e-mail link to a newcomer, introduced Dev (who has
     not answered yet) and put herself forward (proposed). The private problem: the employee shared
     it with Ann, who claimed it. A draft, and an invitation to join the company addressed to the
-    outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card
-    and an API token named "Laptop"."""
+    outsider. Everyone has confirmed their address. Ann is connected to Bob, has asked the employee
+    to connect, and keeps a contact card and an API token named "Laptop"."""
     public = open_problem()
     chains.pick_from_board(session, world.ann, public.id)
     link = chains.forward(session, world.ann, public.id, to_email="newcomer@elsewhere.example")
@@ -185,6 +185,7 @@ MATRIX = {
     "POST /tokens":                                  (201,      201,     201,   201,    201),
     "GET /me":                                       (401,      200,     200,   200,    200),
     "GET /me/tokens":                                (401,      200,     200,   200,    200),
+    "POST /me/email-verification":                   (401,      409,     409,   409,    409),
     "DELETE /me/tokens/{token}":                     (401,      404,     204,   404,    404),
     "POST /companies":                               (401,      201,     201,   201,    201),
     "POST /companies/{company}/members":             (401,      404,     404,   403,    201),

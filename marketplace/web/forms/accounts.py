@@ -82,3 +82,9 @@ class InviteForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Email()])
     role = SelectField("Role", choices=[SelectChoice("employee", "Employee"), SelectChoice("admin", "Admin")])
     submit = SubmitField("Send invitation")
+
+
+class EmailChangeForm(FlaskForm):
+    email = EmailField("New e-mail address", validators=[DataRequired(), Email()])
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    submit = SubmitField("Change e-mail address")
