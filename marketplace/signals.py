@@ -48,6 +48,19 @@ email_verified = _signals.signal(
     Sender: the ``User``.""",
 )
 
+invitation_withdrawn = _signals.signal(
+    "invitation-withdrawn",
+    doc="""A company's owner or admin withdrew an invitation before it was accepted; its link no
+    longer works. Sender: the ``Invitation``; ``actor``: the ``User`` who withdrew it.""",
+)
+
+member_removed = _signals.signal(
+    "member-removed",
+    doc="""A company's owner or admin removed a member (or a member stepped down): their role is
+    gone at once, their work stays theirs. Sender: the ``Company``; ``member``: the removed
+    ``User``; ``role``: the ``Role`` they had; ``actor``: the ``User`` who removed them.""",
+)
+
 # Problems ---------------------------------------------------------------------------------------
 
 problem_funded = _signals.signal(

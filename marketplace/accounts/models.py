@@ -99,7 +99,8 @@ class Membership(Base):
 
 
 class Invitation(Base):
-    """An e-mailed invitation to join a company; the token is stored only as a hash."""
+    """An e-mailed invitation to join a company; the token is stored only as a hash. A manager
+    may withdraw it until it is accepted; inviting the address again renews it."""
 
     __tablename__ = "invitations"
     __table_args__ = (UniqueConstraint("company_id", "email"),)
@@ -112,6 +113,7 @@ class Invitation(Base):
     invited_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     accepted_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
 
     company: Mapped[Company] = relationship()
     invited_by: Mapped[User] = relationship()

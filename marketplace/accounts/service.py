@@ -447,13 +447,13 @@ def invite(session: Session, actor: User, company_id: int, *, email: str, role: 
             token_hash=sha256_hex(token),
         )
         session.add(invitation)
-    else:  # Inviting again renews the link and the role.
+    else:  # Inviting again renews the link and the role, and undoes a withdrawal.
         invitation.role, invitation.token_hash, invitation.invited_by_id = (
             role_value,
             sha256_hex(token),
             actor.id,
         )
-        invitation.accepted_at = None
+        invitation.accepted_at = invitation.withdrawn_at = None
     session.flush()
     signals.invitation_created.send(invitation, session=session, token=token)
     return invitation, token
@@ -468,6 +468,8 @@ def invitation_by_token(session: Session, token: str) -> Invitation:
 
 def accept_invitation(session: Session, user: User, token: str) -> Membership:
     invitation = invitation_by_token(session, token)
+    if invitation.withdrawn_at is not None:
+        raise Conflict(f"{invitation.company.name} withdrew this invitation.", code="invitation_withdrawn")
     if invitation.accepted_at is not None:
         raise Conflict("This invitation has already been used.", code="invitation_used")
     if invitation.email != user.email:
@@ -490,9 +492,88 @@ def _accept_pending_invitations(session: Session, user: User) -> None:
     """Proving an invited address joins those companies: the confirmation link showed that the
     member reads that address's mail, as opening the invitation would have."""
     for invitation in session.scalars(
-        select(Invitation).where(Invitation.email == user.email, Invitation.accepted_at.is_(None))
+        select(Invitation).where(
+            Invitation.email == user.email, Invitation.accepted_at.is_(None), Invitation.withdrawn_at.is_(None)
+        )
     ):
         _join(session, invitation, user)
+
+
+def pending_invitations(session: Session, actor: User, company_id: int) -> list[Invitation]:
+    """The company's invitations not yet accepted nor withdrawn, for its owner and admins."""
+    require_manager(session, actor, company_id)
+    return list(
+        session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.company_id == company_id,
+                Invitation.accepted_at.is_(None),
+                Invitation.withdrawn_at.is_(None),
+            )
+            .order_by(Invitation.created_at)
+        )
+    )
+
+
+def _require_authority_over(actor_role: Role, role: Role, what: str) -> None:
+    """Admins are the owner's to make and unmake (as only the owner invites them): an admin
+    manages employees only."""
+    if role != Role.EMPLOYEE and actor_role != Role.OWNER:
+        raise Forbidden(f"Only the owner can {what}.")
+
+
+def withdraw_invitation(session: Session, actor: User, company_id: int, invitation_id: int) -> Invitation:
+    """Take back an invitation not yet accepted: its link stops working at once."""
+    actor_role = require_manager(session, actor, company_id)
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.company_id != company_id:
+        raise NotFound("No such invitation.")
+    _require_authority_over(actor_role, invitation.role, "withdraw an invitation to be admin")
+    # Guarded, so an invitation accepted at the same moment is either accepted or withdrawn.
+    withdrawn = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None), Invitation.withdrawn_at.is_(None))
+        .values(withdrawn_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(invitation)
+    if cast(CursorResult, withdrawn).rowcount != 1:
+        if invitation.accepted_at is not None:
+            raise Conflict(f"{invitation.email} has already joined; remove the member instead.", code="invitation_used")
+        raise Conflict("This invitation is already withdrawn.", code="invitation_withdrawn")
+    signals.invitation_withdrawn.send(invitation, session=session, actor=actor)
+    return invitation
+
+
+def remove_member(session: Session, actor: User, company_id: int, user_id: int) -> User:
+    """End a member's role in the company at once: they no longer see its private problems or act
+    for it. What they did stays theirs (problems they posted, introductions they made). Owners and
+    admins remove employees, only the owner removes admins, an owner or admin may step down, and a
+    company always keeps an owner or admin. Returns the member removed."""
+    actor_role = require_manager(session, actor, company_id)
+    membership = session.get(Membership, (company_id, user_id))
+    if membership is None:
+        raise NotFound("No such member.")
+    if membership.user_id != actor.id:
+        if membership.role == Role.OWNER:
+            raise Forbidden("The owner cannot be removed; only they can step down.")
+        _require_authority_over(actor_role, membership.role, "remove an admin")
+    if membership.role.manages:
+        # The company's row is locked, so two managers removing each other cannot both succeed.
+        session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
+        managers = session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.company_id == company_id, Membership.role.in_([Role.OWNER, Role.ADMIN]))
+        )
+        if (managers or 0) <= 1:
+            raise Conflict("A company keeps at least one owner or admin; this is its last one.", code="last_admin")
+    company = get_company(session, company_id)
+    member, role = membership.user, membership.role
+    session.delete(membership)
+    session.flush()
+    signals.member_removed.send(company, session=session, member=member, role=role, actor=actor)
+    return member
 
 
 # API tokens ------------------------------------------------------------------------------------

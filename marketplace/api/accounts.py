@@ -76,7 +76,9 @@ class InvitationOut(ma.Schema):
     id = ma.fields.Integer()
     email = ma.fields.String()
     role = ma.fields.Function(lambda invitation: invitation.role.value)
-    status = ma.fields.Function(lambda invitation: "joined" if invitation.accepted_at else "invited")
+    status = ma.fields.Function(
+        lambda invitation: "joined" if invitation.accepted_at else "withdrawn" if invitation.withdrawn_at else "invited"
+    )
 
 
 class VerificationSentOut(ma.Schema):
@@ -156,6 +158,23 @@ def create_company(user, data):
 def invite_member(user, data, company_id):
     invitation, _ = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
     return invitation
+
+
+@blp.delete("/companies/<int:company_id>/invitations/<int:invitation_id>")
+@token_required
+@blp.response(204)
+def withdraw_invitation(user, company_id, invitation_id):
+    """Withdraw an invitation not yet accepted (owner or admin; an admin's invitation, owner only)."""
+    service.withdraw_invitation(db.session, user, company_id, invitation_id)
+
+
+@blp.delete("/companies/<int:company_id>/members/<int:user_id>")
+@token_required
+@blp.response(204)
+def remove_member(user, company_id, user_id):
+    """Remove a member: their role ends at once, their work stays theirs; 409 ``last_admin`` for
+    the company's last owner or admin."""
+    service.remove_member(db.session, user, company_id, user_id)
 
 
 @blp.post("/invitations/<token>/accept")

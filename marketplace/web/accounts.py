@@ -280,6 +280,7 @@ def company(company_id: int):
         role=role,
         members=service.members_of(db.session, company_id),
         invite_form=forms.InviteForm(),
+        invitations=service.pending_invitations(db.session, current_user, company_id) if role.manages else [],
         problems=company_problems(db.session, current_user, company_id),
     )
 
@@ -293,6 +294,25 @@ def invite(company_id: int):
         return redirect(url_for("accounts.company", company_id=company_id))
     invitation, _ = service.invite(db.session, current_user, company_id, email=form.email.data, role=form.role.data)
     flash(f"Invitation sent to {invitation.email}.", "success")
+    return redirect(url_for("accounts.company", company_id=company_id))
+
+
+@bp.post("/companies/<int:company_id>/invitations/<int:invitation_id>/withdraw")
+@login_required
+def withdraw_invitation(company_id: int, invitation_id: int):
+    invitation = service.withdraw_invitation(db.session, current_user, company_id, invitation_id)
+    flash(f"The invitation to {invitation.email} is withdrawn; its link no longer works.", "info")
+    return redirect(url_for("accounts.company", company_id=company_id))
+
+
+@bp.post("/companies/<int:company_id>/members/<int:user_id>/remove")
+@login_required
+def remove_member(company_id: int, user_id: int):
+    member = service.remove_member(db.session, current_user, company_id, user_id)
+    if member.id == current_user.id:
+        flash("You stepped down; you are no longer a member of the company.", "info")
+        return redirect(url_for("main.dashboard"))
+    flash(f"{member.name} is no longer a member of the company.", "info")
     return redirect(url_for("accounts.company", company_id=company_id))
 
 

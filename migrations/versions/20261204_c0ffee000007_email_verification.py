@@ -1,4 +1,4 @@
-"""email verification: users.email_verified_at, email_verifications
+"""email verification: users.email_verified_at, email_verifications, invitations.withdrawn_at
 
 Accounts that exist when this runs have never proven their address, so they start unverified and
 are asked to confirm it (a link from the banner on every page).
@@ -24,6 +24,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email_verified_at", marketplace.db.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("withdrawn_at", marketplace.db.UTCDateTime(timezone=True), nullable=True))
     op.create_table(
         "email_verifications",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -44,5 +46,7 @@ def downgrade() -> None:
     with op.batch_alter_table("email_verifications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_email_verifications_user_id"))
     op.drop_table("email_verifications")
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.drop_column("withdrawn_at")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("email_verified_at")
