@@ -172,7 +172,7 @@ def change_email():
     if form.validate_on_submit():
         try:
             user = service.change_email(
-                db.session, current_user.id, email=form.email.data, current_password=form.current_password.data
+                db.session, current_user.id, email=form.email.data, current_password=form.password.data
             )
         except MarketplaceError as error:
             form_error(form, error)

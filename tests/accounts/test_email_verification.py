@@ -172,13 +172,13 @@ def test_changing_the_address_makes_the_account_unverified_until_the_new_one_is_
     session.commit()
     person = build.logged_in(browser, ann)
 
-    wrong = person.submit("/profile", {"email": "ann@new.example", "current_password": "not-it"}, "/profile/email")
+    wrong = person.submit("/profile", {"email": "ann@new.example", "password": "not-it"}, "/profile/email")
     assert "Your current password is not that." in wrong.text
-    taken = person.submit("/profile", {"email": "bob@example.com", "current_password": PASSWORD}, "/profile/email")
+    taken = person.submit("/profile", {"email": "bob@example.com", "password": PASSWORD}, "/profile/email")
     assert "An account with this e-mail already exists." in taken.text
     assert fresh(session, ann).email == "ann@example.com" and fresh(session, ann).email_verified_at is not None
 
-    changed = person.submit("/profile", {"email": "Ann@New.example", "current_password": PASSWORD}, "/profile/email")
+    changed = person.submit("/profile", {"email": "Ann@New.example", "password": PASSWORD}, "/profile/email")
     assert "Your address is now ann@new.example." in changed.text and BANNER in changed.text
     stored = fresh(session, ann)
     assert (stored.email, stored.email_verified_at) == ("ann@new.example", None)

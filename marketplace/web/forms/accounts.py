@@ -86,5 +86,6 @@ class InviteForm(FlaskForm):
 
 class EmailChangeForm(FlaskForm):
     email = EmailField("New e-mail address", validators=[DataRequired(), Email()])
-    current_password = PasswordField("Current password", validators=[DataRequired()])
+    # Not ``current_password``: the password form on the same page has a field of that name.
+    password = PasswordField("Current password", validators=[DataRequired()])
     submit = SubmitField("Change e-mail address")
