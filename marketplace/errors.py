@@ -43,3 +43,14 @@ class Unauthorized(MarketplaceError):
 class Conflict(MarketplaceError):
     status = 409
     code = "conflict"
+
+
+class EmailUnverified(Forbidden):
+    """The action needs an account that has proven it reads mail at its address."""
+
+    code = "email_unverified"
+
+
+class TooManyRequests(MarketplaceError):
+    status = 429
+    code = "too_many_requests"

@@ -35,6 +35,32 @@ password_reset_requested = _signals.signal(
     reset token for the e-mailed link.""",
 )
 
+email_verification_requested = _signals.signal(
+    "email-verification-requested",
+    doc="""A member needs a link that proves they read mail at their address (on sign-up, when
+    they ask again, after changing it). Sender: the ``User`` (``email`` is the address to prove);
+    ``token``: the raw token of the link (only its hash is stored).""",
+)
+
+email_verified = _signals.signal(
+    "email-verified",
+    doc="""A member proved their address: what waited for it (payouts) may go on.
+    Sender: the ``User``.""",
+)
+
+invitation_withdrawn = _signals.signal(
+    "invitation-withdrawn",
+    doc="""A company's owner or admin withdrew an invitation before it was accepted; its link no
+    longer works. Sender: the ``Invitation``; ``actor``: the ``User`` who withdrew it.""",
+)
+
+member_removed = _signals.signal(
+    "member-removed",
+    doc="""A company's owner or admin removed a member (or a member stepped down): their role is
+    gone at once, their work stays theirs. Sender: the ``Company``; ``member``: the removed
+    ``User``; ``role``: the ``Role`` they had; ``actor``: the ``User`` who removed them.""",
+)
+
 # Problems ---------------------------------------------------------------------------------------
 
 problem_funded = _signals.signal(

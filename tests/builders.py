@@ -23,11 +23,18 @@ PASSWORD = "correct-horse-battery"
 INTRODUCTION_MESSAGE = "Knows exactly this problem."
 
 
-def user(session, name: str, email: str | None = None, skills: str = "", password: str = PASSWORD):
-    """A signed-up member; the e-mail defaults to ``<first name>@example.com``."""
+def user(
+    session, name: str, email: str | None = None, skills: str = "", password: str = PASSWORD, verified: bool = True
+):
+    """A member who confirmed their address (``verified=False``: one just signed up, whose link is
+    on its way); the e-mail defaults to ``<first name>@example.com``."""
     member = accounts.register(
         session, email=email or f"{name.lower().split()[0]}@example.com", password=password, name=name
     )
+    if verified:
+        accounts.mark_email_verified(session, member)
+    else:
+        accounts.send_verification_link(session, member)
     if skills:
         accounts.update_profile(session, member, name=name, headline="", skills=skills, show_name_on_chains=True)
     session.commit()

@@ -229,8 +229,8 @@ class World:
 
 @pytest.fixture
 def make_user(session):
-    def make(name, email=None, skills=""):
-        return build.user(session, name, email, skills=skills)
+    def make(name, email=None, skills="", verified=True):
+        return build.user(session, name, email, skills=skills, verified=verified)
 
     return make
 

@@ -53,10 +53,18 @@ class User(UserMixin, Base):
     show_name_on_chains: Mapped[bool] = mapped_column(default=True)
     # Part of every session and "remember me" cookie (``get_id``); moving it on ends them all.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # When the member last proved they read mail at ``email`` (an e-mailed link); None until they
+    # do, and again after the address changes. E-mail is identity here: invitations, referrals and
+    # introductions are addressed to it, so an unproven address is not trusted with them.
+    email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     skills: Mapped[list[Skill]] = relationship(secondary=user_skills, order_by=Skill.slug)
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     def get_id(self) -> str:
         """What Flask-Login signs into the session and the remember cookie: the id and the session
@@ -91,7 +99,8 @@ class Membership(Base):
 
 
 class Invitation(Base):
-    """An e-mailed invitation to join a company; the token is stored only as a hash."""
+    """An e-mailed invitation to join a company; the token is stored only as a hash. A manager
+    may withdraw it until it is accepted; inviting the address again renews it."""
 
     __tablename__ = "invitations"
     __table_args__ = (UniqueConstraint("company_id", "email"),)
@@ -104,6 +113,7 @@ class Invitation(Base):
     invited_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     accepted_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
 
     company: Mapped[Company] = relationship()
     invited_by: Mapped[User] = relationship()
@@ -137,3 +147,20 @@ class PasswordReset(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class EmailVerification(Base):
+    """A link that proves a member reads mail at their address, made like a password reset's: the
+    token is random and opaque, only its SHA-256 is kept; it works once, until ``expires_at``, and
+    using one, or changing the address, voids the member's others."""
+
+    __tablename__ = "email_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()

@@ -7,18 +7,38 @@ from datetime import timedelta
 from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from marketplace import signals
 from marketplace.accounts import passwords
-from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
+from marketplace.accounts.models import (
+    ApiToken,
+    Company,
+    EmailVerification,
+    Invitation,
+    Membership,
+    PasswordReset,
+    Role,
+    User,
+)
 from marketplace.accounts.password_rules import check_password
 from marketplace.accounts.skills import set_member_skills
 from marketplace.db import Prepared, connection_of, utcnow
-from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
+from marketplace.errors import (
+    Conflict,
+    EmailUnverified,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationError,
+)
 
 RESET_TOKEN_MAX_AGE = 3600
+EMAIL_VERIFICATION_MAX_AGE = 24 * 3600
+# A member may ask for a new confirmation link this often: each one is a message to an inbox.
+EMAIL_VERIFICATION_COOLDOWN = 60
 
 
 def normalize_email(email: str | None) -> str:
@@ -44,6 +64,13 @@ def user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+def verified_user_by_email(session: Session, email: str) -> User | None:
+    """The account that has proven it reads mail at ``email``, or None: what is sent to an address
+    (a referral, an introduction) reaches an account only once the account has shown it is theirs."""
+    user = user_by_email(session, email)
+    return user if user is not None and user.email_verified else None
+
+
 def register(session: Session, *, email: str, password: str, name: str) -> User:
     email = normalize_email(email)
     name = _check_name(name)
@@ -53,7 +80,14 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     user = User(email=email, name=name, password_hash=passwords.hash_password(password))
     session.add(user)
     session.flush()
-    _accept_pending_invitations(session, user)
+    return user
+
+
+def sign_up(session: Session, *, email: str, password: str, name: str) -> User:
+    """What a person signing up gets: an account (``register``), unverified, and a link e-mailed to
+    its address to confirm it."""
+    user = register(session, email=email, password=password, name=name)
+    send_verification_link(session, user)
     return user
 
 
@@ -79,6 +113,124 @@ def update_profile(
     set_member_skills(session, user, skills)
     user.show_name_on_chains = bool(show_name_on_chains)
     session.flush()
+    return user
+
+
+# E-mail verification --------------------------------------------------------------------------
+
+
+def send_verification_link(session: Session, user: User) -> None:
+    """E-mail the member a link that proves they read mail at their address. Like a reset link,
+    its token is random, carries nothing, and is kept only as its SHA-256."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        EmailVerification(
+            user_id=user.id,
+            token_hash=sha256_hex(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=EMAIL_VERIFICATION_MAX_AGE),
+        )
+    )
+    session.flush()
+    signals.email_verification_requested.send(user, session=session, token=token)
+
+
+def resend_verification_link(session: Session, user: User) -> None:
+    """A new link on the member's request; not once the address is proven, and not while the
+    last link is less than ``EMAIL_VERIFICATION_COOLDOWN`` seconds old."""
+    if user.email_verified:
+        raise Conflict("Your e-mail address is already confirmed.", code="already_verified")
+    last_sent = session.scalar(
+        select(func.max(EmailVerification.created_at)).where(EmailVerification.user_id == user.id)
+    )
+    if last_sent is not None and utcnow() - last_sent < timedelta(seconds=EMAIL_VERIFICATION_COOLDOWN):
+        raise TooManyRequests(
+            f"We sent a link to {user.email} less than a minute ago; look for it (the spam folder too), "
+            "or ask again in a minute.",
+            code="verification_recently_sent",
+        )
+    send_verification_link(session, user)
+
+
+def verification_by_token(session: Session, token: str) -> EmailVerification:
+    """The confirmation link's row while it still works; otherwise an error that says why."""
+    verification = session.scalar(
+        select(EmailVerification).where(EmailVerification.token_hash == sha256_hex(token or ""))
+    )
+    if verification is None:
+        raise ValidationError("This confirmation link is not valid.", code="bad_token")
+    if verification.used_at is not None:
+        raise ValidationError("This confirmation link has already been used.", code="token_used")
+    if verification.expires_at <= utcnow():
+        raise ValidationError("This confirmation link has expired; ask for a new one.", code="token_expired")
+    return verification
+
+
+def verify_email(session: Session, token: str) -> User:
+    """Open a confirmation link: the account it was sent for has proven its address."""
+    verification = verification_by_token(session, token)
+    # Of two requests racing with one link, one uses it; the other is told it is used.
+    used = session.execute(
+        update(EmailVerification)
+        .where(EmailVerification.id == verification.id, EmailVerification.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult, used).rowcount != 1:
+        raise ValidationError("This confirmation link has already been used.", code="token_used")
+    return mark_email_verified(session, _user(session, verification.user_id))
+
+
+def mark_email_verified(session: Session, user: User) -> User:
+    """The member's address is proven: by a link they opened, or by whoever made the account
+    vouching for it (the demo's made-up addresses). Their other links stop working, invitations
+    waiting for the address are accepted, and ``email_verified`` lets payouts go on."""
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    void_email_verifications(session, user.id)
+    _accept_pending_invitations(session, user)
+    session.flush()
+    signals.email_verified.send(user, session=session)
+    return user
+
+
+def void_email_verifications(session: Session, user_id: int) -> None:
+    """Every confirmation link of the user not yet used stops working."""
+    session.execute(
+        update(EmailVerification)
+        .where(EmailVerification.user_id == user_id, EmailVerification.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def require_verified_email(user: User, action: str) -> None:
+    """Refuse ``action`` ("join a company") to an account whose address is not proven: an
+    invitation, a referral or an introduction addressed to an e-mail belongs to whoever reads it."""
+    if not user.email_verified:
+        raise EmailUnverified(
+            f"Confirm your e-mail address before you {action}: open the link we sent to {user.email}, "
+            "or ask for a new one."
+        )
+
+
+def change_email(session: Session, user_id: int, *, email: str, current_password: str) -> User:
+    """A new address, given the current password. The account is unverified again until the link
+    sent to the new address is opened; links sent to the old one (confirmation, reset) stop working."""
+    user = _user(session, user_id)
+    if not passwords.verify_password(user.password_hash, current_password or ""):
+        raise Unauthorized("Your current password is not that.", code="bad_credentials")
+    email = normalize_email(email)
+    if email == user.email:
+        raise ValidationError("That is already your address.", code="same_email")
+    if user_by_email(session, email) is not None:
+        raise Conflict("An account with this e-mail already exists.", code="email_taken")
+    user.email = email
+    user.email_verified_at = None
+    void_email_verifications(session, user.id)
+    void_password_resets(session, user.id)
+    send_verification_link(session, user)
     return user
 
 
@@ -300,13 +452,13 @@ def invite(session: Session, actor: User, company_id: int, *, email: str, role: 
             token_hash=sha256_hex(token),
         )
         session.add(invitation)
-    else:  # Inviting again renews the link and the role.
+    else:  # Inviting again renews the link and the role, and undoes a withdrawal.
         invitation.role, invitation.token_hash, invitation.invited_by_id = (
             role_value,
             sha256_hex(token),
             actor.id,
         )
-        invitation.accepted_at = None
+        invitation.accepted_at = invitation.withdrawn_at = None
     session.flush()
     signals.invitation_created.send(invitation, session=session, token=token)
     return invitation, token
@@ -321,10 +473,13 @@ def invitation_by_token(session: Session, token: str) -> Invitation:
 
 def accept_invitation(session: Session, user: User, token: str) -> Membership:
     invitation = invitation_by_token(session, token)
+    if invitation.withdrawn_at is not None:
+        raise Conflict(f"{invitation.company.name} withdrew this invitation.", code="invitation_withdrawn")
     if invitation.accepted_at is not None:
         raise Conflict("This invitation has already been used.", code="invitation_used")
     if invitation.email != user.email:
         raise Forbidden(f"This invitation was sent to {invitation.email}; log in with that address to accept it.")
+    require_verified_email(user, "join a company")
     return _join(session, invitation, user)
 
 
@@ -339,11 +494,91 @@ def _join(session: Session, invitation: Invitation, user: User) -> Membership:
 
 
 def _accept_pending_invitations(session: Session, user: User) -> None:
-    """Signing up with an invited address joins those companies: the e-mail proved ownership."""
+    """Proving an invited address joins those companies: the confirmation link showed that the
+    member reads that address's mail, as opening the invitation would have."""
     for invitation in session.scalars(
-        select(Invitation).where(Invitation.email == user.email, Invitation.accepted_at.is_(None))
+        select(Invitation).where(
+            Invitation.email == user.email, Invitation.accepted_at.is_(None), Invitation.withdrawn_at.is_(None)
+        )
     ):
         _join(session, invitation, user)
+
+
+def pending_invitations(session: Session, actor: User, company_id: int) -> list[Invitation]:
+    """The company's invitations not yet accepted nor withdrawn, for its owner and admins."""
+    require_manager(session, actor, company_id)
+    return list(
+        session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.company_id == company_id,
+                Invitation.accepted_at.is_(None),
+                Invitation.withdrawn_at.is_(None),
+            )
+            .order_by(Invitation.created_at)
+        )
+    )
+
+
+def _require_authority_over(actor_role: Role, role: Role, what: str) -> None:
+    """Admins are the owner's to make and unmake (as only the owner invites them): an admin
+    manages employees only."""
+    if role != Role.EMPLOYEE and actor_role != Role.OWNER:
+        raise Forbidden(f"Only the owner can {what}.")
+
+
+def withdraw_invitation(session: Session, actor: User, company_id: int, invitation_id: int) -> Invitation:
+    """Take back an invitation not yet accepted: its link stops working at once."""
+    actor_role = require_manager(session, actor, company_id)
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.company_id != company_id:
+        raise NotFound("No such invitation.")
+    _require_authority_over(actor_role, invitation.role, "withdraw an invitation to be admin")
+    # Guarded, so an invitation accepted at the same moment is either accepted or withdrawn.
+    withdrawn = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None), Invitation.withdrawn_at.is_(None))
+        .values(withdrawn_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(invitation)
+    if cast(CursorResult, withdrawn).rowcount != 1:
+        if invitation.accepted_at is not None:
+            raise Conflict(f"{invitation.email} has already joined; remove the member instead.", code="invitation_used")
+        raise Conflict("This invitation is already withdrawn.", code="invitation_withdrawn")
+    signals.invitation_withdrawn.send(invitation, session=session, actor=actor)
+    return invitation
+
+
+def remove_member(session: Session, actor: User, company_id: int, user_id: int) -> User:
+    """End a member's role in the company at once: they no longer see its private problems or act
+    for it. What they did stays theirs (problems they posted, introductions they made). Owners and
+    admins remove employees, only the owner removes admins, an owner or admin may step down, and a
+    company always keeps an owner or admin. Returns the member removed."""
+    actor_role = require_manager(session, actor, company_id)
+    membership = session.get(Membership, (company_id, user_id))
+    if membership is None:
+        raise NotFound("No such member.")
+    if membership.user_id != actor.id:
+        if membership.role == Role.OWNER:
+            raise Forbidden("The owner cannot be removed; only they can step down.")
+        _require_authority_over(actor_role, membership.role, "remove an admin")
+    if membership.role.manages:
+        # The company's row is locked, so two managers removing each other cannot both succeed.
+        session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
+        managers = session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.company_id == company_id, Membership.role.in_([Role.OWNER, Role.ADMIN]))
+        )
+        if (managers or 0) <= 1:
+            raise Conflict("A company keeps at least one owner or admin; this is its last one.", code="last_admin")
+    company = get_company(session, company_id)
+    member, role = membership.user, membership.role
+    session.delete(membership)
+    session.flush()
+    signals.member_removed.send(company, session=session, member=member, role=role, actor=actor)
+    return member
 
 
 # API tokens ------------------------------------------------------------------------------------

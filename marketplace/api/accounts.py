@@ -25,6 +25,7 @@ class UserOut(ma.Schema):
 
 
 class MeOut(UserOut):
+    email_verified = ma.fields.Boolean()
     headline = ma.fields.String()
     skills = ma.fields.Method("skill_names")
     companies = ma.fields.Method("company_list")
@@ -75,7 +76,13 @@ class InvitationOut(ma.Schema):
     id = ma.fields.Integer()
     email = ma.fields.String()
     role = ma.fields.Function(lambda invitation: invitation.role.value)
-    status = ma.fields.Function(lambda invitation: "joined" if invitation.accepted_at else "invited")
+    status = ma.fields.Function(
+        lambda invitation: "joined" if invitation.accepted_at else "withdrawn" if invitation.withdrawn_at else "invited"
+    )
+
+
+class VerificationSentOut(ma.Schema):
+    sent_to = ma.fields.String()
 
 
 def _auth_limit() -> str:
@@ -87,7 +94,7 @@ def _auth_limit() -> str:
 @blp.arguments(SignupIn)
 @blp.response(201, UserOut)
 def create_user(data):
-    user = service.register(db.session, **data)
+    user = service.sign_up(db.session, **data)
     return user
 
 
@@ -106,6 +113,17 @@ def create_token(data):
 @blp.response(200, MeOut)
 def me(user):
     return user
+
+
+@blp.post("/me/email-verification")
+@limiter.limit(_auth_limit)
+@token_required
+@blp.response(202, VerificationSentOut)
+def resend_verification(user):
+    """A new confirmation link to the caller's address: 409 ``already_verified`` once it is
+    confirmed, 429 ``verification_recently_sent`` within a minute of the last link."""
+    service.resend_verification_link(db.session, user)
+    return {"sent_to": user.email}
 
 
 @blp.get("/me/tokens")
@@ -140,6 +158,23 @@ def create_company(user, data):
 def invite_member(user, data, company_id):
     invitation, _ = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
     return invitation
+
+
+@blp.delete("/companies/<int:company_id>/invitations/<int:invitation_id>")
+@token_required
+@blp.response(204)
+def withdraw_invitation(user, company_id, invitation_id):
+    """Withdraw an invitation not yet accepted (owner or admin; an admin's invitation, owner only)."""
+    service.withdraw_invitation(db.session, user, company_id, invitation_id)
+
+
+@blp.delete("/companies/<int:company_id>/members/<int:user_id>")
+@token_required
+@blp.response(204)
+def remove_member(user, company_id, user_id):
+    """Remove a member: their role ends at once, their work stays theirs; 409 ``last_admin`` for
+    the company's last owner or admin."""
+    service.remove_member(db.session, user, company_id, user_id)
 
 
 @blp.post("/invitations/<token>/accept")

@@ -29,6 +29,8 @@ KINDS: dict[str, Kind] = {
     "invitation": Kind("Invitations to a company", mandatory=True),
     "admin_alert": Kind("Money that needs a platform admin", mandatory=True),
     "password_reset": Kind("Password reset links", mandatory=True),
+    "email_verification": Kind("Links that confirm your e-mail address", mandatory=True),
+    "membership_ended": Kind("You were removed from a company"),
 }
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Invitation, Membership, Role, User
+from marketplace.accounts.models import Company, Invitation, Membership, Role, User
+from marketplace.db import utcnow
 from marketplace.ledger.models import Share
 from marketplace.ledger.settlement import SettlementSummary
 from marketplace.money import format_money
@@ -390,3 +391,28 @@ def password_reset_requested(user: User, *, session: Session, token: str, **_: A
     # The job's key names the link by its token's hash, never by any part of the token itself.
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]
     email_only(session, user.email, "password_reset", f"user:{user.id}:{digest}", message)
+
+
+def email_verification_requested(user: User, *, session: Session, token: str, **_: Any) -> None:
+    """The confirmation link goes to the address to prove, never to the inbox in the app: only
+    reading that address's mail proves it."""
+    message = Message(
+        title="Confirm your e-mail address",
+        link=f"/verify-email/{token}",
+        data={"name": user.name, "email": user.email},
+    )
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+    email_only(session, user.email, "email_verification", f"user:{user.id}:{digest}", message)
+
+
+def member_removed(company: Company, *, session: Session, member: User, actor: User, **_: Any) -> None:
+    """The removed member hears it from us rather than from a refused page; stepping down tells nobody."""
+    if member.id == actor.id:
+        return
+    message = Message(
+        title=f"You are no longer a member of {company.name}",
+        body=f"{actor.name} removed you from {company.name}. What you posted and introduced there stays yours.",
+        link="/dashboard",
+        data={"company": company.name, "actor": actor.name},
+    )
+    notify(session, member, "membership_ended", f"company:{company.id}:{utcnow().isoformat()}", message)

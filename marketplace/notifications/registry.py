@@ -16,6 +16,8 @@ from marketplace.notifications.service import send_digests
 RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.invitation_created: receivers.invitation_created,
     signals.password_reset_requested: receivers.password_reset_requested,
+    signals.email_verification_requested: receivers.email_verification_requested,
+    signals.member_removed: receivers.member_removed,
     signals.problem_funded: receivers.problem_funded,
     signals.problem_closed: receivers.problem_closed,
     signals.referral_sent: receivers.referral_sent,

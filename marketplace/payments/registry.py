@@ -22,3 +22,4 @@ def init_app(app: Flask) -> None:
     register_periodic("start payouts", service.start_payouts)
     signals.refund_posted.connect(service.refund_posted, weak=False)
     signals.payout_started.connect(service.payout_started, weak=False)
+    signals.email_verified.connect(service.email_verified, weak=False)

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import stripe
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from marketplace import signals
 from marketplace.accounts.models import User
-from marketplace.accounts.service import require_manager
+from marketplace.accounts.service import require_manager, require_verified_email
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, MarketplaceError
 from marketplace.jobs.models import Job
@@ -266,7 +266,9 @@ def payout_account(session: Session, user: User) -> PayoutAccount | None:
 
 
 def onboarding_link(session: Session, user: User, *, return_url: str, refresh_url: str) -> str:
-    """Create the member's Express account once, and a fresh onboarding link each time."""
+    """Create the member's Express account once, and a fresh onboarding link each time; only for
+    a member whose address is proven (the account is made for that address)."""
+    require_verified_email(user, "set up payouts")
     account = payout_account(session, user)
     client = stripe_client()
     try:
@@ -329,7 +331,9 @@ def account_updated(session: Session, data: dict) -> str:
 
 
 def start_payouts(session: Session, user_ids: list[int] | None = None) -> int:
-    """Every available share of a member with a ready account becomes a transfer job."""
+    """Every available share of a member with a ready account and a proven address becomes a
+    transfer job. A member whose address is unproven (after changing it) waits: their shares stay
+    available until they confirm it; a transfer already started goes on."""
     query = (
         select(Share)
         .join(PayoutAccount, PayoutAccount.user_id == Share.member_id)
@@ -338,6 +342,7 @@ def start_payouts(session: Session, user_ids: list[int] | None = None) -> int:
             Share.amount > Share.given,
             PayoutAccount.transfers_active.is_(True),
             PayoutAccount.details_submitted.is_(True),
+            exists().where(User.id == Share.member_id, User.email_verified_at.is_not(None)),
         )
     )
     if user_ids is not None:
@@ -347,6 +352,11 @@ def start_payouts(session: Session, user_ids: list[int] | None = None) -> int:
         ledger.start_payout(session, share)
         started += 1
     return started
+
+
+def email_verified(user: User, *, session: Session, **_: Any) -> None:
+    """Receiver of ``email_verified``: payouts that waited for the address start now."""
+    start_payouts(session, user_ids=[user.id])
 
 
 def _postgres(session: Session) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, object_session
 
 from marketplace import signals
 from marketplace.accounts.models import User
-from marketplace.accounts.service import normalize_email, role_in, user_by_email
+from marketplace.accounts.service import normalize_email, require_verified_email, role_in, verified_user_by_email
 from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems.models import Problem, ProblemStatus
@@ -217,7 +217,7 @@ def forward(
             raise NotFound("No such member.")
     else:
         email = normalize_email(to_email)
-        recipient = user_by_email(session, email)
+        recipient = verified_user_by_email(session, email)
     if recipient is not None and recipient.id == actor.id:
         raise ReferralError("You cannot refer a problem to yourself.", code="self_referral")
 
@@ -300,6 +300,8 @@ def claim(session: Session, actor: User, token: str) -> Referral:
     require_open(problem)
     if referral.recipient_user_id is not None and referral.recipient_user_id != actor.id:
         raise Forbidden("This referral was sent to someone else.")
+    if referral.recipient_email is not None:
+        require_verified_email(actor, "claim a referral sent to an e-mail address")
     if referral.sender_id == actor.id:
         raise ReferralError("You cannot claim a referral you sent.", code="self_referral")
     _check_can_join(session, actor, problem, referral.parent)

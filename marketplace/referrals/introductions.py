@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session, joinedload
 
 from marketplace import signals
 from marketplace.accounts.models import User
-from marketplace.accounts.service import normalize_email, require_manager, role_in, user_by_email
+from marketplace.accounts.service import (
+    normalize_email,
+    require_manager,
+    require_verified_email,
+    role_in,
+    verified_user_by_email,
+)
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems.models import Problem
@@ -65,7 +71,7 @@ def introduce(
     if candidate_user_id is not None and candidate is None:
         raise NotFound("No such member.")
     email = candidate.email if candidate else normalize_email(candidate_email)
-    candidate = candidate or user_by_email(session, email)
+    candidate = candidate or verified_user_by_email(session, email)
     if candidate is not None and role_in(session, candidate, problem.company_id) is not None:
         raise ValidationError("The candidate already works for this company.", code="candidate_in_company")
     if place is not None and candidate is not None and candidate.id != actor.id:
@@ -135,13 +141,20 @@ def consent(
     accept: bool,
     note: str = "",
 ) -> Introduction:
-    """The candidate's answer. ``candidate`` is the logged-in user, or None for the e-mailed link."""
+    """The candidate's answer. ``candidate`` is the logged-in user, or None for the e-mailed link.
+
+    The account that answers (the logged-in candidate, or the one the introduction names) must have
+    proven its address: whoever answers becomes the candidate the company sees, and may be paid.
+    """
     if candidate is not None:
         is_candidate = introduction.candidate_user_id == candidate.id or introduction.candidate_email == candidate.email
         if not is_candidate:
             raise Forbidden("Only the candidate can answer this introduction.")
+    answering = candidate or introduction.candidate_user
+    if answering is not None:
+        require_verified_email(answering, "answer an introduction")
         if introduction.candidate_user_id is None:
-            introduction.candidate_user_id = candidate.id
+            introduction.candidate_user_id = answering.id
     if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
         require_open(introduction.problem)
     new = IntroductionStatus.PROPOSED if accept else IntroductionStatus.DECLINED

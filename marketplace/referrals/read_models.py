@@ -140,6 +140,8 @@ class Dashboard:
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
+    """What the member sent, holds and received; what was sent to their address shows only once
+    they have proven it is theirs."""
     # Each list is one query with what its rows show joined in; a problem's description is not shown.
     problem_of_referral = joinedload(Referral.problem).defer(Problem.description)
     problem_of_introduction = joinedload(Introduction.problem).defer(Problem.description)
@@ -166,19 +168,15 @@ def dashboard(session: Session, user: User) -> Dashboard:
             )
         )
 
+    sent_to_them: list[ColumnElement[bool]] = [Referral.recipient_user_id == user.id]
+    introduced_to_them: list[ColumnElement[bool]] = [Introduction.candidate_user_id == user.id]
+    if user.email_verified:
+        sent_to_them.append(Referral.recipient_email == user.email)
+        introduced_to_them.append(Introduction.candidate_email == user.email)
     return Dashboard(
-        received=referrals(
-            or_(Referral.recipient_user_id == user.id, Referral.recipient_email == user.email),
-            Referral.sender_id.is_not(None),
-        ),
+        received=referrals(or_(*sent_to_them), Referral.sender_id.is_not(None)),
         sent=referrals(Referral.sender_id == user.id),
         places=referrals(Referral.holder_id == user.id),
         introductions_made=introductions(Introduction.introducer_id == user.id),
-        introductions_received=introductions(
-            or_(
-                Introduction.candidate_user_id == user.id,
-                Introduction.candidate_email == user.email,
-            ),
-            Introduction.introducer_id != user.id,
-        ),
+        introductions_received=introductions(or_(*introduced_to_them), Introduction.introducer_id != user.id),
     )

@@ -14,19 +14,17 @@ from marketplace.referrals.models import Introduction, Referral
 
 
 def participant_filter(user_id: int) -> ColumnElement[bool]:
-    """Problems where the user took part: holds or was sent a referral, or was introduced."""
+    """Problems where the user takes part: holds or was sent a referral, or was introduced.
+
+    Forwarding and introducing need a place in a chain or a role in the company, so they are not
+    counted on their own: a member removed from the company loses its private problems with the
+    role, while a chain member keeps them through their place.
+    """
     in_chain = exists().where(
         Referral.problem_id == Problem.id,
-        or_(
-            Referral.holder_id == user_id,
-            Referral.recipient_user_id == user_id,
-            Referral.sender_id == user_id,
-        ),
+        or_(Referral.holder_id == user_id, Referral.recipient_user_id == user_id),
     )
-    introduced = exists().where(
-        Introduction.problem_id == Problem.id,
-        or_(Introduction.candidate_user_id == user_id, Introduction.introducer_id == user_id),
-    )
+    introduced = exists().where(Introduction.problem_id == Problem.id, Introduction.candidate_user_id == user_id)
     return or_(in_chain, introduced)
 
 

@@ -24,7 +24,7 @@ def signup():
     form = forms.SignupForm()
     if form.validate_on_submit():
         try:
-            user = service.register(db.session, email=form.email.data, password=form.password.data, name=form.name.data)
+            user = service.sign_up(db.session, email=form.email.data, password=form.password.data, name=form.name.data)
         except MarketplaceError as error:
             form_error(form, error)
         else:
@@ -97,6 +97,7 @@ def render_profile(
     form: forms.ProfileForm | None = None,
     password_form: forms.PasswordChangeForm | None = None,
     new_token: str | None = None,
+    email_form: forms.EmailChangeForm | None = None,
 ):
     """The profile page; each of its forms posts to its own address (the template says which), so
     a page rendered after creating a token or a refused password change still saves the profile."""
@@ -105,6 +106,7 @@ def render_profile(
         form=form or saved_profile_form(),
         token_form=forms.TokenForm(formdata=None),
         password_form=password_form or forms.PasswordChangeForm(formdata=None),
+        email_form=email_form or forms.EmailChangeForm(formdata=None),
         logout_form=forms.LogoutEverywhereForm(formdata=None),
         tokens=service.api_tokens_of(db.session, current_user),
         new_token=new_token,
@@ -161,6 +163,58 @@ def change_password():
             flash(done + (" and your API tokens revoked." if form.revoke_tokens.data else "."), "success")
             return redirect(url_for("accounts.profile"))
     return render_profile(password_form=form)
+
+
+@bp.post("/profile/email")
+@login_required
+def change_email():
+    form = forms.EmailChangeForm()
+    if form.validate_on_submit():
+        try:
+            user = service.change_email(
+                db.session, current_user.id, email=form.email.data, current_password=form.password.data
+            )
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            flash(f"Your address is now {user.email}. Open the link we sent there to confirm it.", "success")
+            return redirect(url_for("accounts.profile"))
+    return render_profile(email_form=form)
+
+
+# E-mail verification ---------------------------------------------------------------------------
+
+
+@bp.route("/verify-email/<token>", methods=["GET", "POST"])
+def verify_email(token: str):
+    """Where a confirmation link lands. Confirming is a button (a POST), so a mail scanner that
+    fetches the link confirms nothing; a link that no longer works says why and offers a new one."""
+    try:
+        if request.method == "POST":
+            user = service.verify_email(db.session, token)
+            return render_template("accounts/verify_email.html", confirmed=user.email)
+        verification = service.verification_by_token(db.session, token)
+    except MarketplaceError as error:
+        db.session.rollback()
+        return render_template("accounts/verify_email.html", refusal=error.message)
+    return render_template("accounts/verify_email.html", pending=verification.user.email)
+
+
+@bp.route("/verify-email", methods=["GET", "POST"])
+@login_required
+@limiter.limit(auth_limit, methods=["POST"])
+def resend_verification():
+    """Whether the member's address is confirmed, and a button for a new link while it is not."""
+    if request.method == "POST":
+        try:
+            service.resend_verification_link(db.session, current_user)
+        except MarketplaceError as error:
+            db.session.rollback()
+            flash(error.message, "warning")
+        else:
+            flash(f"A new link is on its way to {current_user.email}; it works for 24 hours.", "success")
+        return redirect(url_for("accounts.resend_verification"))
+    return render_template("accounts/verify_email.html")
 
 
 @bp.post("/profile/logout-everywhere")
@@ -226,6 +280,7 @@ def company(company_id: int):
         role=role,
         members=service.members_of(db.session, company_id),
         invite_form=forms.InviteForm(),
+        invitations=service.pending_invitations(db.session, current_user, company_id) if role.manages else [],
         problems=company_problems(db.session, current_user, company_id),
     )
 
@@ -239,6 +294,25 @@ def invite(company_id: int):
         return redirect(url_for("accounts.company", company_id=company_id))
     invitation, _ = service.invite(db.session, current_user, company_id, email=form.email.data, role=form.role.data)
     flash(f"Invitation sent to {invitation.email}.", "success")
+    return redirect(url_for("accounts.company", company_id=company_id))
+
+
+@bp.post("/companies/<int:company_id>/invitations/<int:invitation_id>/withdraw")
+@login_required
+def withdraw_invitation(company_id: int, invitation_id: int):
+    invitation = service.withdraw_invitation(db.session, current_user, company_id, invitation_id)
+    flash(f"The invitation to {invitation.email} is withdrawn; its link no longer works.", "info")
+    return redirect(url_for("accounts.company", company_id=company_id))
+
+
+@bp.post("/companies/<int:company_id>/members/<int:user_id>/remove")
+@login_required
+def remove_member(company_id: int, user_id: int):
+    member = service.remove_member(db.session, current_user, company_id, user_id)
+    if member.id == current_user.id:
+        flash("You stepped down; you are no longer a member of the company.", "info")
+        return redirect(url_for("main.dashboard"))
+    flash(f"{member.name} is no longer a member of the company.", "info")
     return redirect(url_for("accounts.company", company_id=company_id))
 
 

@@ -439,21 +439,6 @@ def test_invitation_link_is_refused_for_a_user_with_another_email(api, browser, 
     session.commit()
 
 
-def test_signing_up_with_an_invited_email_joins_the_company(browser, make_user, session):
-    owner = make_user("Olivia Owner", "olivia@example.com")
-    company = accounts.create_company(session, owner, name="Acme Data")
-    accounts.invite(session, owner, company.id, email="newbie@example.com", role="employee")
-    session.commit()
-
-    response = browser().signup("New Bie", "newbie@example.com")
-
-    assert response.status_code == 200
-    newbie = user_by_email(session, "newbie@example.com")
-    assert accounts.role_in(session, newbie, company.id) == Role.EMPLOYEE
-    assert session.scalar(select(Invitation.accepted_at)) is not None
-    session.commit()
-
-
 def test_admin_cannot_invite_admins_and_employee_cannot_invite(api, browser, world, session):
     company = world.company
     adam = browser()

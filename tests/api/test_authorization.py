@@ -104,10 +104,12 @@ class Scene:
     draft: int
     link: str
     invitation: str
+    pending: int
     awaiting: int
     proposed: int
     bob: int
     dev: int
+    ethan: int
     request: int
     card: int
     token: int
@@ -118,9 +120,9 @@ class Scene:
 def scene(session, world, open_problem) -> Scene:
     """The public problem: Ann picked it, sent an e-mail link to a newcomer, introduced Dev (who has
     not answered yet) and put herself forward (proposed). The private problem: the employee shared
-    it with Ann, who claimed it. A draft, and an invitation to join the company addressed to the
-    outsider. Ann is connected to Bob, has asked the employee to connect, and keeps a contact card
-    and an API token named "Laptop"."""
+    it with Ann, who claimed it. A draft, and an invitation to join the company (as employee)
+    addressed to the outsider. Everyone has confirmed their address. Ann is connected to Bob, has
+    asked the employee to connect, and keeps a contact card and an API token named "Laptop"."""
     public = open_problem()
     chains.pick_from_board(session, world.ann, public.id)
     link = chains.forward(session, world.ann, public.id, to_email="newcomer@elsewhere.example")
@@ -134,7 +136,9 @@ def scene(session, world, open_problem) -> Scene:
     shared = chains.forward(session, world.employee, private.id, to_user_id=world.ann.id)
     chains.claim(session, world.ann, shared.token)
     draft = build.problem(session, world.owner, world.company.id, "draft")
-    _, invitation = accounts.invite(session, world.owner, world.company.id, email=world.outsider.email, role="employee")
+    pending, invitation = accounts.invite(
+        session, world.owner, world.company.id, email=world.outsider.email, role="employee"
+    )
     asked = network.request_connection(session, world.bob, user_id=world.ann.id, note="Neighbours")
     network.answer_request(session, world.ann, asked.id, "confirm")
     request = network.request_connection(session, world.ann, user_id=world.employee.id, note="Same climbing gym")
@@ -143,8 +147,8 @@ def scene(session, world, open_problem) -> Scene:
     session.commit()
     return Scene(
         company=world.company.id, public=public.id, private=private.id, draft=draft.id, link=link.token,
-        invitation=invitation, awaiting=awaiting.id, proposed=proposed.id, bob=world.bob.id, dev=world.dev.id,
-        request=request.id, card=card.id, token=token.id,
+        invitation=invitation, pending=pending.id, awaiting=awaiting.id, proposed=proposed.id, bob=world.bob.id,
+        dev=world.dev.id, ethan=world.employee.id, request=request.id, card=card.id, token=token.id,
     )  # fmt: skip
 
 
@@ -185,10 +189,13 @@ MATRIX = {
     "POST /tokens":                                  (201,      201,     201,   201,    201),
     "GET /me":                                       (401,      200,     200,   200,    200),
     "GET /me/tokens":                                (401,      200,     200,   200,    200),
+    "POST /me/email-verification":                   (401,      409,     409,   409,    409),
     "DELETE /me/tokens/{token}":                     (401,      404,     204,   404,    404),
     "POST /companies":                               (401,      201,     201,   201,    201),
     "POST /companies/{company}/members":             (401,      404,     404,   403,    201),
     "POST /invitations/{invitation}/accept":         (401,      200,     403,   403,    403),
+    "DELETE /companies/{company}/invitations/{pending}": (401,   404,     404,   403,    204),
+    "DELETE /companies/{company}/members/{ethan}":   (401,      404,     404,   403,    204),
     "POST /problems":                                (401,      404,     404,   201,    201),
     "GET /problems":                                 (200,      200,     200,   200,    200),
     "GET /problems/{public}":                        (200,      200,     200,   200,    200),

@@ -86,7 +86,9 @@ class MoneyFlow(RuleBasedStateMachine):
         self.donation_keys: list[tuple[int, dict, int]] = []
 
     def _user(self, name: str, **extra) -> User:
-        user = User(email=f"{name}@example.com", name=name.title(), password_hash="!", **extra)
+        user = User(
+            email=f"{name}@example.com", name=name.title(), password_hash="!", email_verified_at=self.now, **extra
+        )
         self.session.add(user)
         self.session.flush()
         return user

@@ -65,10 +65,15 @@ def test_problem_travels_a_chain_of_three_to_an_accepted_introduction(browser, s
     assert "Forwarded" in page.text
     bob_link = _link(sent_mail.to("bob@example.com")[-1], "/r/")
 
-    # Bob is new: the landing page shows who sent it and lets him sign up, then claim.
+    # Bob is new: the landing page shows who sent it and lets him sign up, confirm his address
+    # (the link sent to an address is claimed only by an account that proved it reads its mail),
+    # then claim.
     landing = bob.get(bob_link)
     assert "Ann Li thinks you can help" in landing.text and "You know DBAs" in landing.text
     bob.signup("Bob Martins", "bob@example.com")
+    page = bob.submit(bob_link, action=bob_link + "/claim")
+    assert "Confirm your e-mail address before you claim a referral" in page.text
+    bob.submit(_link(sent_mail.to("bob@example.com")[-1], "/verify-email/"))
     page = bob.submit(bob_link, action=bob_link + "/claim")
     assert "You joined the chain" in page.text
     page = bob.submit(
@@ -79,6 +84,7 @@ def test_problem_travels_a_chain_of_three_to_an_accepted_introduction(browser, s
     cleo_link = _link(sent_mail.to("cleo@example.com")[-1], "/r/")
 
     cleo.signup("Cleo Duarte", "cleo@example.com")
+    cleo.submit(_link(sent_mail.to("cleo@example.com")[-1], "/verify-email/"))
     page = cleo.submit(cleo_link, action=cleo_link + "/claim")
     assert "Your place: link 3" in page.text
     page = cleo.submit(

@@ -82,3 +82,10 @@ class InviteForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Email()])
     role = SelectField("Role", choices=[SelectChoice("employee", "Employee"), SelectChoice("admin", "Admin")])
     submit = SubmitField("Send invitation")
+
+
+class EmailChangeForm(FlaskForm):
+    email = EmailField("New e-mail address", validators=[DataRequired(), Email()])
+    # Not ``current_password``: the password form on the same page has a field of that name.
+    password = PasswordField("Current password", validators=[DataRequired()])
+    submit = SubmitField("Change e-mail address")
