@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from marketplace import signals
+from marketplace import signals, text
 from marketplace.accounts import passwords
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
 from marketplace.accounts.password_rules import check_password
@@ -34,7 +34,7 @@ def sha256_hex(value: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    name = (name or "").strip()
+    name = text.single_line(name, "Your name").strip()
     if not name or len(name) > 120:
         raise ValidationError("Give a name of 1 to 120 characters.", code="invalid_name")
     return name
@@ -72,7 +72,7 @@ def update_profile(
     session: Session, user: User, *, name: str, headline: str, skills: str | Iterable[str], show_name_on_chains: bool
 ) -> User:
     user.name = _check_name(name)
-    headline = (headline or "").strip()
+    headline = text.single_line(headline, "The headline").strip()
     if len(headline) > 200:
         raise ValidationError("Keep the headline under 200 characters.", code="invalid_headline")
     user.headline = headline
@@ -202,10 +202,11 @@ def end_sessions(session: Session, user_id: int, *, revoke_tokens: bool = False)
 
 
 def create_company(session: Session, owner: User, *, name: str, description: str = "") -> Company:
-    name = (name or "").strip()
+    name = text.single_line(name, "The company's name").strip()
     if not 2 <= len(name) <= 120:
         raise ValidationError("Give the company a name of 2 to 120 characters.", code="invalid_name")
-    company = Company(name=name, description=(description or "").strip()[:2000])
+    description = text.multi_line(description, "The company's description").strip()[:2000]
+    company = Company(name=name, description=description)
     session.add(company)
     session.flush()
     session.add(Membership(company_id=company.id, user_id=owner.id, role=Role.OWNER))
@@ -345,7 +346,7 @@ def _accept_pending_invitations(session: Session, user: User) -> None:
 
 
 def create_api_token(session: Session, user: User, *, name: str = "API token") -> tuple[ApiToken, str]:
-    name = (name or "API token").strip()[:80] or "API token"
+    name = text.single_line(name, "The token's name").strip()[:80] or "API token"
     raw = "mp_" + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=sha256_hex(raw), prefix=raw[:10])
     session.add(token)
