@@ -43,3 +43,14 @@ class Unauthorized(MarketplaceError):
 class Conflict(MarketplaceError):
     status = 409
     code = "conflict"
+
+
+class TooManyRequests(MarketplaceError):
+    """Asked again too soon; ``retry_after`` is how many seconds to wait (the Retry-After header)."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

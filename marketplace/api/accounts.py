@@ -8,7 +8,7 @@ from marketplace.accounts import service
 from marketplace.api.auth import token_required
 from marketplace.api.inputs import AS_TYPED, MULTI_LINE, InputSchema
 from marketplace.db import db
-from marketplace.extensions import limiter
+from marketplace.extensions import limiter, login_throttle
 
 blp = Blueprint("accounts_api", __name__, description="Accounts, tokens and companies")
 
@@ -97,7 +97,7 @@ def create_user(data):
 @blp.arguments(TokenIn)
 @blp.response(201, TokenOut)
 def create_token(data):
-    user = service.authenticate(db.session, email=data["email"], password=data["password"])
+    user = login_throttle().log_in(db.session, email=data["email"], password=data["password"])
     token, raw = service.create_api_token(db.session, user, name=data["name"])
     return {"token": raw, "id": token.id}
 

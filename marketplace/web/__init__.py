@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 from marketplace.accounts.service import companies_of, user_for_session
 from marketplace.config import settings_of
 from marketplace.db import db
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, TooManyRequests
 from marketplace.extensions import login_manager
 from marketplace.notifications.service import unread_count
 from marketplace.web.accounts import bp as accounts_bp
@@ -43,6 +43,12 @@ def error_response(status: int, code: str, message: str):
         flash(message, "danger")
         return redirect(request.referrer)
     return render_template("error.html", status=status, message=message), status
+
+
+def with_retry_after(response, error: TooManyRequests):
+    """``response`` (as a view returns it) with the Retry-After header ``error`` asks for."""
+    body, status = response if isinstance(response, tuple) else (response, error.status)
+    return body, status, {"Retry-After": str(error.retry_after)}
 
 
 def _describe_field_errors(errors, path: str = ""):
@@ -84,7 +90,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(MarketplaceError)
     def handle_marketplace_error(error: MarketplaceError):
-        return error_response(error.status, error.code, error.message)
+        response = error_response(error.status, error.code, error.message)
+        if isinstance(error, TooManyRequests):
+            return with_retry_after(response, error)
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):
