@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from marketplace import signals, text
 from marketplace.accounts import passwords
+from marketplace.accounts.addresses import mixed_script_part, skeleton
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
 from marketplace.accounts.password_rules import check_password
 from marketplace.accounts.skills import set_member_skills
@@ -40,6 +41,26 @@ def _check_name(name: str) -> str:
     return name
 
 
+def check_new_address(session: Session, email: str, user: User | None = None) -> None:
+    """Refuse ``email`` (normalised) as a new address of ``user`` (None: for a new account) when it
+    mixes scripts or looks like another member's address (``addresses``)."""
+    part = mixed_script_part(email)
+    if part is not None:
+        raise ValidationError(
+            f"The {part} of that e-mail address mixes alphabets (say Latin and Cyrillic letters); "
+            "type it in one alphabet.",
+            code="mixed_script_email",
+        )
+    lookalike = session.scalar(
+        select(User.id).where(User.email_skeleton == skeleton(email), User.email != email).limit(1)
+    )
+    if lookalike is not None and (user is None or lookalike != user.id):
+        raise Conflict(
+            "That e-mail address looks like the address of another member; use another one.",
+            code="lookalike_email",
+        )
+
+
 def user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
@@ -50,6 +71,7 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     check_password(password, email=email, name=name)
     if user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists.", code="email_taken")
+    check_new_address(session, email)
     user = User(email=email, name=name, password_hash=passwords.hash_password(password))
     session.add(user)
     session.flush()
