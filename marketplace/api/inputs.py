@@ -2,7 +2,8 @@
 added here once so a new field cannot be forgotten.
 
 A string field is one line unless declared with ``MULTI_LINE`` metadata (descriptions, notes,
-messages); a password is declared ``AS_TYPED`` (it is hashed, never shown). Strings inside a list
+messages); a password is declared ``AS_TYPED`` (it is hashed, never shown). Both show in the
+OpenAPI document (``x-multi-line``, ``format: password``), which the tests read. Strings inside a list
 or as a dictionary's keys are checked as single lines. Nested schemas check their own fields.
 """
 
@@ -13,8 +14,8 @@ import marshmallow as ma
 from marketplace import text
 from marketplace.errors import ValidationError
 
-MULTI_LINE = {"multi_line": True}
-AS_TYPED = {"as_typed": True}
+MULTI_LINE = {"x-multi-line": True}
+AS_TYPED = {"format": "password"}
 
 
 class InputSchema(ma.Schema):
@@ -28,7 +29,7 @@ class InputSchema(ma.Schema):
         errors = {}
         for name, field in self.load_fields.items():
             key = field.data_key or name
-            if key not in data or field.metadata.get("as_typed"):
+            if key not in data or field.metadata == AS_TYPED:
                 continue
             try:
                 value = _checked(data[key], field)
@@ -45,7 +46,7 @@ class InputSchema(ma.Schema):
 def _checked(value, field: ma.fields.Field):
     """``value`` with each string it holds checked as ``field`` declares; other values as given."""
     if isinstance(value, str) and isinstance(field, ma.fields.String):
-        check = text.multi_line if field.metadata.get("multi_line") else text.single_line
+        check = text.multi_line if field.metadata.get("x-multi-line") else text.single_line
         return check(value, "This field")
     if isinstance(value, list) and isinstance(field, ma.fields.List):
         return [text.single_line(item, "Each item") if isinstance(item, str) else item for item in value]
