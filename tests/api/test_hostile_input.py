@@ -131,7 +131,8 @@ def test_single_line_fields_refuse_every_invisible_character_naming_the_field(sp
         for what, value in hostile.items():
             response = call(field.method, **field.request(value))
             error = (response.get_json(silent=True) or {}).get("error", {})
-            refusal = re.search(rf"(^|; ){re.escape(field.label)}: [^;]*one line of visible text", error.get("message", ""))
+            message = error.get("message", "")
+            refusal = re.search(rf"(^|; ){re.escape(field.label)}: [^;]*one line of visible text", message)
             if response.status_code != 422 or not refusal:
                 wrong.append((field, what, response.status_code, error))
     assert wrong == []

@@ -40,7 +40,8 @@ def test_multi_line_text_keeps_lines_and_tabs_and_drops_zero_width_characters():
 
 
 def test_flattened_repairs_what_a_single_line_refuses():
-    assert text.flattened("Fix\r\nBcc: evil@example.com \u202eexe.txt\u200b\x00 ") == "Fix Bcc: evil@example.com exe.txt"
+    typed = "Fix\r\nBcc: evil@example.com \u202eexe.txt\u200b\x00 "
+    assert text.flattened(typed) == "Fix Bcc: evil@example.com exe.txt"
 
 
 @given(st.text())
