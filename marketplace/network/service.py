@@ -367,6 +367,7 @@ class CardPage:
 
 def search_cards(session: Session, owner: User, *, q: str = "", tag: str = "", page: int = 1) -> CardPage:
     """The owner's cards matching every word of ``q`` and the tag, by name, a page at a time."""
+    q, tag = text.single_line(q, "The search"), text.single_line(tag, "The tag")
     query = visible_cards(owner.id)
     for word in fold(q).split():
         query = query.where(ContactCard.search_text.contains(word, autoescape=True))

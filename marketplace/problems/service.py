@@ -182,6 +182,12 @@ class BoardQuery:
     sort: str = "newest"
     page: int = 1
 
+    def __post_init__(self) -> None:
+        """Search words are typed text like any other (``marketplace.text``), whichever page or
+        route they come from; NUL, for one, cannot even be sent to PostgreSQL."""
+        for name, label in (("q", "The search"), ("skill", "The skill"), ("currency", "The currency")):
+            setattr(self, name, text.single_line(getattr(self, name), label))
+
 
 @dataclass
 class Page:

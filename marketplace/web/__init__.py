@@ -21,7 +21,7 @@ from marketplace.web.notifications import bp as notifications_bp
 from marketplace.web.payments import bp as payments_bp
 from marketplace.web.problems import bp as problems_bp
 from marketplace.web.referrals import bp as referrals_bp
-from marketplace.web.request_limits import check_json_body
+from marketplace.web.request_limits import check_json_body, check_url
 from marketplace.web.stripe_webhooks import bp as webhooks_bp
 
 CONTENT_SECURITY_POLICY = (
@@ -85,7 +85,8 @@ def init_app(app: Flask) -> None:
         return user_for_session(db.session, session_id)
 
     @app.before_request
-    def bounded_json():
+    def bounded_request():
+        check_url(wants_json())
         check_json_body(wants_json())
 
     @app.errorhandler(MarketplaceError)

@@ -1,4 +1,9 @@
-"""Bounds on a JSON request body, checked before anything parses it.
+"""Bounds on a request, checked before any view reads it.
+
+A path holding a control character (NUL, CR, LF...) names nothing here and is answered 404, and
+a page's query string holding one is answered 400, before a token or a search word holding NUL
+reaches PostgreSQL, which cannot even compare such text. (The API's query arguments go through
+its input schemas, which name the field they refuse.)
 
 A JSON body larger than ``MAX_JSON_LENGTH`` is answered 413, and one nested deeper than
 ``MAX_JSON_DEPTH`` is answered 400 ``bad_json``: Python's parser recurses once per level, so a
@@ -7,10 +12,11 @@ is counted by scanning the brackets outside strings, which takes no recursion at
 """
 
 import re
+import unicodedata
 
 from flask import current_app, request
 
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, NotFound
 
 # A JSON string (escapes included), whose brackets are text, not structure.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -28,6 +34,20 @@ def json_depth(body: bytes) -> int:
         else:
             depth -= 1
     return deepest
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in value)
+
+
+def check_url(path_is_api: bool) -> None:
+    """Refuse a path (404) or a page's query string (400) holding a control character."""
+    if _has_control(request.path):
+        raise NotFound("No such page.")
+    if not path_is_api and any(
+        _has_control(key) or _has_control(value) for key, value in request.args.items(multi=True)
+    ):
+        raise MarketplaceError("The address holds control characters.", code="invalid_query")
 
 
 def check_json_body(path_is_json: bool) -> None:

@@ -105,3 +105,20 @@ def test_a_problem_with_a_hostile_title_is_not_saved(browser, session, world, se
     assert "Title must be one line of visible text" in response.text
     assert count(session, Problem) == 0
     no_mail_parked(session, sent_mail)
+
+
+@pytest.mark.parametrize("value", ["\x00", "replication\r\n", "\u202e", "%", "_"])
+def test_hostile_search_words_on_the_pages_are_refused_or_harmless_never_a_server_error(browser, world, value):
+    person = logged_in(browser, world.ann)
+    for page in ("/problems", "/network/cards"):
+        for name in ("q", "skill", "currency", "tag", "sort", "status"):
+            response = person.get(page, query_string={name: value})
+            assert response.status_code in (200, 400, 422), (page, name, response.status_code)
+
+
+@pytest.mark.parametrize(
+    "path", ["/r/ab%00c", "/i/ab%00c", "/invitations/a%00b", "/password/reset/a%0Ab", "/api/v1/referrals/a%00b/claim"]
+)
+def test_a_control_character_in_a_path_is_a_404_not_a_server_error(client, path):
+    response = client.open(path, method="POST" if path.startswith("/api/") else "GET")
+    assert response.status_code == 404
