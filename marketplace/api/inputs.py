@@ -3,8 +3,9 @@ added here once so a new field cannot be forgotten.
 
 A string field is one line unless declared with ``MULTI_LINE`` metadata (descriptions, notes,
 messages); a password is declared ``AS_TYPED`` (it is hashed, never shown). Both show in the
-OpenAPI document (``x-multi-line``, ``format: password``), which the tests read. Strings inside a list
-or as a dictionary's keys are checked as single lines. Nested schemas check their own fields.
+OpenAPI document (``x-multi-line``, ``format: password``), which the tests read. Strings inside
+a list or as a dictionary's keys are checked as single lines. Nested schemas check their own
+fields.
 """
 
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ class InputSchema(ma.Schema):
         errors = {}
         for name, field in self.load_fields.items():
             key = field.data_key or name
-            if key not in data or field.metadata == AS_TYPED:
+            if key not in data or field.metadata.get("format") == "password":
                 continue
             try:
                 value = _checked(data[key], field)
