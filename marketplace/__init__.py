@@ -9,7 +9,16 @@ from werkzeug.routing import IntegerConverter
 from marketplace import api, cli, web, workflows
 from marketplace import config as config_module
 from marketplace.accounts import passwords
-from marketplace.extensions import bootstrap, csrf, database, init_reach_graph, limiter, login_manager, page_cache
+from marketplace.extensions import (
+    bootstrap,
+    csrf,
+    database,
+    init_login_throttle,
+    init_reach_graph,
+    limiter,
+    login_manager,
+    page_cache,
+)
 from marketplace.network import registry as network_registry
 from marketplace.notifications import registry as notifications_registry
 from marketplace.payments import registry as payments_registry
@@ -52,7 +61,13 @@ def create_app(config: dict | None = None) -> Flask:
         REMEMBER_COOKIE_SAMESITE="Lax",
         BOOTSTRAP_SERVE_LOCAL=True,
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,  # an upload: a LinkedIn export or a vCard file
+        MAX_JSON_LENGTH=1024 * 1024,
+        MAX_JSON_DEPTH=32,
+        LOGIN_THROTTLE_FREE_FAILURES=5,
+        LOGIN_THROTTLE_WINDOW=15 * 60,
+        LOGIN_THROTTLE_FIRST_DELAY=1,
+        LOGIN_THROTTLE_MAX_DELAY=60,
         API_TITLE="Referral Marketplace API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
@@ -74,6 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
     page_cache.init_app(app)
     init_reach_graph(app)
+    init_login_throttle(app)
 
     workflows.init_app(app)
     network_registry.init_app(app)

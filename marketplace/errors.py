@@ -52,5 +52,11 @@ class EmailUnverified(Forbidden):
 
 
 class TooManyRequests(MarketplaceError):
+    """Asked again too soon; ``retry_after`` is how many seconds to wait (the Retry-After header)."""
+
     status = 429
-    code = "too_many_requests"
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and ``init_app``-ed by the app factory."""
 
+from typing import cast
+
 from flask import Flask, current_app
 from flask_bootstrap import Bootstrap5
 from flask_caching import Cache
@@ -7,7 +9,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
+from limits.storage import Storage, storage_from_string
 
+from marketplace.accounts.login_throttle import LoginThrottle
 from marketplace.db import db as database
 from marketplace.network.reach_service import ReachGraph
 from marketplace.referrals import records
@@ -25,6 +30,25 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 page_cache = Cache()
 
 
+def init_login_throttle(app: Flask) -> None:
+    """The per-account log-in throttle, counting in the rate limiter's storage (its docstring says why)."""
+    app.extensions["login_throttle"] = LoginThrottle(
+        # RATELIMIT_STORAGE_URI names a synchronous storage (memory://, redis://), as Flask-Limiter needs.
+        storage=cast(Storage, storage_from_string(app.config["RATELIMIT_STORAGE_URI"])),
+        signer=URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="device-cookie"),
+        free_failures=app.config["LOGIN_THROTTLE_FREE_FAILURES"],
+        window=app.config["LOGIN_THROTTLE_WINDOW"],
+        first_delay=app.config["LOGIN_THROTTLE_FIRST_DELAY"],
+        max_delay=app.config["LOGIN_THROTTLE_MAX_DELAY"],
+    )
+
+
+def login_throttle() -> LoginThrottle:
+    """The app's per-account log-in throttle."""
+    throttle: LoginThrottle = current_app.extensions["login_throttle"]
+    return throttle
+
+
 def init_reach_graph(app: Flask) -> None:
     """Each process keeps one reach index over the app's database (docs/network.md)."""
     app.extensions["reach_graph"] = ReachGraph(track_records=records.track_records)
@@ -40,9 +64,11 @@ __all__ = [
     "bootstrap",
     "csrf",
     "database",
+    "init_login_throttle",
     "init_reach_graph",
     "limiter",
     "login_manager",
+    "login_throttle",
     "page_cache",
     "reach_graph",
 ]

@@ -5,8 +5,9 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from marketplace.accounts.addresses import skeleton
 from marketplace.db import Base, str_enum, utcnow
 
 
@@ -44,6 +45,9 @@ class User(UserMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # What the address looks like (``addresses.skeleton``), kept with it: a new address that looks
+    # like a member's is refused (``service.check_new_address``).
+    email_skeleton: Mapped[str] = mapped_column(String(1024), index=True, default="", server_default="")
     name: Mapped[str] = mapped_column(String(120))
     headline: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(256))
@@ -65,6 +69,11 @@ class User(UserMixin, Base):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @validates("email")
+    def _keep_skeleton(self, key: str, email: str) -> str:
+        self.email_skeleton = skeleton(email)
+        return email
 
     def get_id(self) -> str:
         """What Flask-Login signs into the session and the remember cookie: the id and the session

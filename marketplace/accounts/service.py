@@ -10,8 +10,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from marketplace import signals
+from marketplace import signals, text
 from marketplace.accounts import passwords
+from marketplace.accounts.addresses import mixed_script_part, skeleton
 from marketplace.accounts.models import (
     ApiToken,
     Company,
@@ -54,10 +55,30 @@ def sha256_hex(value: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    name = (name or "").strip()
+    name = text.single_line(name, "Your name").strip()
     if not name or len(name) > 120:
         raise ValidationError("Give a name of 1 to 120 characters.", code="invalid_name")
     return name
+
+
+def check_new_address(session: Session, email: str, user: User | None = None) -> None:
+    """Refuse ``email`` (normalised) as a new address of ``user`` (None: for a new account) when it
+    mixes scripts or looks like another member's address (``addresses``)."""
+    part = mixed_script_part(email)
+    if part is not None:
+        raise ValidationError(
+            f"The {part} of that e-mail address mixes alphabets (say Latin and Cyrillic letters); "
+            "type it in one alphabet.",
+            code="mixed_script_email",
+        )
+    lookalike = session.scalar(
+        select(User.id).where(User.email_skeleton == skeleton(email), User.email != email).limit(1)
+    )
+    if lookalike is not None and (user is None or lookalike != user.id):
+        raise Conflict(
+            "That e-mail address looks like the address of another member; use another one.",
+            code="lookalike_email",
+        )
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -77,6 +98,7 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     check_password(password, email=email, name=name)
     if user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists.", code="email_taken")
+    check_new_address(session, email)
     user = User(email=email, name=name, password_hash=passwords.hash_password(password))
     session.add(user)
     session.flush()
@@ -106,7 +128,7 @@ def update_profile(
     session: Session, user: User, *, name: str, headline: str, skills: str | Iterable[str], show_name_on_chains: bool
 ) -> User:
     user.name = _check_name(name)
-    headline = (headline or "").strip()
+    headline = text.single_line(headline, "The headline").strip()
     if len(headline) > 200:
         raise ValidationError("Keep the headline under 200 characters.", code="invalid_headline")
     user.headline = headline
@@ -144,11 +166,13 @@ def resend_verification_link(session: Session, user: User) -> None:
     last_sent = session.scalar(
         select(func.max(EmailVerification.created_at)).where(EmailVerification.user_id == user.id)
     )
-    if last_sent is not None and utcnow() - last_sent < timedelta(seconds=EMAIL_VERIFICATION_COOLDOWN):
+    wait = timedelta(seconds=EMAIL_VERIFICATION_COOLDOWN) - (utcnow() - last_sent) if last_sent else None
+    if wait is not None and wait.total_seconds() > 0:
         raise TooManyRequests(
             f"We sent a link to {user.email} less than a minute ago; look for it (the spam folder too), "
             "or ask again in a minute.",
             code="verification_recently_sent",
+            retry_after=max(1, int(wait.total_seconds())),
         )
     send_verification_link(session, user)
 
@@ -226,6 +250,7 @@ def change_email(session: Session, user_id: int, *, email: str, current_password
         raise ValidationError("That is already your address.", code="same_email")
     if user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists.", code="email_taken")
+    check_new_address(session, email, user)
     user.email = email
     user.email_verified_at = None
     void_email_verifications(session, user.id)
@@ -354,10 +379,11 @@ def end_sessions(session: Session, user_id: int, *, revoke_tokens: bool = False)
 
 
 def create_company(session: Session, owner: User, *, name: str, description: str = "") -> Company:
-    name = (name or "").strip()
+    name = text.single_line(name, "The company's name").strip()
     if not 2 <= len(name) <= 120:
         raise ValidationError("Give the company a name of 2 to 120 characters.", code="invalid_name")
-    company = Company(name=name, description=(description or "").strip()[:2000])
+    description = text.multi_line(description, "The company's description").strip()[:2000]
+    company = Company(name=name, description=description)
     session.add(company)
     session.flush()
     session.add(Membership(company_id=company.id, user_id=owner.id, role=Role.OWNER))
@@ -585,7 +611,7 @@ def remove_member(session: Session, actor: User, company_id: int, user_id: int) 
 
 
 def create_api_token(session: Session, user: User, *, name: str = "API token") -> tuple[ApiToken, str]:
-    name = (name or "API token").strip()[:80] or "API token"
+    name = text.single_line(name, "The token's name").strip()[:80] or "API token"
     raw = "mp_" + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=sha256_hex(raw), prefix=raw[:10])
     session.add(token)

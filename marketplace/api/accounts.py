@@ -6,15 +6,16 @@ from flask_smorest import Blueprint
 
 from marketplace.accounts import service
 from marketplace.api.auth import token_required
+from marketplace.api.inputs import AS_TYPED, MULTI_LINE, InputSchema
 from marketplace.db import db
-from marketplace.extensions import limiter
+from marketplace.extensions import limiter, login_throttle
 
 blp = Blueprint("accounts_api", __name__, description="Accounts, tokens and companies")
 
 
-class SignupIn(ma.Schema):
+class SignupIn(InputSchema):
     email = ma.fields.String(required=True)
-    password = ma.fields.String(required=True)
+    password = ma.fields.String(required=True, metadata=AS_TYPED)
     name = ma.fields.String(required=True)
 
 
@@ -37,9 +38,9 @@ class MeOut(UserOut):
         return [{"id": c.id, "name": c.name, "role": role.value} for c, role in service.companies_of(db.session, user)]
 
 
-class TokenIn(ma.Schema):
+class TokenIn(InputSchema):
     email = ma.fields.String(required=True)
-    password = ma.fields.String(required=True)
+    password = ma.fields.String(required=True, metadata=AS_TYPED)
     name = ma.fields.String(load_default="API token")
 
 
@@ -57,9 +58,9 @@ class TokenInfoOut(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class CompanyIn(ma.Schema):
+class CompanyIn(InputSchema):
     name = ma.fields.String(required=True)
-    description = ma.fields.String(load_default="")
+    description = ma.fields.String(load_default="", metadata=MULTI_LINE)
 
 
 class CompanyOut(ma.Schema):
@@ -67,7 +68,7 @@ class CompanyOut(ma.Schema):
     name = ma.fields.String()
 
 
-class MemberIn(ma.Schema):
+class MemberIn(InputSchema):
     email = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
 
@@ -103,7 +104,7 @@ def create_user(data):
 @blp.arguments(TokenIn)
 @blp.response(201, TokenOut)
 def create_token(data):
-    user = service.authenticate(db.session, email=data["email"], password=data["password"])
+    user = login_throttle().log_in(db.session, email=data["email"], password=data["password"])
     token, raw = service.create_api_token(db.session, user, name=data["name"])
     return {"token": raw, "id": token.id}
 

@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
+from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.referrals import ROW_ID
 from marketplace.db import db
 from marketplace.ledger import accounts, donations
@@ -15,7 +16,7 @@ from marketplace.workflows import disputes
 blp = Blueprint("ledger_api", __name__, description="Balances, pay it forward, disputes")
 
 
-class DonationIn(ma.Schema):
+class DonationIn(InputSchema):
     to_user_id = ma.fields.Integer(strict=True, required=True, validate=ROW_ID)
     amount = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(min=1, max=2**63 - 1))
     currency = ma.fields.String(required=True, validate=ma.validate.OneOf(list(MINOR_DIGITS)))
@@ -23,12 +24,12 @@ class DonationIn(ma.Schema):
     idempotency_key = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=64))
 
 
-class DisputeIn(ma.Schema):
-    reason = ma.fields.String(required=True)
+class DisputeIn(InputSchema):
+    reason = ma.fields.String(required=True, metadata=MULTI_LINE)
 
 
-class DisputeDecisionIn(ma.Schema):
-    note = ma.fields.String(load_default="")
+class DisputeDecisionIn(InputSchema):
+    note = ma.fields.String(load_default="", metadata=MULTI_LINE)
 
 
 class DisputeOut(ma.Schema):

@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
+from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.problems import ROW_ID
 from marketplace.db import db
 from marketplace.extensions import reach_graph
@@ -27,7 +28,7 @@ class ConnectionsOut(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(ConnectionOut))
 
 
-class ConnectIn(ma.Schema):
+class ConnectIn(InputSchema):
     user_id = ma.fields.Integer(required=True, strict=True, validate=ROW_ID)
     note = ma.fields.String(required=True)
 
@@ -47,14 +48,14 @@ class RequestsOut(ma.Schema):
     outgoing = ma.fields.List(ma.fields.Nested(RequestOut))
 
 
-class CardIn(ma.Schema):
+class CardIn(InputSchema):
     name = ma.fields.String(required=True)
     email = ma.fields.String(load_default=None, allow_none=True)
     other_emails = ma.fields.List(ma.fields.String(), load_default=list)
     company = ma.fields.String(load_default="")
     position = ma.fields.String(load_default="")
     tags = ma.fields.List(ma.fields.String(), load_default=list)
-    notes = ma.fields.String(load_default="")
+    notes = ma.fields.String(load_default="", metadata=MULTI_LINE)
     linkedin_url = ma.fields.String(load_default=None, allow_none=True)
     connected_on = ma.fields.Date(load_default=None, allow_none=True)
 
@@ -74,7 +75,7 @@ class CardOut(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class CardsArgs(ma.Schema):
+class CardsArgs(InputSchema):
     q = ma.fields.String(load_default="")
     tag = ma.fields.String(load_default="")
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
@@ -97,7 +98,7 @@ class ReachItemOut(PersonOut):
     track_record = ma.fields.Integer(metadata={"description": "introductions the expert made that were accepted"})
 
 
-class ReachArgs(ma.Schema):
+class ReachArgs(InputSchema):
     k = ma.fields.Integer(load_default=10, validate=ma.validate.Range(min=1, max=100))
 
 

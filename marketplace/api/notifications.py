@@ -4,6 +4,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
+from marketplace.api.inputs import InputSchema
 from marketplace.db import db
 from marketplace.notifications import service
 
@@ -20,7 +21,7 @@ class NotificationOut(ma.Schema):
     read = ma.fields.Function(lambda n: n.read_at is not None)
 
 
-class InboxArgs(ma.Schema):
+class InboxArgs(InputSchema):
     unread = ma.fields.Boolean(load_default=False)
     before_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=2**63 - 1))
 
@@ -30,7 +31,7 @@ class InboxOut(ma.Schema):
     unread = ma.fields.Integer()
 
 
-class ReadIn(ma.Schema):
+class ReadIn(InputSchema):
     ids = ma.fields.List(ma.fields.Integer(strict=True), load_default=None)
 
 

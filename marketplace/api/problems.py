@@ -5,6 +5,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from marketplace.api.auth import current_api_user, token_required
+from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.db import db
 from marketplace.problems import service
 from marketplace.problems.service import ProblemInput
@@ -18,15 +19,15 @@ blp = Blueprint("problems_api", __name__, description="Problems and the board")
 ROW_ID = ma.validate.Range(min=1, max=2**63 - 1)
 
 
-class BountySchema(ma.Schema):
+class BountySchema(InputSchema):
     amount = ma.fields.Integer(required=True, strict=True, metadata={"description": "minor units, e.g. cents"})
     currency = ma.fields.String(required=True)
 
 
-class ProblemIn(ma.Schema):
+class ProblemIn(InputSchema):
     company_id = ma.fields.Integer(required=True, strict=True, validate=ROW_ID)
     title = ma.fields.String(required=True)
-    description = ma.fields.String(required=True)
+    description = ma.fields.String(required=True, metadata=MULTI_LINE)
     skills = ma.fields.List(ma.fields.String(), required=True)
     bounty = ma.fields.Nested(BountySchema, required=True)
     split_rule = ma.fields.String(load_default="flat_fee_finder_rest")
@@ -77,7 +78,7 @@ class ProblemOut(ma.Schema):
         ]
 
 
-class BoardArgs(ma.Schema):
+class BoardArgs(InputSchema):
     q = ma.fields.String(load_default="")
     skill = ma.fields.String(load_default="")
     status = ma.fields.String(load_default="open")

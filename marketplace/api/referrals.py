@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from marketplace.accounts.models import User
 from marketplace.api.auth import token_required
+from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.db import db
 from marketplace.errors import NotFound
 from marketplace.ledger import donations
@@ -19,10 +20,10 @@ blp = Blueprint("referrals_api", __name__, description="Referral chains and intr
 ROW_ID = ma.validate.Range(min=1, max=2**63 - 1)
 
 
-class ForwardIn(ma.Schema):
+class ForwardIn(InputSchema):
     to_email = ma.fields.String(load_default=None)
     to_user_id = ma.fields.Integer(strict=True, load_default=None, validate=ROW_ID)
-    note = ma.fields.String(load_default="")
+    note = ma.fields.String(load_default="", metadata=MULTI_LINE)
 
 
 class ReferralOut(ma.Schema):
@@ -46,11 +47,11 @@ class ClaimOut(ma.Schema):
     chain = ma.fields.List(ma.fields.Nested(ChainLinkOut))
 
 
-class IntroduceIn(ma.Schema):
+class IntroduceIn(InputSchema):
     candidate_email = ma.fields.String(load_default=None)
     candidate_user_id = ma.fields.Integer(strict=True, load_default=None, validate=ROW_ID)
     candidate_name = ma.fields.String(load_default=None)
-    message = ma.fields.String(required=True)
+    message = ma.fields.String(required=True, metadata=MULTI_LINE)
 
 
 class IntroductionOut(ma.Schema):
@@ -85,13 +86,13 @@ class IntroductionOut(ma.Schema):
         }
 
 
-class ConsentIn(ma.Schema):
+class ConsentIn(InputSchema):
     accept = ma.fields.Boolean(required=True)
-    note = ma.fields.String(load_default="")
+    note = ma.fields.String(load_default="", metadata=MULTI_LINE)
 
 
-class DecisionIn(ma.Schema):
-    note = ma.fields.String(load_default="")
+class DecisionIn(InputSchema):
+    note = ma.fields.String(load_default="", metadata=MULTI_LINE)
 
 
 def _seen_by(problem_id: int) -> appearance.Viewer:

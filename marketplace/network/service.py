@@ -13,6 +13,7 @@ from typing import cast
 from sqlalchemy import CursorResult, Select, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload
 
+from marketplace import text
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
 from marketplace.db import utcnow
@@ -272,7 +273,8 @@ class CardData:
 
 
 def _text(value: str | None, label: str, limit: int) -> str:
-    value = " ".join((value or "").split())
+    """One line, repaired: a card's fields may come from someone else's export (``text.flattened``)."""
+    value = text.flattened(value)
     if len(value) > limit:
         raise ValidationError(f"Keep the {label} under {limit} characters.", code="invalid_card")
     return value
@@ -323,7 +325,7 @@ def clean_card(data: CardData) -> CardData:
         company=_text(data.company, "company", 200),
         position=_text(data.position, "position", 200),
         tags=clean_tags(data.tags),
-        notes=(data.notes or "").strip()[:5000],
+        notes=text.multi_line(data.notes, "Notes").strip()[:5000],
         linkedin_url=clean_url(data.linkedin_url),
         connected_on=data.connected_on,
     )
@@ -365,6 +367,7 @@ class CardPage:
 
 def search_cards(session: Session, owner: User, *, q: str = "", tag: str = "", page: int = 1) -> CardPage:
     """The owner's cards matching every word of ``q`` and the tag, by name, a page at a time."""
+    q, tag = text.single_line(q, "The search"), text.single_line(tag, "The tag")
     query = visible_cards(owner.id)
     for word in fold(q).split():
         query = query.where(ContactCard.search_text.contains(word, autoescape=True))

@@ -16,6 +16,7 @@ from flask import current_app, render_template
 from itsdangerous import URLSafeSerializer
 from jinja2 import TemplateNotFound
 
+from marketplace import text
 from marketplace.config import current_settings
 from marketplace.jobs.service import PermanentFailure, RetryLater
 from marketplace.notifications.kinds import KINDS
@@ -39,7 +40,8 @@ def compose(payload: dict, user_id: int | None) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = payload["to"]
-    message["Subject"] = payload["title"]
+    # A title stored before line breaks were refused must not become a second header line.
+    message["Subject"] = text.flattened(payload["title"])
     message["Message-ID"] = payload["message_id"]
     message["Date"] = formatdate(usegmt=True)
     kind = payload["kind"]

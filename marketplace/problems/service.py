@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
+from marketplace import text
 from marketplace.accounts.models import Skill, User
 from marketplace.accounts.service import require_member, role_in
 from marketplace.accounts.skills import resolve_skills, skill_slug
@@ -54,10 +55,10 @@ def _int_in(value: object, low: int, high: int, what: str) -> int:
 
 
 def _apply(session: Session, problem: Problem, data: ProblemInput, platform_fee_bps: int) -> None:
-    title = (data.title or "").strip()
+    title = text.single_line(data.title, "The title").strip()
     if not 5 <= len(title) <= 200:
         raise ValidationError("Give the problem a title of 5 to 200 characters.", code="invalid_title")
-    description = (data.description or "").strip()
+    description = text.multi_line(data.description, "The description").strip()
     if not 20 <= len(description) <= 20000:
         raise ValidationError("Describe the problem in 20 to 20,000 characters.", code="invalid_description")
     currency = (data.currency or "").strip().lower()
@@ -181,6 +182,12 @@ class BoardQuery:
     sort: str = "newest"
     page: int = 1
 
+    def __post_init__(self) -> None:
+        """Search words are typed text like any other (``marketplace.text``), whichever page or
+        route they come from; NUL, for one, cannot even be sent to PostgreSQL."""
+        for name, label in (("q", "The search"), ("skill", "The skill"), ("currency", "The currency")):
+            setattr(self, name, text.single_line(getattr(self, name), label))
+
 
 @dataclass
 class Page:
@@ -206,11 +213,12 @@ def _board_select(query: BoardQuery, visible: ColumnElement[bool]) -> Select:
         except ValueError:
             raise ValidationError(f"Unknown status '{query.status}'.", code="invalid_status") from None
     if query.q.strip():
-        pattern = f"%{query.q.strip().lower()}%"
+        # autoescape: a "%" or "_" in the search matches itself, not any text.
+        words = query.q.strip().lower()
         stmt = stmt.where(
             or_(
-                func.lower(Problem.title).like(pattern),
-                func.lower(Problem.description).like(pattern),
+                func.lower(Problem.title).contains(words, autoescape=True),
+                func.lower(Problem.description).contains(words, autoescape=True),
             )
         )
     if query.skill.strip():

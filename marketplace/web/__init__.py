@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 from marketplace.accounts.service import user_for_session
 from marketplace.config import settings_of
 from marketplace.db import db
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, TooManyRequests
 from marketplace.extensions import login_manager
 from marketplace.web.accounts import bp as accounts_bp
 from marketplace.web.admin import bp as admin_bp
@@ -22,6 +22,7 @@ from marketplace.web.notifications import bp as notifications_bp
 from marketplace.web.payments import bp as payments_bp
 from marketplace.web.problems import bp as problems_bp
 from marketplace.web.referrals import bp as referrals_bp
+from marketplace.web.request_limits import check_json_body, check_url
 from marketplace.web.stripe_webhooks import bp as webhooks_bp
 
 CONTENT_SECURITY_POLICY = (
@@ -43,6 +44,12 @@ def error_response(status: int, code: str, message: str):
         flash(message, "danger")
         return redirect(request.referrer)
     return render_template("error.html", status=status, message=message), status
+
+
+def with_retry_after(response, error: TooManyRequests):
+    """``response`` (as a view returns it) with the Retry-After header ``error`` asks for."""
+    body, status = response if isinstance(response, tuple) else (response, error.status)
+    return body, status, {"Retry-After": str(error.retry_after)}
 
 
 def _describe_field_errors(errors, path: str = ""):
@@ -78,9 +85,17 @@ def init_app(app: Flask) -> None:
     def load_user(session_id: str):
         return user_for_session(db.session, session_id)
 
+    @app.before_request
+    def bounded_request():
+        check_url(wants_json())
+        check_json_body(wants_json())
+
     @app.errorhandler(MarketplaceError)
     def handle_marketplace_error(error: MarketplaceError):
-        return error_response(error.status, error.code, error.message)
+        response = error_response(error.status, error.code, error.message)
+        if isinstance(error, TooManyRequests):
+            return with_retry_after(response, error)
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):

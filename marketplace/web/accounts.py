@@ -4,9 +4,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 
 from marketplace.accounts import service
+from marketplace.accounts.login_throttle import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE
 from marketplace.db import db
-from marketplace.errors import MarketplaceError
-from marketplace.extensions import limiter
+from marketplace.errors import MarketplaceError, TooManyRequests
+from marketplace.extensions import limiter, login_throttle
 from marketplace.problems.service import company_problems
 from marketplace.web.forms import accounts as forms
 from marketplace.web.util import form_error, safe_next
@@ -39,13 +40,33 @@ def signup():
 def login():
     form = forms.LoginForm()
     if form.validate_on_submit():
+        throttle = login_throttle()
         try:
-            user = service.authenticate(db.session, email=form.email.data, password=form.password.data)
+            user = throttle.log_in(
+                db.session,
+                email=form.email.data,
+                password=form.password.data,
+                device_cookie=request.cookies.get(DEVICE_COOKIE),
+            )
+        except TooManyRequests as error:
+            form_error(form, error)
+            return render_template("accounts/login.html", form=form), 429, {"Retry-After": str(error.retry_after)}
         except MarketplaceError as error:
             form_error(form, error)
         else:
             login_user(user, remember=form.remember.data)
-            return redirect(safe_next() or url_for("main.dashboard"))
+            response = redirect(safe_next() or url_for("main.dashboard"))
+            # This browser may log in to the account even while guesses elsewhere slow it down.
+            response.set_cookie(
+                DEVICE_COOKIE,
+                throttle.device_cookie(user),
+                max_age=DEVICE_COOKIE_MAX_AGE,
+                path=url_for("accounts.login"),
+                secure=current_app.config["SESSION_COOKIE_SECURE"],
+                httponly=True,
+                samesite="Lax",
+            )
+            return response
     return render_template("accounts/login.html", form=form)
 
 
@@ -77,10 +98,11 @@ def reset_password(token: str):
     form = forms.ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            service.reset_password(db.session, token=token, password=form.password.data)
+            user = service.reset_password(db.session, token=token, password=form.password.data)
         except MarketplaceError as error:
             form_error(form, error)
         else:
+            login_throttle().clear(user.email)
             flash("Your password is changed; log in with it.", "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset.html", form=form)

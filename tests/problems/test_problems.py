@@ -569,6 +569,20 @@ def test_board_text_search_covers_title_and_description_case_insensitively(api, 
     assert ids(api().get("/problems?q=nothing-like-this")) == []
 
 
+def test_board_search_takes_percent_and_underscore_literally(api, client, open_problem):
+    """A "%" or "_" typed in the search is that character, not LIKE's "anything"."""
+    percent = open_problem(title="Reach 100% uptime on our API")
+    underscore = open_problem(title="Rename every user_id column")
+    open_problem(title="Reach 1000 requests a second")
+    open_problem(title="Rename every user id in the logs")
+
+    assert ids(api().get("/problems?q=100%25")) == [percent.id]
+    assert ids(api().get("/problems?q=user_id")) == [underscore.id]
+    assert ids(api().get("/problems?q=%25")) == [percent.id]
+    assert ids(api().get("/problems?q=_")) == [underscore.id]
+    assert card_ids(client.get("/problems?q=100%25").text) == [percent.id]
+
+
 def test_board_skill_filter_understands_aliases(api, client, open_problem):
     postgres = open_problem(skills=["PostgreSQL"])
     open_problem(title="Cluster upgrade", skills=["k8s"])

@@ -1,15 +1,15 @@
 import secrets
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
 from marketplace.ledger.disputes import MAX_REASON, MIN_REASON
 from marketplace.money import MINOR_DIGITS
+from marketplace.web.forms.base import MarketplaceForm
 
 
-class DonationForm(FlaskForm):
+class DonationForm(MarketplaceForm):
     """Pay it forward. ``key`` is drawn when the form is shown, so sending it twice gives once."""
 
     to_email = EmailField("Give to (a member's e-mail)", validators=[DataRequired(), Email()])
@@ -20,7 +20,7 @@ class DonationForm(FlaskForm):
     submit = SubmitField("Pass it on")
 
 
-class DisputeForm(FlaskForm):
+class DisputeForm(MarketplaceForm):
     reason = TextAreaField(
         "What went wrong?",
         validators=[DataRequired(), Length(min=MIN_REASON, max=MAX_REASON)],
@@ -29,5 +29,5 @@ class DisputeForm(FlaskForm):
     submit = SubmitField("Report a failed introduction")
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(MarketplaceForm):
     note = TextAreaField("Note for the company and the chain", validators=[Length(max=2000)])

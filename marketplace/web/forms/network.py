@@ -1,12 +1,12 @@
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.network.service import MAX_NOTE, CardData
+from marketplace.web.forms.base import MarketplaceForm
 
 
-class ConnectForm(FlaskForm):
+class ConnectForm(MarketplaceForm):
     email = StringField("Their e-mail", validators=[DataRequired(), Length(max=254)])
     note = StringField(
         "How you know each other",
@@ -16,14 +16,14 @@ class ConnectForm(FlaskForm):
     submit = SubmitField("Ask to connect")
 
 
-class SuggestionForm(FlaskForm):
+class SuggestionForm(MarketplaceForm):
     """Connect with a contact who turned out to be a member."""
 
     note = StringField("How you know each other", validators=[DataRequired(), Length(max=MAX_NOTE)])
     submit = SubmitField("Connect")
 
 
-class CardForm(FlaskForm):
+class CardForm(MarketplaceForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     email = StringField("E-mail", validators=[Optional(), Length(max=254)])
     company = StringField("Company", validators=[Length(max=200)])
@@ -55,7 +55,7 @@ class CardForm(FlaskForm):
         return form
 
 
-class ImportForm(FlaskForm):
+class ImportForm(MarketplaceForm):
     file = FileField(
         "LinkedIn Connections.csv or a vCard (.vcf) file",
         validators=[FileRequired()],

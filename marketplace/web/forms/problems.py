@@ -1,6 +1,5 @@
 from datetime import UTC, date, datetime, timedelta
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
@@ -8,9 +7,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from marketplace.money import MINOR_DIGITS, major_text, parse_major
 from marketplace.problems import splits
 from marketplace.problems.service import ProblemInput
+from marketplace.web.forms.base import MarketplaceForm
 
 
-class ProblemForm(FlaskForm):
+class ProblemForm(MarketplaceForm):
     title = StringField(
         "Title",
         validators=[DataRequired(), Length(min=5, max=200)],
@@ -110,7 +110,7 @@ class ProblemForm(FlaskForm):
         return form
 
 
-class ForwardForm(FlaskForm):
+class ForwardForm(MarketplaceForm):
     to_email = StringField("Their e-mail", validators=[DataRequired(), Length(max=254)])
     note = TextAreaField(
         "A note for them",
@@ -120,7 +120,7 @@ class ForwardForm(FlaskForm):
     submit = SubmitField("Forward")
 
 
-class IntroduceForm(FlaskForm):
+class IntroduceForm(MarketplaceForm):
     candidate_email = StringField("The expert's e-mail", validators=[DataRequired(), Length(max=254)])
     candidate_name = StringField("Their name", validators=[Length(max=120)])
     message = TextAreaField(
