@@ -54,6 +54,7 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     session.add(user)
     session.flush()
     _accept_pending_invitations(session, user)
+    signals.member_signed_up.send(user, session=session)
     return user
 
 

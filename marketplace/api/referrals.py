@@ -5,8 +5,10 @@ from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
 from marketplace.db import db
+from marketplace.ledger.settlement import paid_chain_head
 from marketplace.links import referral_link
-from marketplace.referrals import chains, introductions, read_models, visibility
+from marketplace.referrals import attribution, chains, introductions, read_models, visibility
+from marketplace.referrals.models import IntroductionStatus
 from marketplace.workflows import settlement
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
@@ -56,6 +58,14 @@ class IntroductionOut(ma.Schema):
     introducer_id = ma.fields.Integer()
     candidate = ma.fields.Method("candidate_details")
     created_at = ma.fields.DateTime()
+    chain_fingerprint = ma.fields.Method(
+        "fingerprint", metadata={"description": "once accepted: the paid chain head's first 12 hex digits"}
+    )
+
+    def fingerprint(self, introduction):
+        if introduction.status != IntroductionStatus.ACCEPTED:
+            return None
+        return attribution.fingerprint(paid_chain_head(db.session, introduction.problem_id))
 
     def candidate_details(self, introduction):
         """Double opt-in: contact details only once the candidate has agreed."""

@@ -15,6 +15,15 @@ from marketplace.problems.models import Problem
 from marketplace.referrals.chains import chain_to, place_of
 from marketplace.referrals.models import Introduction, Referral
 
+
+def involved_in(session: Session, viewer: User | None, problem: Problem) -> bool:
+    """The people of a problem: its company's members and the members holding a place in one of
+    its chains (who may see its history and the fingerprint of the chain it paid)."""
+    if viewer is None:
+        return False
+    return role_in(session, viewer, problem.company_id) is not None or place_of(session, viewer, problem.id) is not None
+
+
 # The referral tree -----------------------------------------------------------------------------
 
 
