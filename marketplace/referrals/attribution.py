@@ -311,9 +311,16 @@ def verify_records(session: Session) -> tuple[list[str], list[Acceptance]]:
             if introduction.status != IntroductionStatus.DUPLICATE:
                 found.append(f"{label}: status is {introduction.status.value}, but no introduction is recorded")
             continue
-        recorded = {**made, **(consent or {}), **(acceptance or {})}
-        row = introduction_facts(introduction) | {"candidate_user_id": introduction.candidate_user_id}
-        row.pop("created_at")
+        row = {
+            "introducer_id": introduction.introducer_id,
+            "referral_id": introduction.referral_id,
+            "candidate_user_id": introduction.candidate_user_id,
+        }
+        recorded = {
+            "introducer_id": made["introducer_id"],
+            "referral_id": made["place_id"],
+            "candidate_user_id": (consent or made)["candidate_user_id"],  # A consent may name the candidate.
+        }
         found += _differences(label, row, recorded)
         if consent is not None:
             found += _differences(label, {"consented_at": _moment(introduction.consented_at)}, consent)
