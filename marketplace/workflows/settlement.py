@@ -42,8 +42,7 @@ def accept_introduction(session: Session, actor: User, introduction_id: int) -> 
     Each package is visited once, and referrals twice: accounts (is the actor a manager of the
     company?), referrals (proposed → accepted, and the chain), problems (open → in guarantee, or
     settled when there is no guarantee period), referrals again (the acceptance appended to the
-    attribution records, while the problem's row is held by its guarded update, so that nothing
-    else joins the records in between), ledger (the settlement, which keeps that head). The
+    attribution records, whose head the settlement keeps), ledger (the settlement). The
     introduction moves first so that an introduction accepted twice is told so, whatever state
     its problem is in by then.
     """
