@@ -3,13 +3,14 @@ and on PostgreSQL, beside the floor cost of the same writes as hand-written SQL.
 
 The settlement path is ``marketplace.workflows.settlement.accept_introduction`` in its own database
 transaction, as the accept request runs it: authorise the company's manager, the guarded updates of
-the problem and the introduction, the chain, the split, the ``settle`` transaction (7 entries), the
-6 shares, the track-record job and the ``introduction_accepted`` signal, commit. (Receivers are not
-connected here: the notifications they write are not part of the floor either.)
+the problem and the introduction, the chain, the acceptance's attribution record, the split, the
+``settle`` transaction (7 entries), the 6 shares, the track-record job and the
+``introduction_accepted`` signal, commit. (Receivers are not connected here: the notifications and
+audit entries they write are not part of the floor either.)
 
-The floor is one hand-written SQL transaction on the raw driver
-connection that writes the same rows (2 guarded updates, 7 entries, 1 transaction row, 6 shares)
-with everything it needs known in advance. Both run against the same schema, triggers included.
+The floor is one hand-written SQL transaction on the raw driver connection that writes the same
+rows (2 guarded updates, 1 attribution record, 7 entries, 1 transaction row, 6 shares) with
+everything it needs known in advance. Both run against the same schema, triggers included.
 
 Run: ``python bench/settlement.py [--problems N] [--engines sqlite,postgresql]``. PostgreSQL needs
 a server reachable as ``--postgres`` (trust auth); the benchmark creates a database and drops it.
@@ -23,7 +24,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from marketplace.accounts import passwords
@@ -37,7 +38,7 @@ from marketplace.models import metadata
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
 from marketplace.referrals import chains, introductions
-from marketplace.referrals.models import Introduction
+from marketplace.referrals.models import AttributionRecord, Introduction
 from marketplace.workflows import funding
 from marketplace.workflows import settlement as settlement_workflow
 
@@ -112,6 +113,10 @@ def plan_raw(engine, owner_id: int, introduction_ids: list[int]) -> list[dict]:
                     "problem_id": problem.id,
                     "introduction_id": introduction.id,
                     "owner_id": owner_id,
+                    "record_seq": 1
+                    + session.scalar(
+                        select(func.max(AttributionRecord.seq)).where(AttributionRecord.problem_id == problem.id)
+                    ),
                     "entries": [
                         (ids[escrow_account(problem.id)], -problem.bounty_amount),
                         (ids["platform:fees"], split.platform_fee),
@@ -161,6 +166,13 @@ def settle_with_raw_sql(engine, plans: list[dict]) -> list[float]:
             (stamp, plan["owner_id"], plan["introduction_id"]),
         )
         assert cursor.rowcount == 1
+        cursor.execute(
+            sql(
+                "INSERT INTO attribution_records (problem_id, seq, kind, introduction_id, content, prev_hash, hash, "
+                "recorded_at) VALUES (?, ?, 'acceptance', ?, '{}', ?, ?, ?)"
+            ),
+            (plan["problem_id"], plan["record_seq"], plan["introduction_id"], "0" * 64, "1" * 64, stamp),
+        )
         txn = last_id + number
         cursor.executemany(
             sql("INSERT INTO ledger_entries (transaction_id, account_id, amount, currency) VALUES (?, ?, ?, 'usd')"),

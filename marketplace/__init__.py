@@ -9,6 +9,7 @@ from werkzeug.routing import IntegerConverter
 from marketplace import api, cli, web, workflows
 from marketplace import config as config_module
 from marketplace.accounts import passwords
+from marketplace.audit import registry as audit_registry
 from marketplace.extensions import (
     bootstrap,
     csrf,
@@ -95,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     network_registry.init_app(app)
     notifications_registry.init_app(app)
     payments_registry.init_app(app)
+    audit_registry.init_app(app)
     web.init_app(app)
     api.init_app(app)
     cli.init_app(app)

@@ -13,6 +13,7 @@ from marketplace.db import db
 from marketplace.demo import LOGINS, PASSWORD, seed
 from marketplace.jobs import service as jobs
 from marketplace.ledger import verify
+from marketplace.ledger.paid_chains import verify_attribution
 from marketplace.payments.reconcile import reconcile
 from marketplace.referrals.chains import verify_chains
 from marketplace.workflows.funding import expire_due
@@ -50,9 +51,10 @@ def expire_problems():
 
 @referrals_cli.command("verify")
 def verify_referrals():
-    """Recompute every chain hash; exits 1 and lists each referral that does not match."""
+    """Recompute every chain hash and attribution record, and compare the referrals, introductions
+    and settled shares with the records; exits 1 and lists each difference."""
 
-    broken = verify_chains(db.session)
+    broken = verify_chains(db.session) + verify_attribution(db.session)
     for line in broken:
         click.echo(line, err=True)
     if broken:

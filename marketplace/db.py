@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol
 from flask import Flask, Response, g, request
 from flask.globals import _cv_app, _cv_request
 from sqlalchemy import (
+    DDL,
     BigInteger,
     BindParameter,
     ClauseElement,
@@ -206,6 +207,55 @@ def guarded_update(session: Session, instance: Guarded, expected: Iterable, **va
     for name, value in values.items():
         set_committed_value(instance, name, value)
     return True
+
+
+def append_only_statements(table: str) -> dict[str, list[str]]:
+    """The triggers that refuse every UPDATE and DELETE of ``table``, per engine.
+
+    For records whose worth is that nobody rewrites them (the audit log, the attribution
+    records): no code path, nor a hand-typed statement, can change or remove a row. Migrations
+    run the same statements (``append_only_drop_statements`` undoes them). TRUNCATE, which the
+    PostgreSQL test suite uses between tests, fires no row triggers.
+    """
+    return {
+        "sqlite": [
+            f"""
+            CREATE TRIGGER {table}_no_{verb} BEFORE {verb.upper()} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only ({verb.upper()} refused)'); END
+            """
+            for verb in ("update", "delete")
+        ],
+        "postgresql": [
+            f"""
+            CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              RAISE EXCEPTION '{table} is append-only (% refused)', TG_OP USING ERRCODE = 'restrict_violation';
+            END $$
+            """,
+            f"""
+            CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION {table}_append_only()
+            """,
+        ],
+    }
+
+
+def append_only_drop_statements(table: str) -> dict[str, list[str]]:
+    return {
+        "sqlite": [f"DROP TRIGGER IF EXISTS {table}_no_{verb}" for verb in ("update", "delete")],
+        "postgresql": [
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            f"DROP FUNCTION IF EXISTS {table}_append_only()",
+        ],
+    }
+
+
+def make_append_only(table: Table) -> None:
+    """Create ``append_only_statements`` with the table (``metadata.create_all``)."""
+    for dialect, statements in append_only_statements(table.name).items():
+        for statement in statements:
+            # DDL runs its text through %-formatting; the statements' own % must survive it.
+            event.listen(table, "after_create", DDL(statement.replace("%", "%%")).execute_if(dialect=dialect))
 
 
 def utcnow() -> datetime:

@@ -1,6 +1,7 @@
 """Imports every model module, so ``Base.metadata`` is complete for Alembic and the tests."""
 
 from marketplace.accounts import models as accounts  # noqa: F401
+from marketplace.audit import models as audit  # noqa: F401
 from marketplace.db import Base
 from marketplace.jobs import models as jobs  # noqa: F401
 from marketplace.ledger import models as ledger  # noqa: F401

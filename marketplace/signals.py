@@ -1,8 +1,8 @@
 """The domain signals: what happened, for whoever needs to know (docs/architecture.md, "Signals").
 
 A domain or workflow changes its tables, then sends one of these; notifications, payments and
-the network's change log listen. Nothing here imports a listener, so adding one (an audit log,
-a fraud check, outbound webhooks) means connecting a receiver, not editing every service.
+the network's change log and the audit log listen. Nothing here imports a listener, so adding one
+(a fraud check, outbound webhooks) means connecting a receiver, not editing every service.
 
 Every signal is sent with its sender as the first argument and the caller's database session as
 ``session=``. Receivers run synchronously, inside the sender's transaction: what they write
@@ -16,6 +16,11 @@ from blinker import Namespace
 _signals = Namespace()
 
 # Accounts ---------------------------------------------------------------------------------------
+
+member_signed_up = _signals.signal(
+    "member-signed-up",
+    doc="""Someone created an account. Sender: the new ``User``.""",
+)
 
 member_skills_changed = _signals.signal(
     "member-skills-changed",
@@ -63,6 +68,12 @@ member_removed = _signals.signal(
 
 # Problems ---------------------------------------------------------------------------------------
 
+problem_published = _signals.signal(
+    "problem-published",
+    doc="""A company member published a problem; it waits for its bounty to be paid.
+    Sender: the ``Problem``; ``actor_id``: the member who published it.""",
+)
+
 problem_funded = _signals.signal(
     "problem-funded",
     doc="""The bounty was paid into escrow and the problem is open. Sender: the ``Problem``.""",
@@ -80,6 +91,13 @@ referral_sent = _signals.signal(
     "referral-sent",
     doc="""A member forwarded a problem to someone, by account or by e-mail address.
     Sender: the new ``Referral``.""",
+)
+
+referral_claimed = _signals.signal(
+    "referral-claimed",
+    doc="""A member took a place in a chain: claimed a referral sent to them, or picked a public
+    problem from the board (a new root). The claim is in the attribution records already.
+    Sender: the claimed ``Referral`` (its ``holder_id`` is the member).""",
 )
 
 chain_grew = _signals.signal(
@@ -114,6 +132,19 @@ introduction_declined = _signals.signal(
 )
 
 # Money ------------------------------------------------------------------------------------------
+
+dispute_opened = _signals.signal(
+    "dispute-opened",
+    doc="""An accepted introduction was reported as failed in its guarantee period, by the
+    company or by a chargeback; the problem's shares are frozen. Sender: the ``Dispute``;
+    ``chargeback``: True when the card payment was disputed with the bank (nobody acted here).""",
+)
+
+dispute_decided = _signals.signal(
+    "dispute-decided",
+    doc="""A platform admin upheld or rejected a dispute (its status says which; its
+    ``resolved_by_id`` who). Sender: the ``Dispute``.""",
+)
 
 shares_released = _signals.signal(
     "shares-released",

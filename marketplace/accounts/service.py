@@ -102,6 +102,7 @@ def register(session: Session, *, email: str, password: str, name: str) -> User:
     user = User(email=email, name=name, password_hash=passwords.hash_password(password))
     session.add(user)
     session.flush()
+    signals.member_signed_up.send(user, session=session)
     return user
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import g, request
 
+from marketplace import origin
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_for_token
 from marketplace.db import db
@@ -21,7 +22,9 @@ def current_api_user() -> User | None:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.", code="bad_token")
-    return user_for_token(db.session, raw.strip())
+    user = user_for_token(db.session, raw.strip())
+    origin.identify(user.id)
+    return user
 
 
 def token_required(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ from marketplace.problems import service
 from marketplace.problems.service import ProblemInput
 from marketplace.referrals import visibility
 from marketplace.workflows import funding
+from marketplace.workflows.settlement import chain_fingerprint
 
 blp = Blueprint("problems_api", __name__, description="Problems and the board")
 
@@ -78,6 +79,18 @@ class ProblemOut(ma.Schema):
         ]
 
 
+class ProblemDetailOut(ProblemOut):
+    chain_fingerprint = ma.fields.Method(
+        "fingerprint",
+        metadata={
+            "description": "settled problems, to the company and the chain: the paid chain head's first 12 hex digits"
+        },
+    )
+
+    def fingerprint(self, problem):
+        return chain_fingerprint(db.session, current_api_user(), problem)
+
+
 class BoardArgs(InputSchema):
     q = ma.fields.String(load_default="")
     skill = ma.fields.String(load_default="")
@@ -143,7 +156,7 @@ def list_problems(args):
 
 
 @blp.get("/problems/<int:problem_id>")
-@blp.response(200, ProblemOut)
+@blp.response(200, ProblemDetailOut)
 def get_problem(problem_id):
     return visibility.get_visible(db.session, current_api_user(), problem_id)
 

@@ -10,8 +10,10 @@ from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.db import db
 from marketplace.errors import NotFound
 from marketplace.ledger import donations
+from marketplace.ledger.settlement import paid_chain_head
 from marketplace.links import referral_link
-from marketplace.referrals import appearance, chains, introductions, read_models, records, visibility
+from marketplace.referrals import appearance, attribution, chains, introductions, read_models, records, visibility
+from marketplace.referrals.models import IntroductionStatus
 from marketplace.workflows import settlement
 
 blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
@@ -65,6 +67,14 @@ class IntroductionOut(ma.Schema):
     candidate = ma.fields.Method("candidate_details")
     candidate_note = ma.fields.Method("note_for_company")
     created_at = ma.fields.DateTime()
+    chain_fingerprint = ma.fields.Method(
+        "fingerprint", metadata={"description": "once accepted: the paid chain head's first 12 hex digits"}
+    )
+
+    def fingerprint(self, introduction):
+        if introduction.status != IntroductionStatus.ACCEPTED:
+            return None
+        return attribution.fingerprint(paid_chain_head(db.session, introduction.problem_id))
 
     def introducer_seen(self, introduction):
         return appearance.id_of(introduction.introducer, _seen_by(introduction.problem_id))

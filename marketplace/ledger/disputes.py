@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from marketplace import signals
 from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager
 from marketplace.db import guarded_update, utcnow
@@ -53,6 +54,7 @@ def record_dispute(session: Session, actor: User, problem: Problem, reason: str,
     dispute = Dispute(problem_id=problem.id, opened_by_id=actor.id, reason=reason, opened_at=now)
     session.add(dispute)
     session.flush()
+    signals.dispute_opened.send(dispute, session=session, chargeback=False)
     return dispute
 
 
@@ -65,6 +67,7 @@ def chargeback_dispute(session: Session, problem: Problem, *, stripe_dispute_id:
     )
     session.add(dispute)
     session.flush()
+    signals.dispute_opened.send(dispute, session=session, chargeback=True)
     return dispute
 
 
@@ -86,6 +89,7 @@ def decide(session: Session, actor: User, dispute_id: int, decision: str, *, not
     )
     if not decided:
         raise DisputeError(f"This dispute is already {dispute.status.value}.")
+    signals.dispute_decided.send(dispute, session=session)
     return dispute
 
 

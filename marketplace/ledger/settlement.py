@@ -96,9 +96,12 @@ class SettlementSummary:
     platform_fee: int
     candidate_share: int
     remainder: int
+    # The head of the problem's attribution records that the settlement paid (None before them).
+    chain_head: str | None = None
 
     def as_dict(self) -> dict:
         return {
+            "chain_head": self.chain_head,
             "currency": self.currency,
             "shares": [{"user_id": s.user_id, "position": s.position, "amount": s.amount} for s in self.shares],
             "platform_fee": self.platform_fee,
@@ -124,9 +127,22 @@ def split_for(problem: Problem, links: int) -> splits.Settlement:
     )
 
 
-def settle(session: Session, introduction: Introduction, chain: list[int], now: datetime) -> SettlementSummary:
+def chain_reference(chain_head: str) -> str:
+    """A settle transaction's reference: the attribution head it paid, fingerprinted and
+    append-only with the transaction itself."""
+    return f"chain:{chain_head}"
+
+
+def chain_head_of(reference: str) -> str | None:
+    return reference.removeprefix("chain:") if reference.startswith("chain:") else None
+
+
+def settle(
+    session: Session, introduction: Introduction, chain: list[int], now: datetime, *, chain_head: str
+) -> SettlementSummary:
     """Divide the bounty of an accepted introduction along ``chain`` (the paid links' user ids,
-    top first), in the caller's transaction.
+    top first), in the caller's transaction. ``chain_head`` is the head of the problem's
+    attribution records that says so; the settle transaction keeps it as its reference.
 
     Shares go to each link's ``held`` account (and the candidate's thank-you to theirs, if the
     candidate has an account; otherwise there is nobody to pay and it returns to the company
@@ -165,6 +181,7 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
             entries,
             problem_id=problem.id,
             introduction_id=introduction.id,
+            reference=chain_reference(chain_head),
             memo="introduction accepted",
         )
         _insert_shares(session, problem, posted.transaction_id, shares, now)
@@ -172,7 +189,7 @@ def settle(session: Session, introduction: Introduction, chain: list[int], now: 
         refund(session, problem, remainder, remainder_key(problem.id))
     if problem.guarantee_days == 0:
         release_shares(session, problem)
-    return SettlementSummary(currency, lines, split.platform_fee, candidate_share, remainder)
+    return SettlementSummary(currency, lines, split.platform_fee, candidate_share, remainder, chain_head)
 
 
 INSERT_SHARES = insert_of(
@@ -207,6 +224,15 @@ def _insert_shares(
     )
 
 
+def paid_chain_head(session: Session, problem_id: int) -> str | None:
+    """The attribution head the problem's settlement paid (None before acceptance, or for a
+    settlement posted before the records existed)."""
+    reference = session.scalar(
+        select(LedgerTransaction.reference).where(LedgerTransaction.idempotency_key == settle_key(problem_id))
+    )
+    return chain_head_of(reference) if reference else None
+
+
 def settlement_of(session: Session, problem: Problem) -> SettlementSummary | None:
     """The settlement of an accepted problem, read back from the ledger (None before acceptance)."""
     settled = transaction_by_key(session, settle_key(problem.id))
@@ -224,6 +250,7 @@ def settlement_of(session: Session, problem: Problem) -> SettlementSummary | Non
         sum(e.amount for e in settled.entries if e.account.code == PLATFORM_FEES) if settled else 0,
         sum(s.amount for s in shares if s.role == ShareRole.CANDIDATE),
         sum(e.amount for e in remainder.entries if e.amount > 0) if remainder else 0,
+        chain_head_of(settled.reference) if settled else None,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
-from marketplace import text
+from marketplace import signals, text
 from marketplace.accounts.models import Skill, User
 from marketplace.accounts.service import require_member, role_in
 from marketplace.accounts.skills import resolve_skills, skill_slug
@@ -107,9 +107,9 @@ def create_problem(
     problem = Problem(company_id=company_id, created_by_id=actor.id, status=ProblemStatus.DRAFT)
     _apply(session, problem, data, platform_fee_bps)
     session.add(problem)
-    if publish:
-        _publish(problem)
     session.flush()
+    if publish:
+        _publish(session, actor, problem)
     return problem
 
 
@@ -130,7 +130,7 @@ def update_draft(
         raise ProblemError("Only a draft can be edited; this problem is already published.")
     _apply(session, problem, data, problem.platform_fee_bps)
     if publish:
-        _publish(problem)
+        _publish(session, actor, problem)
     session.flush()
     return problem
 
@@ -139,14 +139,15 @@ def publish(session: Session, actor: User, problem_id: int) -> Problem:
     problem = company_problem(session, actor, problem_id)
     if problem.status != ProblemStatus.DRAFT:
         raise ProblemError("This problem is already published.")
-    _publish(problem)
-    session.flush()
+    _publish(session, actor, problem)
     return problem
 
 
-def _publish(problem: Problem) -> None:
+def _publish(session: Session, actor: User, problem: Problem) -> None:
     problem.status = ProblemStatus.AWAITING_PAYMENT
     problem.published_at = utcnow()
+    session.flush()
+    signals.problem_published.send(problem, session=session, actor_id=actor.id)
 
 
 def transition(

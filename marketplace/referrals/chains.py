@@ -3,7 +3,8 @@ claiming a place, and the hash chain that keeps attribution honest.
 
 Attribution must be something nobody can rewrite: a member's first claimed referral fixes their
 place, every referral's immutable fields are hashed into ``chain_hash`` together with its parent's
-hash, and ``verify_chains`` recomputes them all.
+hash, and ``verify_chains`` recomputes them all. Who claimed a place, and when, is written later,
+so each claim is also appended to the problem's attribution records (``attribution.py``).
 """
 
 import functools
@@ -21,7 +22,7 @@ from marketplace.accounts.service import normalize_email, require_verified_email
 from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import visibility
+from marketplace.referrals import attribution, visibility
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
 
 MAX_NOTE = 2000
@@ -192,6 +193,8 @@ def pick_from_board(session: Session, actor: User, problem_id: int) -> Referral:
     )
     _claim(referral, actor)
     session.flush()
+    attribution.record_claim(session, referral)
+    signals.referral_claimed.send(referral, session=session)
     return referral
 
 
@@ -315,6 +318,8 @@ def claim(session: Session, actor: User, token: str) -> Referral:
     if cast(CursorResult, result).rowcount != 1:
         raise ReferralError("This referral link has already been used.", code="already_claimed")
     session.refresh(referral)
+    attribution.record_claim(session, referral)
+    signals.referral_claimed.send(referral, session=session)
     signals.chain_grew.send(referral, session=session, what="joined it", exclude_id=None)
     return referral
 

@@ -24,7 +24,7 @@ from marketplace.accounts.service import (
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems.models import Problem
-from marketplace.referrals import visibility
+from marketplace.referrals import attribution, visibility
 from marketplace.referrals.chains import chain_member_ids, clean_note, place_of, require_open
 from marketplace.referrals.models import Introduction, IntroductionStatus
 
@@ -106,6 +106,8 @@ def introduce(
         introduction.consented_at = utcnow()
     session.add(introduction)
     session.flush()
+    if introduction.status != IntroductionStatus.DUPLICATE:
+        attribution.record_introduction(session, introduction)
     if introduction.status == IntroductionStatus.AWAITING_CANDIDATE:
         signals.introduction_awaiting_consent.send(introduction, session=session)
     elif introduction.status == IntroductionStatus.PROPOSED:
@@ -167,6 +169,7 @@ def consent(
         candidate_note=clean_note(note),
     )
     if accept:
+        attribution.record_consent(session, introduction)
         signals.introduction_proposed.send(introduction, session=session)
     return introduction
 

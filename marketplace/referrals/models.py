@@ -1,13 +1,16 @@
-"""Referrals (one hop of a chain each) and double opt-in introductions."""
+"""Referrals (one hop of a chain each), double opt-in introductions, and the attribution records
+that say, beyond anyone's rewriting, who holds each place and who was introduced, consented and
+accepted (``attribution.py``)."""
 
 import enum
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db import Base, str_enum, utcnow
+from marketplace.db import Base, make_append_only, str_enum, utcnow
 from marketplace.problems.models import Problem
 
 
@@ -107,3 +110,38 @@ class Introduction(Base):
     @property
     def is_self_introduction(self) -> bool:
         return self.candidate_user_id is not None and self.candidate_user_id == self.introducer_id
+
+
+class AttributionKind(enum.StrEnum):
+    CLAIM = "claim"
+    INTRODUCTION = "introduction"
+    CONSENT = "consent"
+    ACCEPTANCE = "acceptance"
+
+
+class AttributionRecord(Base):
+    """One fact that decides who is paid, written once: a claim, an introduction, a consent or an
+    acceptance.
+
+    The records of a problem form a hash chain (``seq`` 1, 2, ...): ``hash`` is the SHA-256 of
+    the previous record's hash and ``content``, the canonical JSON of the fact. The database
+    refuses UPDATE and DELETE; ``flask referrals verify`` recomputes the chain and compares the
+    referrals, introductions and shares with it (``attribution.py``).
+    """
+
+    __tablename__ = "attribution_records"
+    __table_args__ = (UniqueConstraint("problem_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"))
+    seq: Mapped[int]
+    kind: Mapped[AttributionKind] = mapped_column(str_enum(AttributionKind, "attribution_kind"))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
+    introduction_id: Mapped[int | None] = mapped_column(ForeignKey("introductions.id"), index=True)
+    content: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+make_append_only(cast(Table, AttributionRecord.__table__))

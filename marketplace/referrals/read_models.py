@@ -13,8 +13,17 @@ from marketplace.accounts.service import role_in
 from marketplace.errors import NotFound
 from marketplace.problems.models import Problem
 from marketplace.referrals import appearance, introductions, records, visibility
-from marketplace.referrals.chains import chain_to
+from marketplace.referrals.chains import chain_to, place_of
 from marketplace.referrals.models import Introduction, Referral, ReferralStatus
+
+
+def involved_in(session: Session, viewer: User | None, problem: Problem) -> bool:
+    """The people of a problem: its company's members and the members holding a place in one of
+    its chains (who may see its history and the fingerprint of the chain it paid)."""
+    if viewer is None:
+        return False
+    return role_in(session, viewer, problem.company_id) is not None or place_of(session, viewer, problem.id) is not None
+
 
 # The referral tree -----------------------------------------------------------------------------
 
@@ -93,6 +102,12 @@ class ProblemPage:
     chains: ChainView
     introductions: list[Introduction]
     records: dict[int, records.TrackRecord]
+
+    @property
+    def involved(self) -> bool:
+        """The viewer is one of the problem's people: a member of its company or of a chain
+        (``involved_in``, without a query)."""
+        return self.role is not None or self.chains.place is not None
 
 
 def problem_page(session: Session, viewer: User | None, problem_id: int) -> ProblemPage:

@@ -38,8 +38,15 @@ def visible_filter(user: User | None) -> ColumnElement[bool]:
 
 
 def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
-    problem = session.scalar(
-        select(Problem).where(Problem.id == problem_id, visible_filter(user)).options(joinedload(Problem.company))
+    # The company and the skills come in the same statement: every page of a problem shows them.
+    problem = (
+        session.execute(
+            select(Problem)
+            .where(Problem.id == problem_id, visible_filter(user))
+            .options(joinedload(Problem.company), joinedload(Problem.skills))
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if problem is None:
         raise NotFound("No such problem, or it is not shared with you.")

@@ -1,10 +1,11 @@
 """The HTML side: blueprints, the one error handler, security headers and template helpers."""
 
-from flask import Flask, flash, has_request_context, jsonify, redirect, render_template, request
+from flask import Flask, flash, g, has_request_context, jsonify, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from marketplace import origin
 from marketplace.accounts.service import user_for_session
 from marketplace.config import settings_of
 from marketplace.db import db
@@ -81,9 +82,23 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_filters(app)
 
+    @app.before_request
+    def _declare_origin() -> None:
+        """The audit log records the address each change came from (``marketplace.origin``)."""
+        g.origin_token = origin.begin(request.remote_addr)
+
+    @app.teardown_request
+    def _forget_origin(_exc: BaseException | None) -> None:
+        token = g.pop("origin_token", None)
+        if token is not None:
+            origin.end(token)
+
     @login_manager.user_loader
     def load_user(session_id: str):
-        return user_for_session(db.session, session_id)
+        user = user_for_session(db.session, session_id)
+        if user is not None:
+            origin.identify(user.id)
+        return user
 
     @app.before_request
     def bounded_request():

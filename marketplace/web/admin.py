@@ -1,12 +1,14 @@
-"""Pages for platform admins: jobs that failed too often and wait for a person."""
+"""Pages for platform admins: jobs that failed too often and wait for a person, and the audit log."""
 
 from functools import wraps
+from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from marketplace.audit import history
 from marketplace.db import db
-from marketplace.errors import NotFound
+from marketplace.errors import NotFound, ValidationError
 from marketplace.jobs import service as jobs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -37,3 +39,33 @@ def retry_job(job_id: int):
     jobs.retry_parked(db.session, job_id)
     flash("The job is queued again.", "success")
     return redirect(url_for("admin.parked_jobs"))
+
+
+def _whole_number(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
+    return int(value)
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    """The audit log, newest first, filtered by subject (type and id) or by problem."""
+    filters: dict[str, Any] = {
+        "subject_type": request.args.get("subject_type", "").strip()[:32],
+        "subject_id": _whole_number("subject_id"),
+        "problem_id": _whole_number("problem_id"),
+    }
+    page = history.admin_page(
+        db.session,
+        current_user,
+        subject_type=filters["subject_type"],
+        subject_id=filters["subject_id"],
+        problem_id=filters["problem_id"],
+        page=_whole_number("page") or 1,
+    )
+    query = {name: value for name, value in filters.items() if value}
+    return render_template("admin/audit.html", page=page, filters=filters, query=query)

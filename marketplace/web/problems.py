@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 
 from marketplace.accounts.service import require_member
+from marketplace.audit import history
 from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, ValidationError
@@ -19,6 +20,7 @@ from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemFo
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach
+from marketplace.workflows.settlement import chain_fingerprint
 
 bp = Blueprint("problems", __name__)
 
@@ -128,6 +130,8 @@ def show(problem_id: int):
         "chains": {i.id: page.chains.members_to(i.referral) for i in page.introductions},
         "reach": None,
         "payments_configured": payments_configured(),
+        "history": history.problem_history(db.session, page),
+        "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
     }
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)

@@ -26,7 +26,7 @@ from marketplace.network.changes import TRACK_RECORD_JOB
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import ProblemError
-from marketplace.referrals import introductions
+from marketplace.referrals import attribution, introductions, read_models
 from marketplace.referrals.models import Introduction
 
 
@@ -39,10 +39,12 @@ class Accepted:
 def accept_introduction(session: Session, actor: User, introduction_id: int) -> Accepted:
     """The company accepts: the problem leaves ``open`` and its bounty is divided, in one transaction.
 
-    Each package is visited once: accounts (is the actor a manager of the company?), referrals
-    (proposed → accepted, and the chain), problems (open → in guarantee, or settled when there is
-    no guarantee period), ledger (the settlement). The introduction moves first so that an
-    introduction accepted twice is told so, whatever state its problem is in by then.
+    Each package is visited once, and referrals twice: accounts (is the actor a manager of the
+    company?), referrals (proposed → accepted, and the chain), problems (open → in guarantee, or
+    settled when there is no guarantee period), referrals again (the acceptance appended to the
+    attribution records, whose head the settlement keeps), ledger (the settlement). The
+    introduction moves first so that an introduction accepted twice is told so, whatever state
+    its problem is in by then.
     """
     introduction = session.get(Introduction, introduction_id)
     if introduction is None:
@@ -53,7 +55,8 @@ def accept_introduction(session: Session, actor: User, introduction_id: int) -> 
     chain = introductions.accept(session, actor, introduction, now)
     settled = ProblemStatus.SETTLED if problem.guarantee_days == 0 else ProblemStatus.IN_GUARANTEE
     problems.transition(session, problem, {ProblemStatus.OPEN}, settled, closed_at=now)
-    summary = settlement.settle(session, introduction, chain, now)
+    head = attribution.record_acceptance(session, introduction, chain)
+    summary = settlement.settle(session, introduction, chain, now, chain_head=head)
     enqueue(
         session,
         TRACK_RECORD_JOB,
@@ -62,6 +65,17 @@ def accept_introduction(session: Session, actor: User, introduction_id: int) -> 
     )
     signals.introduction_accepted.send(introduction, session=session, chain=chain, settlement=summary)
     return Accepted(introduction, summary)
+
+
+def chain_fingerprint(session: Session, viewer: User | None, problem: Problem) -> str | None:
+    """The fingerprint of the attribution head the problem's settlement paid, for the company's
+    members and the chain's members (so that a later rewrite of the chain is visible to them);
+    None for anyone else, and before a settlement."""
+    if problem.status in (ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN):
+        return None  # nothing settled yet: no need to look
+    if not read_models.involved_in(session, viewer, problem):
+        return None
+    return attribution.fingerprint(settlement.paid_chain_head(session, problem.id))
 
 
 def release(session: Session, problem: Problem, expected: set[ProblemStatus]) -> None:

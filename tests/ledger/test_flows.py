@@ -21,7 +21,7 @@ from marketplace.ledger.posting import balance
 from marketplace.ledger.settlement import FundingError, record_funding
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals import chains, introductions
+from marketplace.referrals import attribution, chains, introductions
 from marketplace.workflows import disputes as dispute_workflow
 from marketplace.workflows import funding
 from marketplace.workflows import settlement as settlement_workflow
@@ -113,7 +113,9 @@ def test_a_chain_of_three_is_settled_to_the_cent(session, world, open_problem, a
 
     assert accepted.status_code == 200, accepted.json
     assert accepted.json["status"] == "accepted"
-    assert accepted.json["settlement"] == {
+    settled = dict(accepted.json["settlement"])
+    assert settled.pop("chain_head") == attribution.head(session, problem.id)  # What the records say was paid.
+    assert settled == {
         "currency": "usd",
         "shares": [
             {"user_id": world.ann.id, "position": 1, "amount": 4_250},
