@@ -341,7 +341,8 @@ def payment_failed(session: Session, data: dict) -> str:
         return "unknown checkout session"
     checkout.payment_intent_id = checkout.payment_intent_id or _id_of(intent)
     failure = (intent.get("last_payment_error") or {}) if isinstance(intent, dict) else {}
-    checkout.last_error = (failure.get("message") or "the payment failed")[:500]
+    if failure.get("message") or not checkout.last_error:  # Keep the intent's reason over none.
+        checkout.last_error = (failure.get("message") or "the payment failed")[:500]
     attempt_over = data.get("object") == "checkout.session" or checkout.status == "processing"
     if attempt_over and guarded_update(session, checkout, LIVE, status="failed"):
         return "payment failed; a new checkout may start"
