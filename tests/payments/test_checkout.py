@@ -47,7 +47,9 @@ def lose_webhooks(emulator):
 def checkout_row(session, stripe_id):
     """The attempt's row as it is now, detached, so that reading it holds no database lock."""
     session.rollback()
-    row = session.scalar(select(CheckoutSession).where(CheckoutSession.stripe_id == stripe_id))
+    row = session.scalar(
+        select(CheckoutSession).where(CheckoutSession.stripe_id == stripe_id).execution_options(populate_existing=True)
+    )
     session.expunge(row)
     session.rollback()
     return row
@@ -360,3 +362,31 @@ def test_commands_without_stripe_variables_talk_to_the_local_emulator(emulator, 
     )  # fmt: skip
     assert result.returncode == 1 and f"Stripe charge {stray['latest_charge']}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_retry_after_an_unknown_outcome_gets_the_same_session_and_a_reused_key_is_refused_clearly(
+    live, emulator, app, api, world, session, caplog
+):
+    problem_id = post_problem(api(world.owner), world.company.id)
+    emulator.drop_next("/v1/checkout/sessions", times=3)  # Made at Stripe; no answer reaches us.
+    lost = api(world.owner).post(f"/problems/{problem_id}/checkout")
+    assert lost.status_code == 502 and lost.json["error"]["code"] == "payment_provider"
+
+    # Another manager retries: the attempt's own parameters go out again under its key.
+    retried = api(world.admin).post(f"/problems/{problem_id}/checkout")
+    assert retried.status_code == 201, retried.json
+    made = requests.get(f"{emulator.url}/v1/checkout/sessions", auth=(KEY, ""), timeout=10).json()["data"]
+    assert [(s["id"], s["customer_email"]) for s in made] == [(retried.json["session_id"], "olivia@acme.example.com")]
+
+    # A key reused with other parameters (only a bug could do it) is refused at once, logged, and
+    # ends the attempt: the next click starts a new one.
+    session.rollback()
+    row = session.scalar(select(CheckoutSession).where(CheckoutSession.problem_id == problem_id))
+    row.status, row.stripe_id, row.request = "creating", None, {**row.request, "customer_email": "x@example.com"}
+    session.commit()
+    refused = api(world.admin).post(f"/problems/{problem_id}/checkout")
+    assert refused.status_code == 502 and "idempotency key reused" in refused.json["error"]["message"]
+    assert "idempotency key reused with other parameters" in caplog.text
+    assert checkout_row(session, None).status == "failed"
+    fresh = api(world.admin).post(f"/problems/{problem_id}/checkout")
+    assert fresh.status_code == 201 and fresh.json["session_id"] != retried.json["session_id"]
