@@ -5,6 +5,7 @@ never collide with another database on the same Stripe account; no database lock
 Stripe is slow; `flask stripe reconcile` works from Stripe's side and on data it does not know.
 All against the emulator through the official SDK."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -365,8 +366,10 @@ def test_commands_without_stripe_variables_talk_to_the_local_emulator(emulator, 
 
 
 def test_a_retry_after_an_unknown_outcome_gets_the_same_session_and_a_reused_key_is_refused_clearly(
-    live, emulator, app, api, world, session, caplog
+    live, emulator, app, api, world, session, caplog, monkeypatch
 ):
+    # A tool run in-process earlier (import-linter) may have disabled the loggers that existed then.
+    monkeypatch.setattr(logging.getLogger("marketplace.payments.service"), "disabled", False)
     problem_id = post_problem(api(world.owner), world.company.id)
     emulator.drop_next("/v1/checkout/sessions", times=3)  # Made at Stripe; no answer reaches us.
     lost = api(world.owner).post(f"/problems/{problem_id}/checkout")
