@@ -6,7 +6,9 @@ checks exactly what the worker signs (unsubscribe links in e-mails, for one).
 
 Without ``STRIPE_SECRET_KEY`` it starts the emulator with its state in
 ``instance/stripe-emulator.json``, registers the app's webhook endpoints with it (the platform's
-and the Connect one) and points the app and the worker at it.
+and the Connect one; kept in ``instance/stripe-webhooks.json`` and reused on the next run, so
+webhooks queued while the app was down are still delivered) and points the app and the worker at
+it.
 
 Each child runs in a process group of its own. When any part stops, or on SIGINT (Ctrl-C),
 SIGTERM or SIGHUP (also forwarded by ``make``), or when the parent (``make``) dies, every group is
@@ -15,6 +17,7 @@ sent SIGTERM, then SIGKILL if it has not exited within ``STOP_SECONDS``, and wai
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +31,7 @@ from marketplace.config import Settings, load
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_KEY = "sk_test_local_emulator"
+WEBHOOKS_FILE = "stripe-webhooks.json"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_SECONDS = 10
 
@@ -110,25 +114,60 @@ def wait_for(runner: Runner, url: str, seconds: float = 15) -> None:
             runner.sleep(0.1)
 
 
-def register_webhooks(emulator_url: str, app_url: str) -> str:
-    """Fresh endpoints for this run (Stripe shows a secret only when an endpoint is created)."""
+def register_webhooks(emulator_url: str, app_url: str, instance_path: str) -> str:
+    """The app's two webhook endpoints (the platform's and the Connect one), kept across restarts;
+    returns their signing secrets, comma-separated, for ``STRIPE_WEBHOOK_SECRET``.
+
+    Stripe shows an endpoint's secret only when it is created, so the ids and secrets are kept in
+    ``<instance>/stripe-webhooks.json`` (0600) and reused while the emulator still has those
+    endpoints: replacing an endpoint would drop the deliveries queued for it, the news of payments
+    made while the app was down. Only when the emulator lost them (its state file was deleted) are
+    new ones made, after removing any other endpoint at the app's address.
+    """
     auth = (EMULATOR_KEY, "")
     endpoint = app_url + "/webhooks/stripe"
-    listed = requests.get(emulator_url + "/v1/webhook_endpoints", params={"limit": 100}, auth=auth, timeout=5).json()
-    for old in listed.get("data", []):
+    saved_file = Path(instance_path) / WEBHOOKS_FILE
+    listed = requests.get(emulator_url + "/v1/webhook_endpoints", params={"limit": 100}, auth=auth, timeout=5)
+    listed.raise_for_status()
+    existing = {e["id"]: e for e in listed.json().get("data", [])}
+    saved = _saved_endpoints(saved_file)
+    if saved and all(existing.get(e["id"], {}).get("url") == endpoint for e in saved):
+        return ",".join(e["secret"] for e in saved)
+    for old in existing.values():
         if old["url"] == endpoint:
             requests.delete(f"{emulator_url}/v1/webhook_endpoints/{old['id']}", auth=auth, timeout=5)
-    secrets = []
+    created = []
     for connect in ("false", "true"):
-        created = requests.post(
+        response = requests.post(
             emulator_url + "/v1/webhook_endpoints",
             data={"url": endpoint, "enabled_events[]": "*", "connect": connect},
             auth=auth,
             timeout=5,
         )
-        created.raise_for_status()
-        secrets.append(created.json()["secret"])
-    return ",".join(secrets)
+        response.raise_for_status()
+        created.append({"id": response.json()["id"], "secret": response.json()["secret"]})
+    _save_endpoints(saved_file, created)
+    return ",".join(e["secret"] for e in created)
+
+
+def _saved_endpoints(path: Path) -> list[dict[str, str]]:
+    """The endpoints of the last run, or none if the file is missing or unreadable."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    valid = isinstance(saved, list) and len(saved) == 2
+    return saved if valid and all(isinstance(e, dict) and {"id", "secret"} <= set(e) for e in saved) else []
+
+
+def _save_endpoints(path: Path, endpoints: list[dict[str, str]]) -> None:
+    """Written whole (a temporary file renamed over it), readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(endpoints, file)
+    os.replace(partial, path)
 
 
 def run(runner: Runner, settings: Settings) -> None:
@@ -136,7 +175,7 @@ def run(runner: Runner, settings: Settings) -> None:
     app_url = f"http://127.0.0.1:{settings.port}"
     if not settings.stripe_secret_key:
         port = settings.stripe_emulator_port
-        emulator_url = f"http://127.0.0.1:{port}"
+        emulator_url = settings.stripe_emulator_url
         state = Path(settings.instance_path) / "stripe-emulator.json"
         runner.start(
             [sys.executable, "-m", "devtools.stripe_emulator", "--port", str(port), "--state", str(state)], env
@@ -145,7 +184,7 @@ def run(runner: Runner, settings: Settings) -> None:
         env.update(
             STRIPE_SECRET_KEY=EMULATOR_KEY,
             STRIPE_API_BASE=emulator_url,
-            STRIPE_WEBHOOK_SECRET=register_webhooks(emulator_url, app_url),
+            STRIPE_WEBHOOK_SECRET=register_webhooks(emulator_url, app_url, settings.instance_path),
             BASE_URL=settings.base_url,
         )
         print(

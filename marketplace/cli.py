@@ -1,19 +1,22 @@
 """Command-line jobs: ``flask problems expire``, ``flask referrals verify``, ``flask ledger verify``,
-``flask ledger release``, ``flask demo seed``, ``flask worker``."""
+``flask ledger release``, ``flask stripe reconcile``, ``flask stripe sweep``, ``flask demo seed``,
+``flask worker``."""
 
 import sys
 import time
 from datetime import timedelta
 
 import click
+import stripe
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from marketplace.db import db
+from marketplace.db import db, utcnow
 from marketplace.demo import LOGINS, PASSWORD, seed
 from marketplace.jobs import service as jobs
 from marketplace.ledger import verify
 from marketplace.ledger.paid_chains import verify_attribution
+from marketplace.payments import service as payments
 from marketplace.payments.reconcile import reconcile
 from marketplace.referrals.chains import verify_chains
 from marketplace.workflows.funding import expire_due
@@ -27,14 +30,30 @@ stripe_cli = AppGroup("stripe", help="Payments with Stripe.")
 
 @stripe_cli.command("reconcile")
 def reconcile_stripe():
-    """Compare the ledger with Stripe's charges, fees, refunds and transfers; exits 1 on any difference."""
+    """Compare the ledger with Stripe's charges, fees, refunds and transfers, from both sides;
+    exits 1 on any difference, each listed with what to do."""
 
-    differences = reconcile(db.session)
+    try:
+        differences = reconcile(db.session)
+    except stripe.StripeError as error:
+        click.echo(f"Stripe could not be read ({type(error).__name__}): {error.user_message or error}", err=True)
+        sys.exit(1)
     for line in differences:
         click.echo(line, err=True)
     if differences:
         sys.exit(1)
     click.echo("the ledger and Stripe agree")
+
+
+@stripe_cli.command("sweep")
+def sweep_checkouts():
+    """Ask Stripe now about every checkout no webhook has settled (the worker does it every few minutes)."""
+
+    outcomes = payments.sweep_checkouts(db.session, now=utcnow() + payments.SWEEP_AFTER)
+    db.session.commit()
+    for checkout_id, outcome in outcomes.items():
+        click.echo(f"checkout {checkout_id}: {outcome}")
+    click.echo(f"asked Stripe about {len(outcomes)} checkout(s)")
 
 
 ledger_cli = AppGroup("ledger", help="Ledger checks and the guarantee period.")

@@ -78,6 +78,11 @@ class Settings:
         return self.development
 
     @property
+    def stripe_emulator_url(self) -> str:
+        """Where ``make run`` starts the local Stripe emulator."""
+        return f"http://127.0.0.1:{self.stripe_emulator_port}"
+
+    @property
     def stripe_emulator_fallback(self) -> bool:
         """Without a Stripe key, talk to the local emulator (development and tests only)."""
         return not self.production

@@ -9,7 +9,8 @@ and never wait, since WAL readers do not block. PostgreSQL uses row locks and gu
 import enum
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -54,6 +55,18 @@ NAMING_CONVENTION = {
 
 # Whether the current unit of work may write; read-only web requests switch it off.
 sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
+
+
+@contextmanager
+def intent_to_write() -> Iterator[None]:
+    """Transactions begun inside this block may write, even in a read-only request (a success
+    page that records what Stripe says): on SQLite they begin ``IMMEDIATE``, so the write never
+    fails on a snapshot another writer has moved past."""
+    token = sqlite_write_intent.set(True)
+    try:
+        yield
+    finally:
+        sqlite_write_intent.reset(token)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -1,7 +1,9 @@
 """The one configured ``StripeClient``: Stripe in production, the local emulator in development.
 
 Only the key and the base address differ between the two; the SDK is the official one. Without
-``STRIPE_SECRET_KEY`` the client talks to the emulator, outside production only (``APP_ENV``).
+``STRIPE_SECRET_KEY`` the client talks to the emulator, outside production only (``APP_ENV``): at
+``STRIPE_API_BASE`` if set, else on ``STRIPE_EMULATOR_PORT`` where ``make run`` starts it. The web
+app, the worker and every ``flask`` command follow this one rule.
 """
 
 import stripe
@@ -21,7 +23,7 @@ def stripe_client() -> stripe.StripeClient:
             if not settings.stripe_emulator_fallback:
                 raise stripe.AuthenticationError("STRIPE_SECRET_KEY is not set (APP_ENV=production).")
             key = EMULATOR_KEY
-        base = settings.stripe_api_base
+        base = settings.stripe_api_base or ("" if settings.stripe_secret_key else settings.stripe_emulator_url)
         client = stripe.StripeClient(
             key,
             base_addresses={"api": base, "connect": base, "files": base} if base else None,

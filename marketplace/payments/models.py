@@ -6,25 +6,40 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, utcnow
+from marketplace.payments.idempotency import new_token
 
 
 class CheckoutSession(Base):
-    """One attempt to fund a problem's bounty; an abandoned or declined one leaves room for another."""
+    """One attempt to fund a problem's bounty; an abandoned, declined or failed one leaves room
+    for another.
+
+    The attempt is recorded (``creating``) before Stripe is asked for its session, with a random
+    ``request_token`` and the exact ``request`` parameters: the idempotency key is made from the
+    token, so every retry of the attempt (a timeout, a crash before the answer was recorded) sends
+    the same parameters under the same key and gets the same session, and no other database on
+    the same Stripe account can ever reuse it. Statuses: ``creating`` → ``open`` → ``complete``
+    (paid and funded), or ``processing`` (completed, a bank debit not yet settled) → ``complete``
+    or ``failed``; ``expired``; ``refunded`` (paid when the problem no longer needed it).
+    """
 
     __tablename__ = "checkout_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
     attempt: Mapped[int]
-    stripe_id: Mapped[str] = mapped_column(String(255), unique=True)
-    url: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open, complete, expired
+    request_token: Mapped[str] = mapped_column(String(36), unique=True, default=new_token)
+    request: Mapped[dict] = mapped_column(JSON, default=dict)
+    stripe_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="creating")
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the sweep last asked Stripe about this attempt (it asks again after a few minutes).
+    checked_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
 
 

@@ -1,5 +1,6 @@
-"""What the payment work adds to the app: the Stripe jobs, the periodic payout run, and the
-receivers that turn posted refunds and started payouts into those jobs (docs/payments.md)."""
+"""What the payment work adds to the app: the Stripe jobs, the periodic payout run and checkout
+sweep, and the receivers that turn posted refunds, started payouts and closed problems into those
+jobs (docs/payments.md)."""
 
 from flask import Flask
 
@@ -20,6 +21,8 @@ def init_app(app: Flask) -> None:
     for kind, perform in JOBS.items():
         register_handler(kind, perform)
     register_periodic("start payouts", service.start_payouts)
+    register_periodic("settle checkouts no webhook settled", service.sweep_checkouts)
     signals.refund_posted.connect(service.refund_posted, weak=False)
     signals.payout_started.connect(service.payout_started, weak=False)
     signals.email_verified.connect(service.email_verified, weak=False)
+    signals.problem_closed.connect(service.problem_closed, weak=False)

@@ -10,22 +10,24 @@ same key (Stripe replays the first answer).
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace import signals
 from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager, require_verified_email
-from marketplace.db import utcnow
+from marketplace.db import guarded_update, intent_to_write, utcnow
 from marketplace.errors import Conflict, MarketplaceError
 from marketplace.jobs.models import Job
-from marketplace.jobs.service import OutcomeUnknown, RetryLater, enqueue, needs_lookup
+from marketplace.jobs.service import OutcomeUnknown, PermanentFailure, RetryLater, enqueue, needs_lookup
 from marketplace.ledger import payouts as ledger
 from marketplace.ledger.models import Share, ShareStatus
 from marketplace.payments.client import stripe_client
+from marketplace.payments.idempotency import idempotency_key, new_token
 from marketplace.payments.models import CheckoutSession, PayoutAccount
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import ProblemError
@@ -47,10 +49,19 @@ def call_stripe(action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Make one Stripe call, sorting its failures into the outbox's vocabulary.
 
     A connection error may have reached Stripe (the dropped-response case): its outcome is
-    unknown. Server errors and rate limits are worth retrying. Anything else is a refusal.
+    unknown. Server errors and rate limits are worth retrying, and so is a key whose first request
+    is still running. A key reused with other parameters can never succeed: it is logged and
+    permanent. Anything else is a refusal.
     """
     try:
         return action(*args, **kwargs)
+    except stripe.IdempotencyError as error:
+        if error.http_status == 409:  # The first request under this key is still running.
+            raise RetryLater(f"Stripe is still working on this request: {error.user_message or error}") from error
+        log.error("Stripe refused an idempotency key reused with other parameters: %s", error.user_message or error)
+        raise PermanentFailure(
+            f"idempotency key reused with other parameters: {error.user_message or error}"
+        ) from error
     except stripe.APIConnectionError as error:
         raise OutcomeUnknown(f"no answer from Stripe: {error.user_message or error}") from error
     except stripe.RateLimitError as error:
@@ -61,32 +72,75 @@ def call_stripe(action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 # Funding through Checkout -----------------------------------------------------------------------
 
+# An attempt in one of these states may still take the company's money.
+LIVE = ("creating", "open", "processing")
+# The sweep asks Stripe about a live attempt this long after it began, and again as often.
+SWEEP_AFTER = timedelta(minutes=5)
+SWEEP_BATCH = 50
+# Stripe keeps an idempotency key for 24 hours: after that a replay could make a second session.
+REPLAYABLE_FOR = timedelta(hours=23)
 
-def open_checkout(session: Session, problem_id: int) -> CheckoutSession | None:
+
+def live_checkout(session: Session, problem_id: int) -> CheckoutSession | None:
     return session.scalar(
         select(CheckoutSession)
-        .where(CheckoutSession.problem_id == problem_id, CheckoutSession.status == "open")
+        .where(CheckoutSession.problem_id == problem_id, CheckoutSession.status.in_(LIVE))
         .order_by(CheckoutSession.attempt.desc())
         .limit(1)
+        .execution_options(populate_existing=True)
     )
 
 
 def start_checkout(
     session: Session, actor: User, problem: Problem, *, success_url: str, cancel_url: str
 ) -> CheckoutSession:
-    """A Checkout Session for the problem's bounty; an open one is reused, a failed one replaced.
+    """The payment page for the problem's bounty: the live attempt's, or a new attempt's.
 
-    The idempotency key names the attempt, so a retried request (a double click, a timeout)
-    gets the same session from Stripe instead of a second one.
+    No database transaction is open while Stripe answers. A new attempt is recorded and
+    committed first, then Stripe creates its session under the attempt's key, then the session
+    is recorded in a new short transaction; an attempt left ``creating`` by a timeout or a crash
+    is completed by the next click (or the sweep) with the same parameters and key, and Stripe
+    answers with the same session. An open session is offered only after Stripe confirms that
+    it is still open; one that was paid meanwhile funds the problem instead.
     """
     require_manager(session, actor, problem.company_id)
+    checkout = _attempt_to_continue(session, problem)
+    if checkout is not None and checkout.status == "open":
+        checkout = refresh_checkout(session, checkout)
+        if checkout.status == "open":
+            return checkout
+        checkout = _attempt_to_continue(session, problem)
+    if checkout is None:
+        checkout = _record_attempt(session, problem, actor, success_url=success_url, cancel_url=cancel_url)
+    return _create_at_stripe(session, checkout)
+
+
+def _attempt_to_continue(session: Session, problem: Problem) -> CheckoutSession | None:
+    """The problem's live attempt, if any; the problem row is locked first, so two clicks at once
+    make one attempt (SQLite's ``BEGIN IMMEDIATE`` already serialises them)."""
+    session.refresh(problem, with_for_update=True)
     if problem.status != ProblemStatus.AWAITING_PAYMENT:
         raise Conflict(f"This problem is {problem.status.value.replace('_', ' ')}; there is nothing to pay.")
-    existing = open_checkout(session, problem.id)
-    if existing is not None:
-        return existing
+    checkout = live_checkout(session, problem.id)
+    if checkout is not None and checkout.status == "processing":
+        raise Conflict(
+            "A bank payment for this bounty is under way; the problem opens when it clears. "
+            "If it fails you can pay again."
+        )
+    return checkout
+
+
+def _record_attempt(
+    session: Session, problem: Problem, actor: User, *, success_url: str, cancel_url: str
+) -> CheckoutSession:
+    """A new attempt, with the parameters every retry of it will send."""
     attempt = 1 + (session.scalar(select(func.count()).where(CheckoutSession.problem_id == problem.id)) or 0)
-    params = {
+    checkout = CheckoutSession(
+        problem_id=problem.id, attempt=attempt, request_token=new_token(),
+        amount=problem.bounty_amount, currency=problem.currency,
+    )  # fmt: skip
+    metadata = {"problem_id": str(problem.id), "checkout": checkout.request_token}
+    checkout.request = {
         "mode": "payment",
         "line_items": [
             {
@@ -98,53 +152,135 @@ def start_checkout(
                 },
             }
         ],
-        "payment_intent_data": {
-            "transfer_group": transfer_group(problem.id),
-            "metadata": {"problem_id": str(problem.id)},
-        },
-        "metadata": {"problem_id": str(problem.id), "attempt": str(attempt)},
+        "payment_intent_data": {"transfer_group": transfer_group(problem.id), "metadata": metadata},
+        "metadata": {**metadata, "attempt": str(attempt)},
         "client_reference_id": str(problem.id),
         "customer_email": actor.email,
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
-    try:
-        created = call_stripe(
-            stripe_client().v1.checkout.sessions.create,
-            params=params,
-            options={"idempotency_key": f"checkout:problem:{problem.id}:{attempt}"},
-        )
-    except RetryLater as error:
-        raise PaymentError("Stripe is not answering right now; nothing was charged. Please try again.") from error
-    except stripe.StripeError as error:
-        raise PaymentError(f"Stripe refused the payment page: {error.user_message or error}") from error
-    checkout = CheckoutSession(
-        problem_id=problem.id, attempt=attempt, stripe_id=created.id, url=created.url,
-        amount=problem.bounty_amount, currency=problem.currency,
-    )  # fmt: skip
     session.add(checkout)
     session.flush()
     return checkout
 
 
+def _create_at_stripe(session: Session, checkout: CheckoutSession) -> CheckoutSession:
+    """Send the attempt's request (committed first) and record the session Stripe made."""
+    checkout_id, request, key = checkout.id, checkout.request, idempotency_key("checkout", checkout.request_token)
+    session.commit()
+    try:
+        created = call_stripe(
+            stripe_client().v1.checkout.sessions.create, params=request, options={"idempotency_key": key}
+        )
+    except RetryLater as error:
+        raise PaymentError("Stripe is not answering right now; nothing was charged. Please try again.") from error
+    except (PermanentFailure, stripe.StripeError) as error:
+        checkout = session.get_one(CheckoutSession, checkout_id, populate_existing=True)
+        guarded_update(session, checkout, ["creating"], status="failed", last_error=str(error)[:500])
+        session.commit()
+        raise PaymentError(f"Stripe refused the payment page: {_message(error)}") from error
+    checkout = session.get_one(CheckoutSession, checkout_id, populate_existing=True)
+    guarded_update(session, checkout, ["creating"], status="open", stripe_id=created.id, url=created.url)
+    session.commit()
+    return checkout
+
+
+def _message(error: Exception) -> str:
+    return (error.user_message if isinstance(error, stripe.StripeError) else None) or str(error)
+
+
+def refresh_checkout(session: Session, checkout: CheckoutSession) -> CheckoutSession:
+    """Ask Stripe how the attempt's session stands and record it (paid funds the problem), in a
+    transaction of its own that begins after Stripe answered."""
+    checkout_id, stripe_id = checkout.id, checkout.stripe_id
+    session.commit()
+    try:
+        found = call_stripe(
+            stripe_client().v1.checkout.sessions.retrieve, stripe_id, params={"expand": ["payment_intent"]}
+        )
+    except (RetryLater, PermanentFailure, stripe.StripeError) as error:
+        raise PaymentError("Stripe is not answering right now; please try again in a minute.") from error
+    with intent_to_write():
+        checkout_changed(session, found.to_dict())
+        checkout = session.get_one(CheckoutSession, checkout_id, populate_existing=True)
+        session.commit()
+    return checkout
+
+
+def confirm_checkout(session: Session, problem: Problem, stripe_id: str) -> CheckoutSession | None:
+    """The success page: Stripe sent the company back with its session's id, so look the session
+    up instead of waiting for the webhook, which may never come (the same recording, once)."""
+    checkout = session.scalar(
+        select(CheckoutSession).where(CheckoutSession.problem_id == problem.id, CheckoutSession.stripe_id == stripe_id)
+    )
+    if checkout is None or checkout.status not in LIVE:
+        return checkout
+    try:
+        return refresh_checkout(session, checkout)
+    except PaymentError as error:  # The webhook or the sweep will record it.
+        log.warning("checkout %s: Stripe could not be asked on the success page: %s", stripe_id, error.message)
+        return checkout
+
+
+def checkout_changed(session: Session, data: dict) -> str:
+    """What a retrieved session says, recorded as its webhook would be."""
+    if data.get("status") == "complete":
+        return checkout_completed(session, data)
+    if data.get("status") == "expired":
+        return checkout_expired(session, data)
+    checkout = _checkout_of_session(session, data)
+    return "open" if checkout is not None else "unknown checkout session"
+
+
+def _checkout_of_session(session: Session, data: dict) -> CheckoutSession | None:
+    """Our attempt for a Stripe session: by its id, or by the token in its metadata (an attempt
+    whose session was made but never recorded), which then records the id."""
+    checkout = session.scalar(
+        select(CheckoutSession)
+        .where(CheckoutSession.stripe_id == data.get("id"))
+        .execution_options(populate_existing=True)
+    )
+    if checkout is None:
+        checkout = _checkout_of_metadata(session, data)
+        if checkout is not None and checkout.stripe_id is None:
+            checkout.stripe_id, checkout.url = data.get("id"), data.get("url")
+    return checkout
+
+
+def _checkout_of_metadata(session: Session, data: dict) -> CheckoutSession | None:
+    token = (data.get("metadata") or {}).get("checkout")
+    if not token:
+        return None
+    return session.scalar(
+        select(CheckoutSession).where(CheckoutSession.request_token == token).execution_options(populate_existing=True)
+    )
+
+
 def checkout_completed(session: Session, data: dict) -> str:
-    """``checkout.session.completed``: a paid session funds and opens its problem, once."""
-    checkout = session.scalar(select(CheckoutSession).where(CheckoutSession.stripe_id == data["id"]))
+    """``checkout.session.completed`` or ``…async_payment_succeeded``: a paid session funds and
+    opens its problem, once, whichever of the webhook, the success page and the sweep sees it
+    first; a session paid by a method that settles later waits for it (``processing``)."""
+    checkout = _checkout_of_session(session, data)
     if checkout is None:
         return "unknown checkout session"
-    if data.get("payment_status") != "paid":
-        return f"not paid ({data.get('payment_status')})"
-    if checkout.status == "complete":
+    intent = data.get("payment_intent")
+    checkout.payment_intent_id = checkout.payment_intent_id or _id_of(intent)
+    if data.get("payment_status") not in ("paid", "no_payment_required"):
+        if isinstance(intent, dict) and intent.get("status") in ("requires_payment_method", "canceled"):
+            return payment_failed(session, data)
+        if guarded_update(session, checkout, ["creating", "open"], status="processing"):
+            return "waiting for the payment to clear"
+        return f"not paid ({data.get('payment_status')}); attempt is {checkout.status}"
+    if not guarded_update(session, checkout, [*LIVE, "expired", "failed"], status="complete", completed_at=utcnow()):
         return "already recorded"
-    checkout.status, checkout.completed_at = "complete", utcnow()
-    checkout.payment_intent_id = _id_of(data.get("payment_intent"))
     problem = session.get_one(Problem, checkout.problem_id)
     try:
         funding.fund_problem(
-            session, problem.id, amount=data["amount_total"], currency=data["currency"], reference=checkout.stripe_id
+            session, problem.id, amount=data["amount_total"], currency=data["currency"], reference=data["id"]
         )
     except ProblemError:
         # Paid after the problem was cancelled or funded by another session: give it back.
+        checkout.status = "refunded"
         enqueue(
             session,
             "stripe.refund_payment",
@@ -153,30 +289,115 @@ def checkout_completed(session: Session, data: dict) -> str:
         )
         return f"problem is {problem.status.value}; payment refunded"
     enqueue(session, "stripe.record_charge", f"charge:checkout:{checkout.stripe_id}", {"checkout_id": checkout.id})
-    for other in session.scalars(
-        select(CheckoutSession).where(CheckoutSession.problem_id == problem.id, CheckoutSession.status == "open")
-    ):
-        enqueue(session, "stripe.expire_checkout", f"expire:checkout:{other.stripe_id}", {"stripe_id": other.stripe_id})
+    _expire_live_sessions(session, problem.id)
     return "funded"
 
 
-def checkout_closed(session: Session, data: dict, *, expired: bool) -> str:
-    """An expired session, or a declined card: the problem waits, and can be paid again."""
-    key = "id" if expired else "payment_intent"
-    column = CheckoutSession.stripe_id if expired else CheckoutSession.payment_intent_id
-    checkout = session.scalar(select(CheckoutSession).where(column == data.get(key, data.get("id"))))
+def _expire_live_sessions(session: Session, problem_id: int) -> None:
+    """Close the problem's other sessions at Stripe, so that nobody pays twice or too late."""
+    for other in session.scalars(
+        select(CheckoutSession).where(
+            CheckoutSession.problem_id == problem_id,
+            CheckoutSession.status.in_(["creating", "open"]),
+            CheckoutSession.stripe_id.is_not(None),
+        )
+    ):
+        enqueue(session, "stripe.expire_checkout", f"expire:checkout:{other.stripe_id}", {"stripe_id": other.stripe_id})
+
+
+def problem_closed(problem: Problem, *, session: Session, **_: Any) -> None:
+    """Receiver of ``problem_closed``: its open payment pages are closed at Stripe."""
+    _expire_live_sessions(session, problem.id)
+
+
+def checkout_expired(session: Session, data: dict) -> str:
+    """``checkout.session.expired``: the problem waits, and can be paid again."""
+    checkout = _checkout_of_session(session, data)
     if checkout is None:
         return "unknown checkout session"
-    if expired and checkout.status == "open":
-        checkout.status = "expired"
-    if not expired:
-        error = (data.get("last_payment_error") or {}).get("message") or "the payment failed"
-        checkout.last_error = error[:500]
+    if guarded_update(session, checkout, ["creating", "open"], status="expired"):
+        return "expired"
+    return f"attempt is {checkout.status}"
+
+
+def payment_failed(session: Session, data: dict) -> str:
+    """``payment_intent.payment_failed`` or ``checkout.session.async_payment_failed``.
+
+    A failed bank debit (the session completed unpaid) ends its attempt, and the company may
+    start a new one. A declined card leaves its session open: Stripe's page takes another card.
+    The payment intent's id is recorded either way (it is first seen here when nothing was paid).
+    """
+    if data.get("object") == "payment_intent":
+        intent: Any = data
+        checkout = session.scalar(
+            select(CheckoutSession)
+            .where(CheckoutSession.payment_intent_id == data.get("id"))
+            .execution_options(populate_existing=True)
+        ) or _checkout_of_metadata(session, data)
+    else:
+        intent = data.get("payment_intent")
+        checkout = _checkout_of_session(session, data)
+    if checkout is None:
+        return "unknown checkout session"
+    checkout.payment_intent_id = checkout.payment_intent_id or _id_of(intent)
+    failure = (intent.get("last_payment_error") or {}) if isinstance(intent, dict) else {}
+    if failure.get("message") or not checkout.last_error:  # Keep the intent's reason over none.
+        checkout.last_error = (failure.get("message") or "the payment failed")[:500]
+    attempt_over = data.get("object") == "checkout.session" or checkout.status == "processing"
+    if attempt_over and guarded_update(session, checkout, LIVE, status="failed"):
+        return "payment failed; a new checkout may start"
     return "recorded"
 
 
 def _id_of(value: Any) -> str | None:
     return value.get("id") if isinstance(value, dict) else value
+
+
+def sweep_checkouts(session: Session, now: datetime | None = None) -> dict[int, str]:
+    """Periodic: ask Stripe about every live attempt a few minutes old that no webhook settled.
+
+    A webhook can be lost (the app was down past Stripe's retries, an endpoint was replaced);
+    the company's money must still open the problem, or go back if the problem was closed. Each
+    attempt is asked about at most every ``SWEEP_AFTER``; each Stripe call is made with no
+    transaction open, and what it says is recorded in a transaction of its own.
+    """
+    now = now or utcnow()
+    due = session.scalars(
+        select(CheckoutSession.id)
+        .where(
+            CheckoutSession.status.in_(LIVE),
+            CheckoutSession.created_at <= now - SWEEP_AFTER,
+            or_(CheckoutSession.checked_at.is_(None), CheckoutSession.checked_at <= now - SWEEP_AFTER),
+        )
+        .order_by(CheckoutSession.checked_at.nulls_first(), CheckoutSession.id)
+        .limit(SWEEP_BATCH)
+    ).all()
+    outcomes = {}
+    for checkout_id in due:
+        checkout = session.get_one(CheckoutSession, checkout_id, populate_existing=True)
+        checkout.checked_at = now
+        try:
+            outcomes[checkout_id] = _sweep_one(session, checkout, now)
+        except PaymentError as error:
+            outcomes[checkout_id] = error.message
+            log.warning("checkout %s: Stripe could not be asked: %s", checkout_id, error.message)
+        session.commit()
+    return outcomes
+
+
+def _sweep_one(session: Session, checkout: CheckoutSession, now: datetime) -> str:
+    if checkout.stripe_id is None:
+        if checkout.created_at <= now - REPLAYABLE_FOR:
+            # Any session made then has expired; a payment on it still reaches us by its metadata.
+            checkout.status = "expired"
+            return "never recorded; expired"
+        checkout = _create_at_stripe(session, checkout)
+    checkout = refresh_checkout(session, checkout)
+    problem = session.get_one(Problem, checkout.problem_id)
+    if checkout.status == "open" and problem.status != ProblemStatus.AWAITING_PAYMENT:
+        _expire_live_sessions(session, problem.id)
+        return f"problem is {problem.status.value}; closing its session"
+    return checkout.status
 
 
 def record_charge(session: Session, job: Job) -> dict:

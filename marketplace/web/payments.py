@@ -1,6 +1,6 @@
 """Paying a bounty through Checkout and setting up payouts through Connect onboarding."""
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
@@ -16,14 +16,23 @@ bp = Blueprint("payments", __name__)
 def checkout(problem_id: int):
     problem = visibility.get_visible(db.session, current_user, problem_id)
     session = service.start_checkout(db.session, current_user, problem, **checkout_urls(problem.id))
-    return redirect(session.url, code=303)
+    return redirect(session.url or url_for("problems.show", problem_id=problem.id), code=303)
 
 
 @bp.get("/problems/<int:problem_id>/funded")
 @login_required
 def funded(problem_id: int):
+    """Stripe's success page: the session named by ``session_id`` is looked up at Stripe, so the
+    problem opens even when the webhook is late or lost."""
     problem = visibility.get_visible(db.session, current_user, problem_id)
-    if problem.is_open:
+    stripe_id = request.args.get("session_id", "")
+    checkout = service.confirm_checkout(db.session, problem, stripe_id) if stripe_id else None
+    db.session.refresh(problem)
+    if checkout is not None and checkout.status == "refunded":
+        flash("The problem had closed before your payment arrived; it is on its way back to your card.", "info")
+    elif checkout is not None and checkout.status == "processing":
+        flash("Your bank payment is on its way; the problem opens when it clears, usually within days.", "info")
+    elif problem.is_open:
         flash("Payment received: the bounty is in escrow and the problem is open to referrals.", "success")
     else:
         flash("Payment received. The problem opens as soon as Stripe confirms it, usually within seconds.", "info")

@@ -21,8 +21,9 @@ csrf.exempt(bp)
 HANDLERS = {
     "checkout.session.completed": lambda session, data: service.checkout_completed(session, data),
     "checkout.session.async_payment_succeeded": lambda session, data: service.checkout_completed(session, data),
-    "checkout.session.expired": lambda session, data: service.checkout_closed(session, data, expired=True),
-    "payment_intent.payment_failed": lambda session, data: service.checkout_closed(session, data, expired=False),
+    "checkout.session.async_payment_failed": lambda session, data: service.payment_failed(session, data),
+    "checkout.session.expired": lambda session, data: service.checkout_expired(session, data),
+    "payment_intent.payment_failed": lambda session, data: service.payment_failed(session, data),
     "account.updated": lambda session, data: service.account_updated(session, data),
     "transfer.reversed": lambda session, data: service.transfer_reversed(session, data),
     "charge.refunded": lambda session, data: service.charge_refunded(session, data),
