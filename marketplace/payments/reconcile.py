@@ -86,6 +86,8 @@ def reconcile(session: Session) -> list[str]:
             )
 
     for account in session.scalars(select(PayoutAccount)):
+        if account.stripe_id is None:  # Still being created at Stripe: nothing can have moved to it.
+            continue
         transfers = _all(client.v1.transfers.list(params={"destination": account.stripe_id, "limit": 100}))
         received = sum(t.amount - t.amount_reversed for t in transfers)
         if received != paid_out[account.stripe_id]:

@@ -1,4 +1,5 @@
-"""Pages for platform admins: jobs that failed too often and wait for a person."""
+"""Pages for platform admins: jobs that failed too often and payouts Stripe refused, each
+waiting for a person."""
 
 from functools import wraps
 
@@ -8,6 +9,7 @@ from flask_login import current_user, login_required
 from marketplace.db import db
 from marketplace.errors import NotFound
 from marketplace.jobs import service as jobs
+from marketplace.payments import service as payments
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -37,3 +39,19 @@ def retry_job(job_id: int):
     jobs.retry_parked(db.session, job_id)
     flash("The job is queued again.", "success")
     return redirect(url_for("admin.parked_jobs"))
+
+
+@bp.get("/payouts")
+@admin_required
+def refused_payouts():
+    return render_template("admin/payouts.html", shares=payments.refused_payouts(db.session, current_user))
+
+
+@bp.post("/payouts/<int:share_id>/retry")
+@admin_required
+def retry_payout(share_id: int):
+    if payments.retry_refused_payout(db.session, current_user, share_id):
+        flash("The payout is sent again, as a new attempt.", "success")
+    else:
+        flash("The payout waits no more; it is sent as soon as the member's payout account is ready.", "info")
+    return redirect(url_for("admin.refused_payouts"))
