@@ -47,6 +47,8 @@ def start_payout(session: Session, share: Share) -> Share:
     """
     if share.payable <= 0:
         raise ShareError(f"Share {share.id} has nothing left to pay out.")
+    if share.payout_refusal is not None:
+        raise ShareError(f"Share {share.id}'s last transfer was refused; it waits for a change (clear_refusals).")
     _move_share(session, share, ShareStatus.AVAILABLE, ShareStatus.PAYING, payout_attempts=Share.payout_attempts + 1)
     key = _payout_key(share)
     post(
