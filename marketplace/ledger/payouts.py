@@ -120,7 +120,7 @@ def clear_refusals(session: Session, *, member_id: int, share_id: int | None = N
     )
     if share_id is not None:
         query = query.where(Share.id == share_id)
-    result = session.execute(query.values(payout_refusal=None).execution_options(synchronize_session=False))
+    result = session.execute(query.values(payout_refusal=None))
     return cast(CursorResult, result).rowcount
 
 

@@ -524,7 +524,9 @@ def _existing_transfer(job: Job) -> stripe.Transfer | None:
         stripe_client().v1.transfers.list, params={"transfer_group": job.payload["transfer_group"], "limit": 100}
     )
     key = _stripe_key(job)
-    return next((t for t in listed.auto_paging_iter() if (t.metadata or {}).get("attempt") == key), None)
+    return next(
+        (t for t in listed.auto_paging_iter() if t.metadata and t.metadata.to_dict().get("attempt") == key), None
+    )
 
 
 def payout_started(share: Share, *, session: Session, key: str, **_: Any) -> None:
@@ -615,6 +617,11 @@ def refused_payouts(session: Session, actor: User) -> list[Share]:
     """Shares whose transfer was refused, for the admins' page."""
     require_platform_admin(actor)
     return list(session.scalars(ledger.refused_shares()))
+
+
+def refused_payouts_of(session: Session, user: User) -> list[Share]:
+    """The member's own refused shares, for their earnings page."""
+    return list(session.scalars(ledger.refused_shares().where(Share.member_id == user.id)))
 
 
 def retry_refused_payout(session: Session, actor: User, share_id: int) -> bool:

@@ -6,6 +6,7 @@ needs is said in words."""
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -114,6 +115,9 @@ def test_a_refused_transfer_waits_with_one_notice_until_the_account_is_ready_or_
         world.ann.id: False, world.bob.id: False, world.cleo.id: True
     }  # fmt: skip
     session.rollback()
+
+    earnings = build.logged_in(browser, world.ann).get("/me/earnings").text
+    assert earnings.count("data-refused-payout") == 1 and "Verification failed." in earnings
 
     # Ann and Bob finish verification: their accounts become ready and their shares go, once.
     for member in (world.ann, world.bob):
@@ -337,3 +341,46 @@ def test_requirements_and_failed_verification_are_said_in_words(
     # The link expired: Stripe sends the member to refresh_url, which makes a new link at once.
     again = ann.get("/me/payout-account/refresh")
     assert again.status_code == 303 and again.headers["Location"].startswith(emulator.url + "/pages/onboarding/")
+
+
+def test_the_lookup_before_a_resend_reads_every_page_of_the_transfer_group(live, emulator, app, api, world, session):
+    requests.post(f"{emulator.url}/v1/payment_intents", auth=KEY, timeout=10, data={
+        "amount": 10_000_000, "currency": "usd", "payment_method": "pm_card_bypassPending", "confirm": "true",
+    }).raise_for_status()  # fmt: skip
+    problem = build.problem(session, world.owner, world.company.id, "open", guarantee_days=0)
+    build.accepted(session, world.owner, problem, [world.ann], world.dev)
+    onboard(api(world.ann))
+    db.session.commit()
+    emulator.deliver_pending()
+    run_jobs(app, kinds={"stripe.event"})  # The account is ready: the transfer job is written, not run.
+    job = session.scalars(select(Job).where(Job.kind == "stripe.transfer")).one()
+    job.first_unknown_at = utcnow() - timedelta(hours=25)  # A day of unanswered attempts.
+    payload, stripe_id = job.payload, session.get(PayoutAccount, world.ann.id).stripe_id
+    session.commit()
+
+    # The attempt did reach Stripe, and a hundred later transfers of the group came after it.
+    def transfer(amount, attempt):
+        return requests.post(f"{emulator.url}/v1/transfers", auth=KEY, timeout=10, data={
+            "amount": amount, "currency": "usd", "destination": stripe_id,
+            "transfer_group": payload["transfer_group"], "metadata[attempt]": attempt,
+        }).json()  # fmt: skip
+
+    sent = transfer(payload["amount"], payload["stripe_key"])["id"]
+    for n in range(100):
+        transfer(1, f"other-{n}")
+    run_jobs(app)
+    share = session.scalars(select(Share).where(Share.member_id == world.ann.id)).one()
+    assert (share.status, share.transfer_reference) == (ShareStatus.PAID, sent)
+    session.rollback()
+    assert len(all_transfers(emulator, payload["transfer_group"])) == 101
+
+
+def all_transfers(emulator, group):
+    found, after = [], None
+    while True:
+        params = {"transfer_group": group, "limit": 100, **({"starting_after": after} if after else {})}
+        page = requests.get(f"{emulator.url}/v1/transfers", params=params, auth=KEY, timeout=10).json()
+        found += page["data"]
+        if not page["has_more"]:
+            return found
+        after = page["data"][-1]["id"]
