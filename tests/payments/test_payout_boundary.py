@@ -384,3 +384,19 @@ def all_transfers(emulator, group):
         if not page["has_more"]:
             return found
         after = page["data"][-1]["id"]
+
+
+def test_an_account_created_while_the_answer_was_lost_is_found_again_by_its_recorded_key(
+    live, emulator, app, api, world, session
+):
+    ann = api(world.ann)
+    emulator.drop_next("/v1/accounts", times=3, method="POST")  # Created at Stripe; every answer lost.
+    lost = ann.post("/me/payout-account")
+    assert lost.status_code == 502 and lost.json["error"]["code"] == "payment_provider"
+    assert session.get(PayoutAccount, world.ann.id).stripe_id is None  # The intent, with its key.
+    session.rollback()
+    again = ann.post("/me/payout-account")
+    assert again.status_code == 200
+    (created,) = requests.get(f"{emulator.url}/v1/accounts", auth=KEY, timeout=10).json()["data"]
+    assert session.get(PayoutAccount, world.ann.id).stripe_id == created["id"]
+    session.rollback()
