@@ -178,7 +178,8 @@ payout_sent = _signals.signal(
 
 payout_failed = _signals.signal(
     "payout-failed",
-    doc="""A share's transfer was refused; its money is back in the member's available balance.
+    doc="""A share's transfer was refused for good; its money is back in the member's available
+    balance, where it waits for a change (a ready payout account, an admin's retry).
     Sender: the ``Share``; ``reason``: in words; ``amount``: what could not be sent.""",
 )
 
@@ -186,11 +187,12 @@ payout_account_needs_attention = _signals.signal(
     "payout-account-needs-attention",
     doc="""The payment provider still needs something from a member before it can pay them.
     Sender: the ``User``; ``event_key``: what makes this request distinct; ``requirements``:
-    what is needed, in words.""",
+    what is needed, in words; ``summary``: the whole state in sentences (what failed, what to do).""",
 )
 
 payment_alert = _signals.signal(
     "payment-alert",
     doc="""Something about money needs a platform admin (a reversed transfer, a chargeback).
-    Sender: None; ``key``: what makes the alert distinct; ``text``: what happened.""",
+    Sender: None; ``key``: what makes the alert distinct; ``text``: what happened; ``link``
+    (optional): the admin page to act on it.""",
 )

@@ -23,8 +23,10 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
-    # Derived from our own rows (never random), and passed to Stripe as its Idempotency-Key, so a
-    # retry after a timeout or a crash can never perform the call twice.
+    # Derived from our own rows (never random), so the same work enqueued twice is one job. What
+    # a job sends to Stripe as its Idempotency-Key is drawn when the job is written and kept in
+    # its payload (docs/payments.md), so a retry after a timeout or a crash can never perform the
+    # call twice, and no other installation on the same Stripe account sends the same key.
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[JobStatus] = mapped_column(str_enum(JobStatus, "job_status"), default=JobStatus.PENDING)

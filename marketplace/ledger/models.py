@@ -141,6 +141,10 @@ class Share(Base):
     source_share_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_shares.id"))
     payout_attempts: Mapped[int] = mapped_column(default=0)
     transfer_reference: Mapped[str] = mapped_column(String(200), default="")
+    # Why the payment provider refused the last transfer for good. While it is set the share
+    # stays available but no payout is started: it waits for a change (a payout account that
+    # becomes ready, an admin's retry), so a refusal is never retried in a loop.
+    payout_refusal: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     problem: Mapped[Problem] = relationship()

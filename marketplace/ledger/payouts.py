@@ -1,5 +1,6 @@
-"""A share's way to the member's bank: available → payout pending → paid (or back to available
-when a transfer is refused, or reversed when it comes back), and Stripe's fee on each charge.
+"""A share's way to the member's bank: available → payout pending → paid (or back to available,
+marked refused, when a transfer is refused for good; or reversed when it comes back), and
+Stripe's fee on each charge.
 
 The payment work (``marketplace.payments``) calls these with what Stripe answered; starting a
 payout announces ``payout_started``, which is how the transfer job gets written.
@@ -7,7 +8,7 @@ payout announces ``payout_started``, which is how the transfer job gets written.
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, Select, select, update
 from sqlalchemy.orm import Session
 
 from marketplace import signals
@@ -46,6 +47,8 @@ def start_payout(session: Session, share: Share) -> Share:
     """
     if share.payable <= 0:
         raise ShareError(f"Share {share.id} has nothing left to pay out.")
+    if share.payout_refusal is not None:
+        raise ShareError(f"Share {share.id}'s last transfer was refused; it waits for a change (clear_refusals).")
     _move_share(session, share, ShareStatus.AVAILABLE, ShareStatus.PAYING, payout_attempts=Share.payout_attempts + 1)
     key = _payout_key(share)
     post(
@@ -82,8 +85,12 @@ def complete_payout(session: Session, share: Share, *, transfer_id: str) -> Shar
 
 
 def fail_payout(session: Session, share: Share, *, reason: str) -> Share:
-    """The transfer failed for good: the money goes back to available, to be sent again later."""
-    _move_share(session, share, ShareStatus.PAYING, ShareStatus.AVAILABLE)
+    """The transfer was refused for good: the money goes back to available, marked refused.
+
+    A refused share is not paid out again until something changes (``clear_refusals``): the
+    same request would only be refused again.
+    """
+    _move_share(session, share, ShareStatus.PAYING, ShareStatus.AVAILABLE, payout_refusal=reason[:500])
     post(
         session,
         TransactionKind.PAYOUT,
@@ -96,6 +103,25 @@ def fail_payout(session: Session, share: Share, *, reason: str) -> Share:
         memo=reason,
     )
     return share
+
+
+def refused_shares() -> Select[Share]:
+    """Available shares whose last transfer was refused, oldest first."""
+    return (
+        select(Share).where(Share.status == ShareStatus.AVAILABLE, Share.payout_refusal.is_not(None)).order_by(Share.id)
+    )
+
+
+def clear_refusals(session: Session, *, member_id: int, share_id: int | None = None) -> int:
+    """Something changed (the member's payout account became ready, an admin retries): the
+    member's refused shares (or one of them) may be paid out again. Returns how many."""
+    query = update(Share).where(
+        Share.member_id == member_id, Share.status == ShareStatus.AVAILABLE, Share.payout_refusal.is_not(None)
+    )
+    if share_id is not None:
+        query = query.where(Share.id == share_id)
+    result = session.execute(query.values(payout_refusal=None))
+    return cast(CursorResult, result).rowcount
 
 
 def record_reversal(session: Session, share: Share, *, amount: int, reference: str) -> Share:

@@ -341,13 +341,14 @@ def payout_failed(share: Share, *, session: Session, reason: str, amount: int, *
     member_paid(
         session, share.member, "payout_failed", f"share:{share.id}:{share.payout_attempts}", problem=share.problem,
         amount=amount,
-        detail=f"{reason}. The money is safe in your available balance; check your payout account on "
-        "the earnings page.",
+        detail=f"Stripe refused it: {reason.rstrip('.')}. The money is safe in your available balance and is "
+        "sent again as soon as your payout account is ready (check it on the earnings page) or our team "
+        "has fixed the cause; nothing is retried before that.",
     )  # fmt: skip
 
 
 def payout_account_attention(
-    user: User, *, session: Session, event_key: str, requirements: list[str], **_: Any
+    user: User, *, session: Session, event_key: str, requirements: list[str], summary: str, **_: Any
 ) -> None:
     notify(
         session,
@@ -356,14 +357,16 @@ def payout_account_attention(
         event_key,
         Message(
             title="Your payout account needs attention",
-            body="Stripe still needs: " + ", ".join(requirements) if requirements else "Finish setting up payouts.",
+            body=summary or "Finish setting up payouts.",
             link="/me/earnings",
-            data={"requirements": requirements},
+            data={"requirements": requirements, "summary": summary},
         ),
     )
 
 
-def payment_alert(_sender: None, *, session: Session, key: str, text: str, **_: Any) -> None:
+def payment_alert(
+    _sender: None, *, session: Session, key: str, text: str, link: str = "/admin/disputes", **_: Any
+) -> None:
     """Every platform admin hears of it."""
     for admin in session.scalars(select(User).where(User.is_platform_admin.is_(True))):
         notify(
@@ -371,7 +374,7 @@ def payment_alert(_sender: None, *, session: Session, key: str, text: str, **_: 
             admin,
             "admin_alert",
             key,
-            Message(title="A payment needs your attention", body=text, link="/admin/disputes"),
+            Message(title="A payment needs your attention", body=text, link=link),
         )
 
 

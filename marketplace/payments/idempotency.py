@@ -1,18 +1,26 @@
-"""Idempotency keys for Stripe that no other installation can produce.
+"""Idempotency keys for calls to Stripe: unique to this installation, the same on every retry.
 
-A key made from our own ids (``problem:7``) repeats as soon as a second database shares the
-Stripe account (a reset, staging beside development, a restore), and Stripe then refuses the
-request or, worse, replays another installation's answer. A key is therefore a purpose and a
-random token stored with the row it protects, made once when the row is written.
+Stripe scopes keys to the Stripe account, not to our database: a key built only from our row
+ids (``payout:share:7:1``) is reused by a second installation on the same Stripe account (a
+reset, staging beside development on one test key, a restore), and Stripe then answers with the
+earlier request's result or an idempotency error. So each attempt gets a random token when it is
+recorded (on its row, or in its job's payload) and every retry of that attempt sends exactly the
+key made from it; a new attempt records a new one.
 """
 
-import uuid
+import secrets
+
+STRIPE_KEY_LENGTH = 255
 
 
 def new_token() -> str:
-    return str(uuid.uuid4())
+    return secrets.token_hex(16)
 
 
-def idempotency_key(purpose: str, token: str) -> str:
-    """The key of one request: the same on every retry of the row's attempt, unique elsewhere."""
-    return f"{purpose}:{token}"
+def idempotency_key(*parts: object, token: str | None = None) -> str:
+    """``parts`` (what the call is for, readable in Stripe's logs) and the attempt's token: the
+    one recorded with it, or a new one to record with the key."""
+    key = ":".join(str(part) for part in (*parts, token or new_token()))
+    if len(key) > STRIPE_KEY_LENGTH:
+        raise ValueError(f"An idempotency key is at most {STRIPE_KEY_LENGTH} characters: {key!r}")
+    return key

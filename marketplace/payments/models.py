@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, utcnow
 from marketplace.payments.idempotency import new_token
+from marketplace.payments.requirements import OnboardingStatus, onboarding_status
 
 
 class CheckoutSession(Base):
@@ -44,17 +45,27 @@ class CheckoutSession(Base):
 
 
 class PayoutAccount(Base):
-    """A member's Stripe Connect Express account and what Stripe last said about it."""
+    """A member's Stripe Connect Express account and what Stripe last said about it.
+
+    The row is written before the account exists at Stripe (``stripe_id`` empty), with the
+    random ``creation_key`` every attempt to create it sends: a retry after a timeout gets the
+    same account back, and no other installation's key can collide with it.
+    """
 
     __tablename__ = "payout_accounts"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    stripe_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    creation_key: Mapped[str] = mapped_column(String(255), unique=True)
     details_submitted: Mapped[bool] = mapped_column(default=False)
     payouts_enabled: Mapped[bool] = mapped_column(default=False)
     transfers_active: Mapped[bool] = mapped_column(default=False)
     requirements: Mapped[list] = mapped_column(JSON, default=list)
+    # Stripe's ``requirements.errors``: what it could not verify, and why.
+    requirement_errors: Mapped[list] = mapped_column(JSON, default=list)
     disabled_reason: Mapped[str | None] = mapped_column(String(120))
+    # When the Stripe read recorded here began: an older read never overwrites a newer one.
+    synced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -62,6 +73,11 @@ class PayoutAccount(Base):
     def ready(self) -> bool:
         """Transfers can be sent to it."""
         return self.transfers_active and self.details_submitted
+
+    @property
+    def status(self) -> OnboardingStatus:
+        """What Stripe still needs and what failed, in words for the member."""
+        return onboarding_status(self.requirements, self.requirement_errors, self.disabled_reason)
 
 
 class StripeEvent(Base):

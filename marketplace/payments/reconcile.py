@@ -170,6 +170,8 @@ class Reconciliation:
             moved = transfer.get("amount", 0) - transfer.get("amount_reversed", 0)
             received[transfer.get("destination") or ""] += moved
         for account in self.session.scalars(select(PayoutAccount)):
+            if account.stripe_id is None:  # Still being created at Stripe: nothing can have moved to it.
+                continue
             if received[account.stripe_id] != paid_out[account.stripe_id]:
                 self.differ(
                     f"Member {account.user_id}: Stripe moved {received[account.stripe_id]} (minor units) to "
@@ -235,6 +237,8 @@ class Reconciliation:
                         f"{what} did not go through, but the ledger records it as returned.",
                         "refund the company again in Stripe's dashboard and tell an admin",
                     )
+            elif refund.get("status") == "pending":
+                continue  # Still the company's in the ledger's refund_pending until Stripe settles it.
             elif not in_ledger and not returned_stray:
                 self.differ(
                     f"{what} matches no refund in the ledger.",

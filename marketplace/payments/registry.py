@@ -1,12 +1,12 @@
-"""What the payment work adds to the app: the Stripe jobs, the periodic payout run and checkout
-sweep, and the receivers that turn posted refunds, started payouts and closed problems into those
-jobs (docs/payments.md)."""
+"""What the payment work adds to the app: the Stripe jobs (webhook events among them), the
+periodic payout run and checkout sweep, and the receivers that turn posted refunds, started
+payouts and closed problems into those jobs (docs/payments.md)."""
 
 from flask import Flask
 
 from marketplace import signals
 from marketplace.jobs.service import register_handler, register_periodic
-from marketplace.payments import service
+from marketplace.payments import events, service
 
 JOBS = {
     "stripe.record_charge": service.record_charge,
@@ -14,6 +14,8 @@ JOBS = {
     "stripe.refund": service.send_refund,
     "stripe.refund_payment": service.refund_stray_payment,
     "stripe.transfer": service.send_transfer,
+    "stripe.sync_account": service.sync_account_job,
+    "stripe.event": events.handle_event,
 }
 
 

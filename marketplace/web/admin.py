@@ -1,4 +1,5 @@
-"""Pages for platform admins: jobs that failed too often and wait for a person, and the audit log."""
+"""Pages for platform admins: jobs that failed too often and payouts Stripe refused, each
+waiting for a person, and the audit log."""
 
 from functools import wraps
 from typing import Any
@@ -10,6 +11,7 @@ from marketplace.audit import history
 from marketplace.db import db
 from marketplace.errors import NotFound, ValidationError
 from marketplace.jobs import service as jobs
+from marketplace.payments import service as payments
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -69,3 +71,19 @@ def audit_log():
     )
     query = {name: value for name, value in filters.items() if value}
     return render_template("admin/audit.html", page=page, filters=filters, query=query)
+
+
+@bp.get("/payouts")
+@admin_required
+def refused_payouts():
+    return render_template("admin/payouts.html", shares=payments.refused_payouts(db.session, current_user))
+
+
+@bp.post("/payouts/<int:share_id>/retry")
+@admin_required
+def retry_payout(share_id: int):
+    if payments.retry_refused_payout(db.session, current_user, share_id):
+        flash("The payout is sent again, as a new attempt.", "success")
+    else:
+        flash("The payout waits no more; it is sent as soon as the member's payout account is ready.", "info")
+    return redirect(url_for("admin.refused_payouts"))

@@ -10,7 +10,7 @@ from marketplace.db import db, utcnow
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.ledger import accounts, disputes, donations, settlement
 from marketplace.money import parse_major
-from marketplace.payments.service import payout_account
+from marketplace.payments.service import payout_account, refused_payouts_of
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.web.forms.ledger import DecisionForm, DisputeForm, DonationForm
 from marketplace.web.util import form_error
@@ -25,6 +25,7 @@ def _earnings_page(form: DonationForm):
     return render_template(
         "ledger/earnings.html",
         payout_account=payout_account(db.session, current_user),
+        refused_payouts=refused_payouts_of(db.session, current_user),
         statements=accounts.member_statement(db.session, current_user.id),
         given=given,
         received=received,

@@ -58,6 +58,13 @@ def onboarded():
 @bp.get("/me/payout-account/refresh")
 @login_required
 def refresh():
-    """Stripe sends members here when an onboarding link expired: they start again from earnings."""
-    flash("That set-up link expired; start again below.", "info")
-    return redirect(url_for("ledger.earnings"))
+    """Stripe sends members here when an onboarding link expired or was used: a new link takes
+    them straight back to where they were. Without an account there is nothing to continue."""
+    account = service.payout_account(db.session, current_user)
+    if account is None or account.stripe_id is None:
+        flash("Start setting up payouts below.", "info")
+        return redirect(url_for("ledger.earnings"))
+    url = service.onboarding_link(
+        db.session, current_user, return_url=absolute("payments.onboarded"), refresh_url=absolute("payments.refresh")
+    )
+    return redirect(url, code=303)

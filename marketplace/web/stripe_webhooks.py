@@ -1,7 +1,9 @@
-"""``/webhooks/stripe``: verified, stored once, acted on idempotently, answered quickly.
+"""``/webhooks/stripe``: verified, stored once, queued for the worker, answered at once.
 
-Only an allow-list of event types changes anything. Every state change an event causes is a
-guarded transition, so events arriving twice or out of order leave the same state behind.
+Only event types with a handler (``payments.events.HANDLERS``) are kept. The handler runs in a
+``stripe.event`` job, never in the request: Stripe waits only seconds for an answer, and the work
+may itself call Stripe. Handlers read the current state from Stripe or make guarded transitions,
+so events arriving twice or out of order leave the same state behind.
 """
 
 import stripe
@@ -11,24 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
 from marketplace.extensions import csrf
-from marketplace.payments import service
+from marketplace.jobs.service import enqueue
+from marketplace.payments.events import HANDLERS, event_job_payload
 from marketplace.payments.models import StripeEvent
 
 bp = Blueprint("stripe_webhooks", __name__)
 csrf.exempt(bp)
-
-
-HANDLERS = {
-    "checkout.session.completed": lambda session, data: service.checkout_completed(session, data),
-    "checkout.session.async_payment_succeeded": lambda session, data: service.checkout_completed(session, data),
-    "checkout.session.async_payment_failed": lambda session, data: service.payment_failed(session, data),
-    "checkout.session.expired": lambda session, data: service.checkout_expired(session, data),
-    "payment_intent.payment_failed": lambda session, data: service.payment_failed(session, data),
-    "account.updated": lambda session, data: service.account_updated(session, data),
-    "transfer.reversed": lambda session, data: service.transfer_reversed(session, data),
-    "charge.refunded": lambda session, data: service.charge_refunded(session, data),
-    "charge.dispute.created": lambda session, data: service.charge_disputed(session, data),
-}
 
 
 def _verified_event(payload: bytes, signature: str) -> stripe.Event:
@@ -48,12 +38,15 @@ def receive():
         event = _verified_event(request.get_data(), request.headers.get("Stripe-Signature", ""))
     except ValueError:
         raise MarketplaceError("The body is not a Stripe event.", code="bad_payload") from None
-    handle = HANDLERS.get(event.type)
-    if handle is None:
+    if event.type not in HANDLERS:
         return jsonify(received=True, outcome="ignored"), 200
     data = event.data.object.to_dict()
     record = StripeEvent(
-        id=event.id, type=event.type, account=getattr(event, "account", None), object_id=data.get("id")
+        id=event.id,
+        type=event.type,
+        account=getattr(event, "account", None),
+        object_id=data.get("id"),
+        outcome="queued",
     )
     db.session.add(record)
     try:
@@ -61,5 +54,5 @@ def receive():
     except IntegrityError:
         db.session.rollback()
         return jsonify(received=True, outcome="duplicate"), 200
-    record.outcome = handle(db.session, data)[:200]
-    return jsonify(received=True, outcome=record.outcome), 200
+    enqueue(db.session, "stripe.event", f"stripe:event:{event.id}", event_job_payload(event.id, event.type, data))
+    return jsonify(received=True, outcome="queued"), 200

@@ -2,7 +2,7 @@
 problems.updated_at for the visitors' page cache stamp
 
 Revision ID: c0ffee000012
-Revises: c0ffee000008
+Revises: c0ffee000009
 Create Date: 2026-12-04 15:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c0ffee000012"
-down_revision: str | None = "c0ffee000008"
+down_revision: str | None = "c0ffee000009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -340,7 +340,13 @@ def test_payouts_wait_while_the_address_is_unconfirmed_and_start_once_it_is(sess
     share = session.scalar(select(Share).where(Share.member_id == world.ann.id, Share.amount > 0))
     assert share.status == ShareStatus.AVAILABLE
     session.add(
-        PayoutAccount(user_id=world.ann.id, stripe_id="acct_ann", details_submitted=True, transfers_active=True)
+        PayoutAccount(
+            user_id=world.ann.id,
+            stripe_id="acct_ann",
+            creation_key="account:ann",
+            details_submitted=True,
+            transfers_active=True,
+        )  # fmt: skip
     )
     accounts.change_email(session, world.ann.id, email="ann@new.example", current_password=PASSWORD)
 

@@ -362,17 +362,22 @@ class MoneyFlow(RuleBasedStateMachine):
             self.expected[problem_id] = S.REFUNDED
 
     @precondition(lambda self: self.in_state(S.SETTLED))
-    @rule(data=st.data(), outcome=st.sampled_from(["start", "paid", "failed", "paid again"]))
+    @rule(data=st.data(), outcome=st.sampled_from(["start", "paid", "failed", "paid again", "cleared"]))
     def payout(self, data, outcome):
         shares = self.session.scalars(select(Share).order_by(Share.id), execution_options={"populate_existing": True})
         shares = shares.all()
         wanted = {"start": ShareStatus.AVAILABLE, "failed": ShareStatus.PAYING, "paid": ShareStatus.PAYING}
+        wanted["cleared"] = ShareStatus.AVAILABLE
         fitting = [s for s in shares if s.status == wanted.get(outcome, ShareStatus.PAID)]
         share = data.draw(st.sampled_from(fitting if fitting and data.draw(st.integers(0, 3)) else shares))
         if outcome == "start":
             self.attempt(
                 lambda: ledger_payouts.start_payout(self.session, share),
-                share.status == ShareStatus.AVAILABLE and share.payable > 0,
+                share.status == ShareStatus.AVAILABLE and share.payable > 0 and share.payout_refusal is None,
+            )
+        elif outcome == "cleared":  # A change (a ready account, an admin's retry) lets a refused share go again.
+            self.attempt(
+                lambda: ledger_payouts.clear_refusals(self.session, member_id=share.member_id, share_id=share.id), True
             )
         elif outcome == "failed":
             self.attempt(
