@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_ENVS = ("development", "production", "test")
@@ -111,6 +111,7 @@ class Settings:
 
 
 _FIELDS = {field.name.upper(): field for field in fields(Settings)}
+_last_installed: Settings | None = None
 
 
 def _as_int(name: str, value: Any) -> int:
@@ -214,7 +215,9 @@ def is_setting(name: str) -> bool:
 
 def install(app: Flask, settings: Settings) -> None:
     """Make ``settings`` the app's: typed in ``app.extensions``, upper-case in ``app.config``."""
+    global _last_installed
     app.extensions["settings"] = settings
+    _last_installed = settings
     app.config.update(settings.as_config())
     app.config["REMEMBER_COOKIE_SECURE"] = settings.session_cookie_secure
 
@@ -231,5 +234,10 @@ def settings_of(app: Flask) -> Settings:
 
 
 def current_settings() -> Settings:
-    """The typed settings of the current app."""
-    return settings_of(current_app)
+    """The typed settings of the current app; outside an app context (a service called from a
+    script or a test with the session alone), those of the app last created in this process."""
+    if has_app_context():
+        return settings_of(current_app)
+    if _last_installed is None:
+        raise RuntimeError("no app has been created in this process")
+    return _last_installed

@@ -5,6 +5,8 @@ Without ``MAIL_URL`` a message is printed to the console and written to ``instan
 ``BASE_URL``; unsubscribe links are signed with ``SECRET_KEY``, which the web process must share.
 """
 
+import base64
+import hashlib
 import smtplib
 import sys
 from email.message import EmailMessage
@@ -12,6 +14,7 @@ from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, render_template
 from itsdangerous import URLSafeSerializer
 from jinja2 import TemplateNotFound
@@ -26,6 +29,28 @@ def unsubscribe_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_settings().secret_key, salt="unsubscribe")
 
 
+def _link_box() -> Fernet:
+    """Encryption for links that carry a secret (a password reset, an invitation, an address
+    confirmation): the outbox keeps the e-mail job until it is sent, and its payload must not hold
+    a working secret that the tables keep only as hashes. The key comes from SECRET_KEY, which
+    every process shares."""
+    digest = hashlib.sha256(b"sealed-mail-links\0" + current_settings().secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal_link(link: str) -> str:
+    return _link_box().encrypt(link.encode()).decode()
+
+
+def unseal_link(sealed: str) -> str:
+    try:
+        return _link_box().decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        # SECRET_KEY changed since the job was written: the link cannot be recovered. The
+        # person asks for a new one; an admin sees the parked job.
+        raise PermanentFailure("the sealed link was written under another SECRET_KEY") from None
+
+
 def _render(kind: str, extension: str, context: dict) -> str:
     try:
         return render_template(f"email/{kind}.{extension}", **context)
@@ -36,7 +61,8 @@ def _render(kind: str, extension: str, context: dict) -> str:
 def compose(payload: dict, user_id: int | None) -> EmailMessage:
     settings = current_settings()
     base_url = settings.base_url.rstrip("/")
-    context = dict(payload, url=base_url + payload["link"] if payload["link"] else base_url, base_url=base_url)
+    link = unseal_link(payload["sealed_link"]) if payload.get("sealed_link") else payload["link"]
+    context = dict(payload, link=link, url=base_url + link if link else base_url, base_url=base_url)
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = payload["to"]

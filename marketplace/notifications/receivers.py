@@ -382,6 +382,7 @@ def invitation_created(invitation: Invitation, *, session: Session, token: str, 
     message = Message(
         title=f"{invitation.invited_by.name} invites you to {invitation.company.name}",
         link=f"/invitations/{token}",
+        secret_link=True,
         data={"inviter": invitation.invited_by.name, "company": invitation.company.name, "role": invitation.role.value},
     )
     email_only(
@@ -390,7 +391,9 @@ def invitation_created(invitation: Invitation, *, session: Session, token: str, 
 
 
 def password_reset_requested(user: User, *, session: Session, token: str, **_: Any) -> None:
-    message = Message(title="Reset your password", link=f"/password/reset/{token}", data={"name": user.name})
+    message = Message(
+        title="Reset your password", link=f"/password/reset/{token}", data={"name": user.name}, secret_link=True
+    )
     # The job's key names the link by its token's hash, never by any part of the token itself.
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]
     email_only(session, user.email, "password_reset", f"user:{user.id}:{digest}", message)
@@ -402,6 +405,7 @@ def email_verification_requested(user: User, *, session: Session, token: str, **
     message = Message(
         title="Confirm your e-mail address",
         link=f"/verify-email/{token}",
+        secret_link=True,
         data={"name": user.name, "email": user.email},
     )
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]

@@ -20,6 +20,7 @@ from marketplace.db import utcnow
 from marketplace.errors import NotFound, ValidationError
 from marketplace.jobs.service import enqueue
 from marketplace.notifications.kinds import KINDS, choosable
+from marketplace.notifications.mail import seal_link
 from marketplace.notifications.models import Delivery, DigestSchedule, Notification, NotificationPreference
 from marketplace.problems.models import Problem, ProblemStatus
 
@@ -35,6 +36,9 @@ class Message:
     body: str = ""
     link: str = ""
     data: dict | None = None
+    # The link carries a secret (a reset, an invitation, a confirmation): the e-mail job keeps
+    # it encrypted (``mail.seal_link``), never as it is.
+    secret_link: bool = False
 
 
 def delivery_for(session: Session, user_id: int, kind: str) -> Delivery:
@@ -54,7 +58,8 @@ def _email_job(session: Session, key: str, kind: str, to: str, message: Message,
             "kind": kind,
             "title": message.title,
             "body": message.body,
-            "link": message.link,
+            "link": "" if message.secret_link else message.link,
+            "sealed_link": seal_link(message.link) if message.secret_link else "",
             "data": message.data or {},
             "user_id": user_id,
             "message_id": make_msgid(domain=MESSAGE_ID_DOMAIN),
