@@ -144,32 +144,28 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
-class PasswordReset(Base):
-    """A password reset link: the token is random and opaque, only its SHA-256 is kept; it works
-    once, until ``expires_at``, and a used link or a password change voids the user's others."""
+class OneTimeLink:
+    """A link e-mailed to a member that works once, until ``expires_at``: its token is random and
+    opaque, and only its SHA-256 is kept."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PasswordReset(OneTimeLink, Base):
+    """A password reset link; a used link or a password change voids the user's others."""
 
     __tablename__ = "password_resets"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
 
-
-class EmailVerification(Base):
-    """A link that proves a member reads mail at their address, made like a password reset's: the
-    token is random and opaque, only its SHA-256 is kept; it works once, until ``expires_at``, and
-    using one, or changing the address, voids the member's others."""
+class EmailVerification(OneTimeLink, Base):
+    """A link that proves a member reads mail at their address; using one, or changing the
+    address, voids the member's others."""
 
     __tablename__ = "email_verifications"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()

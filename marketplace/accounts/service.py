@@ -142,20 +142,24 @@ def update_profile(
 # E-mail verification --------------------------------------------------------------------------
 
 
-def send_verification_link(session: Session, user: User) -> None:
-    """E-mail the member a link that proves they read mail at their address. Like a reset link,
-    its token is random, carries nothing, and is kept only as its SHA-256."""
+def _one_time_link(
+    session: Session, kind: type[EmailVerification] | type[PasswordReset], user: User, max_age: int
+) -> str:
+    """A new random token for a one-time link of ``kind``; only its SHA-256 is stored. Returns
+    the token, for the e-mail alone."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
-        EmailVerification(
-            user_id=user.id,
-            token_hash=sha256_hex(token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=EMAIL_VERIFICATION_MAX_AGE),
-        )
+        kind(user_id=user.id, token_hash=sha256_hex(token), created_at=now, expires_at=now + timedelta(seconds=max_age))
     )
     session.flush()
+    return token
+
+
+def send_verification_link(session: Session, user: User) -> None:
+    """E-mail the member a link that proves they read mail at their address. Like a reset link,
+    its token is random, carries nothing, and is kept only as its SHA-256."""
+    token = _one_time_link(session, EmailVerification, user, EMAIL_VERIFICATION_MAX_AGE)
     signals.email_verification_requested.send(user, session=session, token=token)
 
 
@@ -269,17 +273,7 @@ def request_password_reset(session: Session, email: str) -> None:
     user = user_by_email(session, email)
     if user is None:
         return
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(
-        PasswordReset(
-            user_id=user.id,
-            token_hash=sha256_hex(token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=RESET_TOKEN_MAX_AGE),
-        )
-    )
-    session.flush()
+    token = _one_time_link(session, PasswordReset, user, RESET_TOKEN_MAX_AGE)
     signals.password_reset_requested.send(user, session=session, token=token)
 
 
