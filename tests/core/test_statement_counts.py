@@ -102,6 +102,37 @@ def test_the_problem_page_for_the_company(app, session, world, open_problem, log
     assert_flat(app, lambda: owner.get(f"/problems/{problem.id}"), grow)
 
 
+@pytest.mark.parametrize("listing", ["introductions", "tree"])
+def test_the_api_lists_of_a_problem(listing, app, session, world, open_problem, api, members):
+    problem = open_problem()
+    owner = api(world.owner)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            chains.pick_from_board(session, member, problem.id)
+            introductions.introduce(
+                session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
+                message="An expert I worked with on exactly this.",
+            )  # fmt: skip
+        session.commit()
+
+    assert_flat(app, lambda: owner.get(f"/problems/{problem.id}/{listing}"), grow)
+
+
+def test_the_inbox_page_and_api(app, session, world, open_problem, logged_in, api, members):
+    ann_page, ann_api = logged_in(world.ann), api(world.ann)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem()
+            chains.pick_from_board(session, member, problem.id)
+            chains.forward(session, member, problem.id, to_user_id=world.ann.id)
+        session.commit()
+
+    assert_flat(app, lambda: ann_page.get("/notifications"), grow)
+    assert_flat(app, lambda: ann_api.get("/me/notifications"), grow)
+
+
 def test_the_problem_page_for_a_chain_member(app, session, world, open_problem, logged_in, members):
     problem = open_problem()
     chains.pick_from_board(session, world.ann, problem.id)
