@@ -29,7 +29,6 @@ class ChainMember:
     name: str
     email_skeleton: str
     created_at: datetime
-    payout_fingerprint: str | None = None
     signup_ip: str | None = None
     signed_up_at: datetime | None = None
 
@@ -86,12 +85,6 @@ def _pairs_sharing(members: Sequence[ChainMember], key, signal: str, what: str) 
 def shared_mailbox(members: Sequence[ChainMember]) -> list[Evidence]:
     """Two members whose addresses reach one mailbox (``a.b+x@gmail.com`` and ``ab@gmail.com``)."""
     return _pairs_sharing(members, lambda m: normalised_email(m.email), "shared_mailbox", "one mailbox")
-
-
-def shared_payout_account(members: Sequence[ChainMember]) -> list[Evidence]:
-    """Two members paid into one account. The schema keeps a Stripe account id unique per member,
-    so this fires only on a fingerprint a payment provider reports for the bank account itself."""
-    return _pairs_sharing(members, lambda m: m.payout_fingerprint, "shared_payout_account", "one payout account")
 
 
 def same_signup_ip(members: Sequence[ChainMember]) -> list[Evidence]:
@@ -152,7 +145,6 @@ def evidence_for(members: Sequence[ChainMember], forwards: Sequence[Forward]) ->
     """Every signal the chain raises, in a stable order; empty when it looks clean."""
     return [
         *shared_mailbox(members),
-        *shared_payout_account(members),
         *same_signup_ip(members),
         *account_run(members),
         *quick_forwards(forwards),

@@ -33,13 +33,6 @@ def test_dots_elsewhere_are_different_mailboxes():
     assert checks.shared_mailbox([member(1, email="jo.ann@example.com"), member(2, email="joann@example.com")]) == []
 
 
-def test_shared_payout_fingerprint():
-    assert signals_of(
-        checks.shared_payout_account([member(1, payout_fingerprint="fp"), member(2, payout_fingerprint="fp")])
-    ) == ["shared_payout_account"]
-    assert checks.shared_payout_account([member(1, payout_fingerprint="fp"), member(2, payout_fingerprint=None)]) == []
-
-
 def test_same_ip_within_a_day_and_not_a_day_apart():
     a = member(1, signup_ip="10.0.0.1", signed_up_at=T0)
     near = member(2, signup_ip="10.0.0.1", signed_up_at=T0 + timedelta(hours=23, minutes=59))
