@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from marketplace.accounts import service as accounts
 from marketplace.accounts.models import User
 from marketplace.audit.models import AuditEntry
 from marketplace.db import utcnow
@@ -141,7 +142,8 @@ def test_only_a_platform_admin_reviews(session, world, open_problem, browser):
         fraud.flags_for_admin(session, world.owner)
     owner = build.logged_in(browser, world.owner)
     assert owner.get("/admin/fraud").status_code == 403
-    assert owner.client.post(f"/admin/fraud/{flag_id}/clear").status_code in (400, 403)
+    refused = owner.submit("/problems", {"note": "Mine."}, action=f"/admin/fraud/{flag_id}/clear", follow=False)
+    assert refused.status_code == 403
 
 
 def test_the_review_page_lists_the_evidence_and_clears(session, world, open_problem, platform_admin, browser):
@@ -155,3 +157,19 @@ def test_the_review_page_lists_the_evidence_and_clears(session, world, open_prob
     assert done.status_code == 200 and "Cleared" in done.text
     session.expire_all()
     assert session.get(FraudFlag, flag_id).status == FraudFlagStatus.CLEARED
+
+
+def test_members_who_signed_up_from_one_address_are_flagged(session, world, open_problem, browser):
+    """The sign-up address comes from the audit log, as the web layer recorded it."""
+    for name, email in (("Sam Signup", "sam@example.net"), ("Sue Signup", "sue@example.net")):
+        assert browser().signup(name, email).status_code == 200
+    sam, sue = (
+        session.scalars(select(User).where(User.email == e)).one() for e in ("sam@example.net", "sue@example.net")
+    )
+    for member in (sam, sue):
+        accounts.mark_email_verified(session, member)
+    session.commit()
+    problem = open_problem(guarantee_days=7)
+    settle(session, world, problem, [sam, world.bob, sue], world.dev)
+    flag = session.scalars(select(FraudFlag)).one()
+    assert [e["signal"] for e in flag.evidence] == ["same_signup_ip"]
