@@ -20,6 +20,7 @@ from marketplace.extensions import (
     login_manager,
     page_cache,
 )
+from marketplace.fraud import registry as fraud_registry
 from marketplace.network import registry as network_registry
 from marketplace.notifications import registry as notifications_registry
 from marketplace.payments import registry as payments_registry
@@ -97,6 +98,7 @@ def create_app(config: dict | None = None) -> Flask:
     notifications_registry.init_app(app)
     payments_registry.init_app(app)
     audit_registry.init_app(app)
+    fraud_registry.init_app(app)
     web.init_app(app)
     api.init_app(app)
     cli.init_app(app)

@@ -196,3 +196,15 @@ payment_alert = _signals.signal(
     Sender: None; ``key``: what makes the alert distinct; ``text``: what happened; ``link``
     (optional): the admin page to act on it.""",
 )
+
+fraud_flag_raised = _signals.signal(
+    "fraud-flag-raised",
+    doc="""An accepted introduction's chain raised fraud signals; its shares are held for a
+    platform admin's review. Sender: the ``FraudFlag`` (its ``evidence`` lists the signals).""",
+)
+
+fraud_flag_decided = _signals.signal(
+    "fraud-flag-decided",
+    doc="""A platform admin cleared or upheld a fraud flag (its status says which; its
+    ``decided_by_id`` who). Sender: the ``FraudFlag``.""",
+)

@@ -63,7 +63,14 @@ def database_url(tmp_path, postgres_engine, sqlite_template):
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
+def app_overrides():
+    """Settings a package's tests change. Fraud screening is off: these worlds make every account
+    in one second, which is what it looks for; ``tests/fraud`` turns it on."""
+    return {"FRAUD_SCREENING": False}
+
+
+@pytest.fixture
+def app(database_url, tmp_path, app_overrides):
     app = create_app(
         {
             "APP_ENV": "test",
@@ -75,6 +82,7 @@ def app(database_url, tmp_path):
             "RATELIMIT_ENABLED": False,
             "STRIPE_SECRET_KEY": "",
             "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
+            **app_overrides,
         }
     )
     # No app context is held open: each request gets its own, as in production. Test code uses

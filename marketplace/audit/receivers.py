@@ -230,3 +230,15 @@ def payout_failed(share: Share, *, session: Session, reason: str, amount: int, *
         currency=share.currency,
         reason=reason,
     )
+
+
+def fraud_flag_raised(flag: Any, *, session: Session, **_: Any) -> None:
+    """``flag`` is a ``FraudFlag`` (the fraud checks sit above this package, so it is not named)."""
+    record(
+        session, "fraud.flag_raised", flag, problem_id=flag.problem_id,
+        introduction_id=flag.introduction_id, signals=sorted({e["signal"] for e in flag.evidence}),
+    )  # fmt: skip
+
+
+def fraud_flag_decided(flag: Any, *, session: Session, **_: Any) -> None:
+    record(session, f"fraud.flag_{flag.status.value}", flag, problem_id=flag.problem_id, actor_id=flag.decided_by_id)

@@ -29,6 +29,8 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.dispute_decided: receivers.dispute_decided,
     signals.payout_sent: receivers.payout_sent,
     signals.payout_failed: receivers.payout_failed,
+    signals.fraud_flag_raised: receivers.fraud_flag_raised,
+    signals.fraud_flag_decided: receivers.fraud_flag_decided,
 }
 
 

@@ -71,6 +71,31 @@ def chargeback_dispute(session: Session, problem: Problem, *, stripe_dispute_id:
     return dispute
 
 
+FRAUD_REASON = "The platform found that the chain which introduced the expert was not genuine."
+
+
+def upheld_for_fraud(session: Session, actor: User, problem: Problem, note: str) -> Dispute:
+    """A platform admin upheld a fraud flag on this problem: it is recorded as a dispute the
+    platform opened and upheld at once, so that the problem's money reads as for any upheld
+    dispute (clawed-back shares, a refund) on its page, in the books and to ``verify``. The fraud
+    review announces the decision; no dispute signal is sent."""
+    require_platform_admin(actor)
+    now = utcnow()
+    dispute = Dispute(
+        problem_id=problem.id,
+        opened_by_id=actor.id,
+        reason=FRAUD_REASON,
+        opened_at=now,
+        status=DisputeStatus.UPHELD,
+        resolved_by_id=actor.id,
+        resolution_note=(note or "").strip(),
+        resolved_at=now,
+    )
+    session.add(dispute)
+    session.flush()
+    return dispute
+
+
 def decide(session: Session, actor: User, dispute_id: int, decision: str, *, note: str = "") -> Dispute:
     """Record an admin's "uphold" or "reject"; only a platform admin learns whether a dispute exists."""
     require_platform_admin(actor)

@@ -15,6 +15,7 @@ from marketplace.web.accounts import bp as accounts_bp
 from marketplace.web.admin import bp as admin_bp
 from marketplace.web.caching import private_by_default
 from marketplace.web.filters import register_filters
+from marketplace.web.fraud import bp as fraud_bp
 from marketplace.web.ledger import bp as ledger_bp
 from marketplace.web.main import bp as main_bp
 from marketplace.web.navigation import navigation_of
@@ -76,7 +77,7 @@ LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"
 def init_app(app: Flask) -> None:
     blueprints = (
         main_bp, accounts_bp, problems_bp, referrals_bp, network_bp, notifications_bp, admin_bp, ledger_bp,
-        payments_bp, webhooks_bp,
+        payments_bp, webhooks_bp, fraud_bp,
     )  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
