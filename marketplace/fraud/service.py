@@ -129,7 +129,8 @@ def clear(session: Session, actor: User, flag_id: int, *, note: str = "", now: d
     released now if that period has ended (otherwise the release job releases them when it does)."""
     flag = _decide(session, actor, flag_id, FraudFlagStatus.CLEARED, note)
     problem = flag.problem
-    if problem.status == ProblemStatus.DISPUTED:
+    # A dispute (a chargeback, say) opened during the review keeps the money held until it is decided.
+    if problem.status == ProblemStatus.DISPUTED and disputes.dispute_of(session, problem.id) is None:
         problems.transition(session, problem, {ProblemStatus.DISPUTED}, ProblemStatus.IN_GUARANTEE)
         ends = settlement.guarantee_ends(problem)
         if ends is not None and ends <= (now or utcnow()):
@@ -145,6 +146,8 @@ def uphold(session: Session, actor: User, flag_id: int, *, note: str = "") -> Fr
     problem: Problem = flag.problem
     if problem.status != ProblemStatus.DISPUTED:
         raise FraudReviewError("The shares were already released; they cannot be clawed back here.")
+    if disputes.dispute_of(session, problem.id) is not None:
+        raise FraudReviewError("A dispute is open on this problem too; decide it on the disputes page.")
     disputes.upheld_for_fraud(session, actor, problem, flag.note)
     disputes.claw_back(session, problem)
     settlement.refund_unspent(session, problem)

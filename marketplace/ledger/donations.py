@@ -88,7 +88,11 @@ def taken_and_given(session: Session, user_id: int) -> list[TakenAndGiven]:
         .group_by(Share.currency)
         .order_by(Share.currency)
     )
-    return [TakenAndGiven(*row) for row in rows]
+    # PostgreSQL sums integers as NUMERIC: amounts are whole minor units, so they come back as int.
+    return [
+        TakenAndGiven(currency, int(earned), int(passed_on), int(received))
+        for currency, earned, passed_on, received in rows
+    ]
 
 
 def donate(

@@ -142,7 +142,9 @@ def start_checkout(
 def _attempt_to_continue(session: Session, problem: Problem) -> CheckoutSession | None:
     """The problem's live attempt, if any; the problem row is locked first, so two clicks at once
     make one attempt (SQLite's ``BEGIN IMMEDIATE`` already serialises them)."""
-    session.refresh(problem, with_for_update=True)
+    # FOR UPDATE OF the problem alone: the page loaded it with its company and skills joined,
+    # and PostgreSQL cannot lock the nullable side of those outer joins.
+    session.refresh(problem, with_for_update={"of": Problem})
     if problem.status != ProblemStatus.AWAITING_PAYMENT:
         raise Conflict(f"This problem is {problem.status.value.replace('_', ' ')}; there is nothing to pay.")
     checkout = live_checkout(session, problem.id)

@@ -54,7 +54,11 @@ def freeze_for_chargeback(session: Session, problem: Problem, *, stripe_dispute_
         disputes.chargeback_dispute(session, problem, stripe_dispute_id=stripe_dispute_id, reason=reason)
         outcome = "frozen"
     except ProblemError:
-        pass
+        if problem.status == ProblemStatus.DISPUTED and disputes.dispute_of(session, problem.id) is None:
+            # Held for a fraud review: the bank's dispute is recorded beside it, so clearing the
+            # review cannot release the money while the chargeback is open.
+            disputes.chargeback_dispute(session, problem, stripe_dispute_id=stripe_dispute_id, reason=reason)
+            outcome = "frozen"
     signals.payment_alert.send(
         None,
         session=session,

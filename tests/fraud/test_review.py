@@ -16,6 +16,7 @@ from marketplace.ledger.models import LedgerTransaction, Share, ShareStatus, Tra
 from marketplace.notifications.models import Notification
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals.models import Referral
+from marketplace.workflows.disputes import freeze_for_chargeback
 from marketplace.workflows.settlement import accept_introduction, release_due
 from tests import builders as build
 
@@ -173,3 +174,25 @@ def test_members_who_signed_up_from_one_address_are_flagged(session, world, open
     settle(session, world, problem, [sam, world.bob, sue], world.dev)
     flag = session.scalars(select(FraudFlag)).one()
     assert [e["signal"] for e in flag.evidence] == ["same_signup_ip"]
+
+
+def test_a_chargeback_during_the_review_keeps_the_money_held_after_a_clear(
+    session, world, open_problem, platform_admin
+):
+    """The bank's dispute is recorded beside the review: clearing the review releases nothing
+    while it is open, and upholding the review waits for it to be decided."""
+    problem = open_problem(guarantee_days=7)
+    settle(session, world, problem, [world.ann, world.bob, world.cleo], world.dev, ordinary=False)
+    assert freeze_for_chargeback(session, problem, stripe_dispute_id="dp_1", reason="fraudulent") == "frozen"
+    session.commit()
+    flag_id = session.scalars(select(FraudFlag.id)).one()
+
+    with pytest.raises(fraud.FraudReviewError, match="decide it on the disputes page"):
+        fraud.uphold(session, platform_admin, flag_id)
+    session.rollback()
+    fraud.clear(session, platform_admin, flag_id, now=utcnow() + timedelta(days=8))
+    session.commit()
+
+    assert problem.status == ProblemStatus.DISPUTED
+    assert share_statuses(session, problem) == {ShareStatus.HELD}
+    assert release_due(session, now=utcnow() + timedelta(days=8)) == []
