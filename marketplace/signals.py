@@ -119,6 +119,18 @@ introduction_proposed = _signals.signal(
     introduction. Sender: the ``Introduction``.""",
 )
 
+introduction_refused = _signals.signal(
+    "introduction-refused",
+    doc="""The candidate said no to being introduced; the company never saw them. Sender: the
+    ``Introduction`` (its ``candidate_user_id`` is the account that answered, if any).""",
+)
+
+introduction_withdrawn = _signals.signal(
+    "introduction-withdrawn",
+    doc="""The introducer took back an introduction before the company decided. Sender: the
+    ``Introduction``; ``was_proposed``: True when the company could already see it.""",
+)
+
 introduction_accepted = _signals.signal(
     "introduction-accepted",
     doc="""The company accepted an introduction and the bounty was settled along its chain, in
@@ -188,6 +200,12 @@ payout_account_needs_attention = _signals.signal(
     doc="""The payment provider still needs something from a member before it can pay them.
     Sender: the ``User``; ``event_key``: what makes this request distinct; ``requirements``:
     what is needed, in words; ``summary``: the whole state in sentences (what failed, what to do).""",
+)
+
+payout_bank_account_added = _signals.signal(
+    "payout-bank-account-added",
+    doc="""Stripe reports a bank account behind a member's payout account that was not recorded
+    before. Sender: the ``User``; ``fingerprints``: every fingerprint now recorded for them.""",
 )
 
 payment_alert = _signals.signal(

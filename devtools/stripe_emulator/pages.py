@@ -4,6 +4,7 @@ They are plain HTML forms so that tests can drive them with any HTTP client (GET
 POST the form) and a developer can click through them in a browser.
 """
 
+import hashlib
 import re
 from html import escape
 from urllib.parse import parse_qsl
@@ -14,7 +15,15 @@ from .resources.common import Context
 from .web import Response
 
 DEFAULT_ROUTING_NUMBER = "110000000"
-DEFAULT_ACCOUNT_NUMBER = "000123456789"
+
+
+def default_account_number(account_id: str) -> str:
+    """A test bank account number of the account's own, so that two connected accounts onboarded
+    with the prefilled form do not share one bank account (and one fingerprint) unless typed so."""
+    digits = int(hashlib.sha256(account_id.encode()).hexdigest(), 16) % 10**8
+    return f"0001{digits:08d}"
+
+
 _LAYOUT = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:34rem;margin:3rem auto}}
@@ -115,7 +124,7 @@ def _onboarding(store, request, token, form):
             account,
             outcome,
             form.get("routing_number") or DEFAULT_ROUTING_NUMBER,
-            form.get("account_number") or DEFAULT_ACCOUNT_NUMBER,
+            form.get("account_number") or default_account_number(account["id"]),
         )
         if link["return_url"]:
             return Response.redirect(link["return_url"])
@@ -124,7 +133,7 @@ def _onboarding(store, request, token, form):
 ({escape(account["email"] or "no email")})</p>
 <form method="post">
 <label>Routing number <input name="routing_number" value="{DEFAULT_ROUTING_NUMBER}"></label><br>
-<label>Account number <input name="account_number" value="{DEFAULT_ACCOUNT_NUMBER}"></label><br>
+<label>Account number <input name="account_number" value="{default_account_number(account["id"])}"></label><br>
 <button type="submit" name="outcome" value="complete">Submit</button><br>
 <button type="submit" name="outcome" value="pending_verification">
 Submit (verification stays pending)</button><br>

@@ -173,6 +173,28 @@ def introduction_declined(introduction: Introduction, *, session: Session, **_: 
     )
 
 
+def introduction_refused(introduction: Introduction, *, session: Session, **_: Any) -> None:
+    """The candidate's no: through the e-mailed link the answering account may be unknown."""
+    record(
+        session,
+        "introduction.refused",
+        introduction,
+        problem_id=introduction.problem_id,
+        actor_id=introduction.candidate_user_id,
+    )
+
+
+def introduction_withdrawn(introduction: Introduction, *, session: Session, was_proposed: bool, **_: Any) -> None:
+    record(
+        session,
+        "introduction.withdrawn",
+        introduction,
+        problem_id=introduction.problem_id,
+        actor_id=introduction.introducer_id,
+        was_proposed=was_proposed,
+    )
+
+
 def shares_released(problem: Problem, *, session: Session, shares: list[Share], **_: Any) -> None:
     """The guarantee period ended (the system), or an admin rejected a dispute."""
     record(

@@ -31,6 +31,7 @@ class ChainMember:
     created_at: datetime
     signup_ip: str | None = None
     signed_up_at: datetime | None = None
+    bank_fingerprints: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ def _pairs_sharing(members: Sequence[ChainMember], key, signal: str, what: str) 
 def shared_mailbox(members: Sequence[ChainMember]) -> list[Evidence]:
     """Two members whose addresses reach one mailbox (``a.b+x@gmail.com`` and ``ab@gmail.com``)."""
     return _pairs_sharing(members, lambda m: normalised_email(m.email), "shared_mailbox", "one mailbox")
+
+
+def shared_bank_account(members: Sequence[ChainMember]) -> list[Evidence]:
+    """Two members paid into one bank account (Stripe's fingerprint of the account behind each
+    member's payout account): whoever owns it is paid twice for one chain."""
+    found = []
+    for a, b in combinations(members, 2):
+        shared = a.bank_fingerprints & b.bank_fingerprints
+        if a.id != b.id and shared:
+            found.append(Evidence("shared_bank_account", f"Members {a.id} and {b.id} are paid into one bank account."))
+    return found
 
 
 def same_signup_ip(members: Sequence[ChainMember]) -> list[Evidence]:
@@ -145,6 +157,7 @@ def evidence_for(members: Sequence[ChainMember], forwards: Sequence[Forward]) ->
     """Every signal the chain raises, in a stable order; empty when it looks clean."""
     return [
         *shared_mailbox(members),
+        *shared_bank_account(members),
         *same_signup_ip(members),
         *account_run(members),
         *quick_forwards(forwards),

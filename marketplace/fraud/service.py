@@ -22,9 +22,11 @@ from marketplace.fraud.checks import ChainMember, Evidence, Forward, evidence_fo
 from marketplace.fraud.models import FraudFlag, FraudFlagStatus
 from marketplace.ledger import disputes, settlement
 from marketplace.ledger.disputes import require_platform_admin
+from marketplace.ledger.models import Share, ShareRole, ShareStatus
+from marketplace.payments.models import PayoutAccount
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.referrals.models import Introduction, Referral
+from marketplace.referrals.models import Introduction, IntroductionStatus, Referral
 from marketplace.workflows.settlement import release
 
 SIGNED_UP = "member.signed_up"
@@ -50,6 +52,11 @@ def chain_members(session: Session, introduction: Introduction, link_ids: list[i
             )
         )
     }
+    banks = dict(
+        session.execute(
+            select(PayoutAccount.user_id, PayoutAccount.bank_fingerprints).where(PayoutAccount.user_id.in_(ids))
+        ).all()
+    )
     return [
         ChainMember(
             id=user.id,
@@ -59,6 +66,7 @@ def chain_members(session: Session, introduction: Introduction, link_ids: list[i
             created_at=user.created_at,
             signup_ip=signups[user.id].ip if user.id in signups else None,
             signed_up_at=signups[user.id].at if user.id in signups else None,
+            bank_fingerprints=frozenset(banks.get(user.id) or ()),
         )
         for user in users
     ]
@@ -81,6 +89,34 @@ def screen_settlement(session: Session, introduction: Introduction, link_ids: li
     if not evidence:
         return None
     return raise_flag(session, introduction, evidence)
+
+
+def screen_unpaid_settlements(session: Session, member: User) -> list[FraudFlag]:
+    """Screen again every unflagged settlement that still owes ``member`` a share, once Stripe
+    shows a new bank account behind their payout account: members usually set up payouts after
+    they are paid, so a bank account shared along a chain is seldom known when it settles."""
+    unpaid = {ShareStatus.HELD, ShareStatus.AVAILABLE}
+    problem_ids = select(Share.problem_id).where(Share.member_id == member.id, Share.status.in_(unpaid))
+    accepted = session.scalars(
+        select(Introduction)
+        .where(
+            Introduction.problem_id.in_(problem_ids),
+            Introduction.status == IntroductionStatus.ACCEPTED,
+            ~select(FraudFlag.id).where(FraudFlag.problem_id == Introduction.problem_id).exists(),
+        )
+        .order_by(Introduction.id)
+    ).all()
+    flags = []
+    for introduction in accepted:
+        links = session.scalars(
+            select(Share.member_id)
+            .where(Share.problem_id == introduction.problem_id, Share.role == ShareRole.LINK)
+            .order_by(Share.position)
+        ).all()
+        flag = screen_settlement(session, introduction, list(links))
+        if flag is not None:
+            flags.append(flag)
+    return flags
 
 
 def raise_flag(session: Session, introduction: Introduction, evidence: list[Evidence]) -> FraudFlag:

@@ -17,6 +17,8 @@ KINDS: dict[str, Kind] = {
     "introduction_consent": Kind("You are asked to agree to an introduction", mandatory=True),
     "introduction_proposed": Kind("A candidate agreed to be introduced to your company"),
     "introduction_decided": Kind("An introduction you are part of was accepted or declined"),
+    "introduction_answered": Kind("A candidate you introduced chose not to be introduced"),
+    "introduction_withdrawn": Kind("An introduction you were part of was withdrawn"),
     "candidate_answer": Kind("The company's answer after you agreed to be introduced", mandatory=True),
     "problem_funded": Kind("Your problem's bounty is funded"),
     "problem_expiring": Kind("Your problem closes in 3 days"),

@@ -164,6 +164,51 @@ def introduction_declined(introduction: Introduction, *, session: Session, **_: 
     _tell_candidate(session, introduction, 0)
 
 
+def introduction_refused(introduction: Introduction, *, session: Session, **_: Any) -> None:
+    """The introducer hears the candidate's no, kindly, and that the company never saw it."""
+    problem = introduction.problem
+    name = introduction.candidate_name or "The candidate"
+    message = Message(
+        title=f"{name} chose not to be introduced for “{problem.title}”",
+        body=(
+            "Thank you for thinking of them. The company never saw this introduction, and nothing "
+            "about it is shared; you can still introduce someone else."
+        ),
+        link=f"/problems/{problem.id}",
+        data={"problem": problem.title, "candidate": name},
+    )
+    key = f"introduction:{introduction.id}:refused"
+    notify(session, introduction.introducer, "introduction_answered", key, message)
+
+
+def introduction_withdrawn(introduction: Introduction, *, session: Session, was_proposed: bool, **_: Any) -> None:
+    """The candidate hears that nothing more will happen; the company's managers hear it only if
+    the introduction had reached them. The introducer acted, so is told nothing."""
+    problem = introduction.problem
+    key = f"introduction:{introduction.id}:withdrawn"
+    to_candidate = Message(
+        title=f"The introduction to {problem.company.name} for “{problem.title}” was withdrawn",
+        body="Nothing more will happen with it, and nothing about you is shared with the company.",
+        data={"problem": problem.title, "company": problem.company.name},
+    )
+    if not introduction.is_self_introduction:
+        notify_address(
+            session, introduction.candidate_email, introduction.candidate_user, "introduction_withdrawn", key,
+            to_candidate,
+        )  # fmt: skip
+    if not was_proposed:
+        return
+    name = introduction.candidate_name or introduction.candidate_email
+    for manager in _managers(session, problem.company_id):
+        message = Message(
+            title=f"The introduction of {name} for “{problem.title}” was withdrawn",
+            body="It no longer waits for your decision.",
+            link=f"/problems/{problem.id}",
+            data={"problem": problem.title, "candidate": name},
+        )
+        notify(session, manager, "introduction_withdrawn", key, message)
+
+
 def _tell_candidate(session: Session, introduction: Introduction, thank_you: int) -> None:
     """The expert agreed to be introduced; they hear the company's answer and what comes next.
 

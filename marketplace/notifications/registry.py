@@ -26,6 +26,8 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.introduction_proposed: receivers.introduction_proposed,
     signals.introduction_accepted: receivers.introduction_accepted,
     signals.introduction_declined: receivers.introduction_declined,
+    signals.introduction_refused: receivers.introduction_refused,
+    signals.introduction_withdrawn: receivers.introduction_withdrawn,
     signals.shares_released: receivers.shares_released,
     signals.payout_sent: receivers.payout_sent,
     signals.payout_failed: receivers.payout_failed,

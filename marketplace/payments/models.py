@@ -64,6 +64,9 @@ class PayoutAccount(Base):
     # Stripe's ``requirements.errors``: what it could not verify, and why.
     requirement_errors: Mapped[list] = mapped_column(JSON, default=list)
     disabled_reason: Mapped[str | None] = mapped_column(String(120))
+    # Stripe's fingerprints of the bank accounts the member gave (``external_accounts``): the
+    # same bank account behind two members is a fraud signal (docs/fraud.md).
+    bank_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # When the Stripe read recorded here began: an older read never overwrites a newer one.
     synced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -691,6 +691,19 @@ def _record_account(session: Session, data: dict, *, read_at: datetime) -> str:
         for e in requirements.get("errors") or []
     ]
     account.disabled_reason = requirements.get("disabled_reason")
+    fingerprints = sorted(
+        {
+            bank["fingerprint"]
+            for bank in (data.get("external_accounts") or {}).get("data") or []
+            if bank.get("fingerprint")
+        }
+    )
+    added = set(fingerprints) - set(account.bank_fingerprints or [])
+    account.bank_fingerprints = fingerprints
+    if added:
+        signals.payout_bank_account_added.send(
+            session.get_one(User, account.user_id), session=session, fingerprints=fingerprints
+        )
     status = account.status
     if account.details_submitted and (status.needs or status.failures):
         state = json.dumps([account.requirements, account.requirement_errors, account.disabled_reason])

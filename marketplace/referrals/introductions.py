@@ -171,6 +171,8 @@ def consent(
     if accept:
         attribution.record_consent(session, introduction)
         signals.introduction_proposed.send(introduction, session=session)
+    else:
+        signals.introduction_refused.send(introduction, session=session)
     return introduction
 
 
@@ -192,15 +194,19 @@ def decline(session: Session, actor: User, introduction_id: int, *, note: str = 
 
 
 def withdraw(session: Session, actor: User, introduction_id: int) -> Introduction:
+    """The introducer takes the introduction back; the candidate and, if it had reached them,
+    the company hear it (the notifications' receiver)."""
     introduction = get_visible_introduction(session, actor, introduction_id)
     if introduction.introducer_id != actor.id:
         raise Forbidden("Only the member who made the introduction can withdraw it.")
+    was_proposed = introduction.status == IntroductionStatus.PROPOSED
     _set_status(
         session,
         introduction,
         {IntroductionStatus.AWAITING_CANDIDATE, IntroductionStatus.PROPOSED},
         IntroductionStatus.WITHDRAWN,
     )
+    signals.introduction_withdrawn.send(introduction, session=session, was_proposed=was_proposed)
     return introduction
 
 

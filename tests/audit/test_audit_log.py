@@ -10,10 +10,12 @@ from sqlalchemy.exc import DBAPIError
 
 from marketplace.audit.models import AuditEntry
 from marketplace.db import db, utcnow
+from marketplace.notifications.models import Notification
 from marketplace.referrals.models import Introduction, Referral
 from tests import builders as build
 
 OWNER_IP, ANN_IP, BOB_IP, DEV_IP, CLEO_IP, ADMIN_IP, NEW_IP = (f"203.0.113.{n}" for n in range(1, 8))
+BOB = {"environ_base": {"REMOTE_ADDR": BOB_IP}}
 
 
 def from_address(client, ip: str):
@@ -120,6 +122,50 @@ def test_every_step_of_a_problem_is_recorded_with_its_actor_and_address(session,
         ("dispute.rejected", platform_admin.id, ADMIN_IP, "disputes", dispute_id),
         ("shares.released", platform_admin.id, ADMIN_IP, "problems", problem_id),
     ]
+
+
+def test_a_candidates_no_and_an_introducers_withdrawal_are_recorded_and_told(
+    session, world, api, open_problem, make_user
+):
+    """Saying no and taking an introduction back change who may be paid, so both are audited;
+    the introducer hears the no, the candidate and (once it had reached them) the company hear
+    of the withdrawal, and nobody is told of their own act."""
+    eve, fay, gus = (make_user(f"{n} Expert", f"{n.lower()}@example.com") for n in ("Eve", "Fay", "Gus"))
+    problem = open_problem()
+    build.chain(session, problem, [world.ann, world.bob])
+    session.commit()
+    bob = api(world.bob)
+    made = {}
+    for candidate in (eve, fay, gus):
+        body = {"candidate_user_id": candidate.id, "message": "Knows exactly this problem."}
+        made[candidate.id] = bob.post(f"/problems/{problem.id}/introductions", body, **BOB).json["id"]
+    said_no = api(eve).post(
+        f"/introductions/{made[eve.id]}/consent", {"accept": False}, environ_base={"REMOTE_ADDR": DEV_IP}
+    )
+    assert said_no.status_code == 200, said_no.json
+    assert bob.post(f"/introductions/{made[fay.id]}/withdraw", **BOB).status_code == 200
+    assert api(gus).post(f"/introductions/{made[gus.id]}/consent", {"accept": True}).status_code == 200
+    assert bob.post(f"/introductions/{made[gus.id]}/withdraw", **BOB).status_code == 200
+
+    assert entries(session, problem_id=problem.id, subject_type="introductions")[3:] == [
+        ("introduction.refused", eve.id, DEV_IP, "introductions", made[eve.id]),
+        ("introduction.withdrawn", world.bob.id, BOB_IP, "introductions", made[fay.id]),
+        ("introduction.consented", gus.id, "127.0.0.1", "introductions", made[gus.id]),
+        ("introduction.withdrawn", world.bob.id, BOB_IP, "introductions", made[gus.id]),
+    ]
+    told = {
+        (n.user_id, n.kind)
+        for n in session.scalars(select(Notification).where(Notification.kind.like("introduction_%")))
+        if n.kind in ("introduction_answered", "introduction_withdrawn")
+    }
+    session.commit()
+    assert told == {
+        (world.bob.id, "introduction_answered"),
+        (fay.id, "introduction_withdrawn"),
+        (gus.id, "introduction_withdrawn"),
+        (world.owner.id, "introduction_withdrawn"),
+        (world.admin.id, "introduction_withdrawn"),
+    }
 
 
 def test_cancelling_is_the_managers_and_expiry_is_the_systems(session, world, api, runner):

@@ -3,6 +3,8 @@
 import pytest
 import stripe
 
+from devtools.stripe_emulator.pages import default_account_number
+
 
 def test_new_express_account_is_not_ready(client, account):
     acct = account(metadata={"user_id": "7"})
@@ -46,7 +48,7 @@ def test_onboarding_through_the_hosted_page(client, account, account_link, brows
     assert ready.capabilities.transfers == "active"
     assert ready.requirements.currently_due == [] and ready.requirements.disabled_reason is None
     bank = ready.external_accounts.data[0]
-    assert bank.id.startswith("ba_") and bank.fingerprint and bank.last4 == "6789"
+    assert bank.id.startswith("ba_") and bank.fingerprint and bank.last4 == default_account_number(acct.id)[-4:]
 
     event = client.v1.events.list(params={"type": "account.updated"}, options={"stripe_account": acct.id}).data[0]
     assert event.account == acct.id
@@ -87,6 +89,16 @@ def test_same_bank_account_gives_the_same_fingerprint(client, account, onboard):
     onboard(second.id, account_number="000111222333")
     prints = {client.v1.accounts.retrieve(a.id).external_accounts.data[0].fingerprint for a in (first, second)}
     assert len(prints) == 1
+
+
+def test_each_account_onboarded_with_the_prefilled_form_has_its_own_bank(client, account, onboard):
+    """Shared fingerprints are a fraud signal (docs/fraud.md), so the emulator's default bank
+    account differs per connected account: only a typed-in shared number makes two match."""
+    first, second = account(), account()
+    onboard(first.id)
+    onboard(second.id)
+    prints = {client.v1.accounts.retrieve(a.id).external_accounts.data[0].fingerprint for a in (first, second)}
+    assert len(prints) == 2
 
 
 def test_expired_links_redirect_to_refresh_url(emulator, account, account_link, browse):

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.payments.test_payments import emulator, live  # noqa: F401 (fixtures)
+
 
 @pytest.fixture
 def app_overrides():

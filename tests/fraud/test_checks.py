@@ -33,6 +33,14 @@ def test_dots_elsewhere_are_different_mailboxes():
     assert checks.shared_mailbox([member(1, email="jo.ann@example.com"), member(2, email="joann@example.com")]) == []
 
 
+def test_one_bank_account_behind_two_members_and_not_two_banks():
+    shared = [member(1, bank_fingerprints=frozenset({"fp1", "fp2"})), member(2, bank_fingerprints=frozenset({"fp2"}))]
+    assert signals_of(checks.shared_bank_account(shared)) == ["shared_bank_account"]
+    apart = [member(1, bank_fingerprints=frozenset({"fp1"})), member(2, bank_fingerprints=frozenset({"fp3"}))]
+    assert checks.shared_bank_account(apart) == []
+    assert checks.shared_bank_account([member(1), member(2)]) == []  # no payout account yet
+
+
 def test_same_ip_within_a_day_and_not_a_day_apart():
     a = member(1, signup_ip="10.0.0.1", signed_up_at=T0)
     near = member(2, signup_ip="10.0.0.1", signed_up_at=T0 + timedelta(hours=23, minutes=59))
