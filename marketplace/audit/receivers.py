@@ -52,6 +52,13 @@ def email_verified(user: User, *, session: Session, **_: Any) -> None:
     record(session, "member.email_verified", user, problem_id=None, actor_id=user.id)
 
 
+def invitation_created(invitation: Invitation, *, session: Session, **_: Any) -> None:
+    record(
+        session, "invitation.created", invitation, problem_id=None, actor_id=invitation.invited_by_id,
+        company_id=invitation.company_id, role=invitation.role.value,
+    )  # fmt: skip
+
+
 def invitation_withdrawn(invitation: Invitation, *, session: Session, actor: User, **_: Any) -> None:
     record(
         session, "invitation.withdrawn", invitation, problem_id=None, actor_id=actor.id,
@@ -226,6 +233,16 @@ def dispute_decided(dispute: Dispute, *, session: Session, **_: Any) -> None:
         problem_id=dispute.problem_id,
         actor_id=dispute.resolved_by_id,
     )
+
+
+def refund_completed(problem: Problem, *, session: Session, key: str, **_: Any) -> None:
+    """Stripe confirmed the refund reached the company (the system: a webhook or the sweep)."""
+    record(session, "refund.completed", problem, problem_id=problem.id, refund_key=key)
+
+
+def payout_bank_account_added(member: User, *, session: Session, fingerprints: list[str], **_: Any) -> None:
+    """Kept for a fraud review: which bank accounts stood behind a member's payouts, and since when."""
+    record(session, "payout_account.bank_added", member, problem_id=None, actor_id=member.id, fingerprints=fingerprints)
 
 
 def payout_sent(share: Share, *, session: Session, transfer_id: str, amount: int, **_: Any) -> None:

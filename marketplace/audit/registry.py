@@ -13,6 +13,7 @@ from marketplace.audit import receivers
 RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.member_signed_up: receivers.member_signed_up,
     signals.email_verified: receivers.email_verified,
+    signals.invitation_created: receivers.invitation_created,
     signals.invitation_withdrawn: receivers.invitation_withdrawn,
     signals.member_removed: receivers.member_removed,
     signals.problem_published: receivers.problem_published,
@@ -29,10 +30,26 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.shares_released: receivers.shares_released,
     signals.dispute_opened: receivers.dispute_opened,
     signals.dispute_decided: receivers.dispute_decided,
+    signals.refund_completed: receivers.refund_completed,
+    signals.payout_bank_account_added: receivers.payout_bank_account_added,
     signals.payout_sent: receivers.payout_sent,
     signals.payout_failed: receivers.payout_failed,
     signals.fraud_flag_raised: receivers.fraud_flag_raised,
     signals.fraud_flag_decided: receivers.fraud_flag_decided,
+}
+
+
+# Signals that change nothing worth a line of their own: a request (the change it asks for is
+# recorded when it happens), an echo of an audited change, or a message to people.
+NOT_RECORDED: dict[Signal, str] = {
+    signals.member_skills_changed: "a profile edit; the network's change log keeps it",
+    signals.password_reset_requested: "a request; nothing changes until the password does",
+    signals.email_verification_requested: "a request; member.email_verified records the change",
+    signals.chain_grew: "the same event as referral.forwarded or referral.claimed",
+    signals.refund_posted: "posted by a cancel, an expiry or a decided dispute, each recorded",
+    signals.payout_started: "the ledger's payout transaction; payout.sent or payout.failed records the outcome",
+    signals.payout_account_needs_attention: "a message to the member about Stripe's requirements",
+    signals.payment_alert: "a message to the platform admins about an event recorded on its own",
 }
 
 

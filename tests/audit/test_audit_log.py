@@ -5,9 +5,12 @@ the whole log, and the people of a problem read its history, names hidden as the
 from datetime import timedelta
 
 import pytest
+from blinker import NamedSignal
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 
+from marketplace import signals
+from marketplace.audit import registry as audit_registry
 from marketplace.audit.models import AuditEntry
 from marketplace.db import db, utcnow
 from marketplace.notifications.models import Notification
@@ -310,3 +313,12 @@ def test_the_log_is_paged(session, make_user, browser, platform_admin):
     # 31 members (the admin too), each signed up and confirmed their address: 62 entries.
     assert first.count("<code>member.") == 50
     assert second.count("<code>member.") == 62 - 50
+
+
+def test_every_signal_is_recorded_or_says_why_not():
+    """A new state change cannot slip past the audit log: each signal of the namespace has a
+    receiver in the log's registry or a stated reason not to."""
+    every = {value for value in vars(signals).values() if isinstance(value, NamedSignal)}
+    recorded, skipped = set(audit_registry.RECEIVERS), set(audit_registry.NOT_RECORDED)
+    assert not recorded & skipped
+    assert every == recorded | skipped, sorted(s.name for s in every - recorded - skipped)
