@@ -4,8 +4,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
+from marketplace.errors import Forbidden, NotFound
 from marketplace.problems import service as problems
-from marketplace.referrals import appearance, chains, introductions
+from marketplace.referrals import appearance, chains, introductions, read_models
+from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
 from marketplace.workflows import settlement
 
@@ -106,12 +108,37 @@ def consent(token: str):
     return render_template("referrals/consent.html", introduction=introduction, problem=introduction.problem)
 
 
+@bp.get("/introductions/<int:introduction_id>/accept")
+@login_required
+def confirm_accept(introduction_id: int):
+    """Before money moves: who is paid how much if the company accepts, and what comes back."""
+    introduction = db.session.get(Introduction, introduction_id)
+    if introduction is None:
+        raise NotFound("No such introduction.")
+    page = read_models.problem_page(db.session, current_user, introduction.problem_id)
+    if page.role is None or not page.role.manages:
+        raise Forbidden("Only the company's owner or an admin can accept an introduction.")
+    if introduction.status != IntroductionStatus.PROPOSED or not page.problem.is_open:
+        flash("This introduction is no longer waiting for your decision.", "info")
+        return _back(introduction.problem_id)
+    chain = page.chains.members_to(introduction.referral)
+    split = problems.payout_preview(page.problem, max_links=len(chain))[-1] if chain else None
+    return render_template(
+        "referrals/confirm_accept.html",
+        introduction=introduction,
+        problem=page.problem,
+        chain=chain,
+        split=split,
+        seen_by=page.chains.seen_by,
+    )
+
+
 @bp.post("/introductions/<int:introduction_id>/<any(accept, decline, withdraw):action>")
 @login_required
 def decide(introduction_id: int, action: str):
     if action == "accept":
         introduction = settlement.accept_introduction(db.session, current_user, introduction_id).introduction
-        message = "Accepted. The bounty is settled along the chain and held for the guarantee period."
+        message = "Accepted. The bounty is shared along the chain; each share is paid when the guarantee period ends."
     elif action == "decline":
         note = request.form.get("note", "")
         introduction = introductions.decline(db.session, current_user, introduction_id, note=note)

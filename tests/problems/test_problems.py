@@ -177,12 +177,16 @@ def test_invalid_problem_form_rerenders_with_message_and_creates_nothing(browser
     assert count_problems(session) == 0
 
 
-def test_problem_form_for_another_company_is_not_found(browser, world, session):
+def test_problem_form_of_a_company_one_is_not_in_says_why(browser, world, session):
+    """A non-member is told they are not a member (403) and how to get in, not "No such company"."""
     other = accounts.create_company(session, world.outsider, name="Other Corp")
     session.commit()
     olivia = logged_in(browser, world.owner)
 
-    assert olivia.get(f"/companies/{other.id}/problems/new").status_code == 404
+    refused = olivia.get(f"/companies/{other.id}/problems/new")
+    assert refused.status_code == 403
+    assert "You are not a member of this company" in refused.text and "invite you" in refused.text
+    assert olivia.get(f"/companies/{other.id + 100}/problems/new").status_code == 404
     assert olivia.get(new_problem_url(world)).status_code == 200
     assert browser().get(new_problem_url(world)).status_code == 302  # To the log-in page.
 
@@ -716,11 +720,14 @@ def test_draft_is_invisible_to_non_members(api, browser, client, world, session)
         "min_bounty=99999999999999999999",
     ],
 )
-def test_invalid_board_query_on_the_page_is_4xx_not_500(client, query):
+def test_invalid_board_query_on_the_page_is_the_board_with_a_message(client, query):
+    """A filter that cannot be read answers 400 with the board itself, the mistake named above it
+    and every open problem listed, never an error page in its place."""
     response = client.get(f"/problems?{query}")
 
-    assert 400 <= response.status_code < 500, response.status_code
-    assert "That did not work" in response.text
+    assert response.status_code == 400, response.status_code
+    assert "Open problems" in response.text and "data-board-message" in response.text
+    assert "Showing every open problem instead." in response.text
 
 
 @pytest.mark.parametrize(
