@@ -128,6 +128,14 @@ def edit(problem_id: int):
 @bp.get("/problems/<int:problem_id>")
 @cached_for_visitors
 def show(problem_id: int):
+    return render_problem_page(problem_id)
+
+
+def render_problem_page(
+    problem_id: int, *, forward_form: ForwardForm | None = None, introduce_form: IntroduceForm | None = None
+) -> str:
+    """The problem page; a form that did not go through is passed back to show what was typed
+    beside its errors."""
     viewer = _viewer()
     page = read_models.problem_page(db.session, viewer, problem_id)
     problem, role, place = page.problem, page.role, page.chains.place
@@ -138,8 +146,8 @@ def show(problem_id: int):
         "rule": splits.SPLIT_RULES[problem.split_rule],
         "preview": service.payout_preview(problem),
         # A visitor's page carries no form, so no CSRF token and no session (it is cached).
-        "forward_form": ForwardForm() if viewer else None,
-        "introduce_form": IntroduceForm() if viewer else None,
+        "forward_form": (forward_form or ForwardForm(formdata=None)) if viewer else None,
+        "introduce_form": (introduce_form or IntroduceForm(formdata=None)) if viewer else None,
         "chain": page.chains.members_to(place),
         "seen_by": page.chains.seen_by,
         "introductions": page.introductions,
@@ -148,6 +156,8 @@ def show(problem_id: int):
         "chains": {i.id: page.chains.members_to(i.referral) for i in page.introductions},
         "reach": None,
         "payments_configured": payments_configured(),
+        # Checkout's cancel address (marketplace.links.checkout_urls) comes back here.
+        "payment_cancelled": viewer is not None and request.args.get("payment") == "cancelled",
         "history": history.problem_history(db.session, page),
         "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
     }

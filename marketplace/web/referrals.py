@@ -4,11 +4,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
-from marketplace.errors import Forbidden, NotFound
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems import service as problems
 from marketplace.referrals import appearance, chains, introductions, read_models
 from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
+from marketplace.web.problems import render_problem_page
 from marketplace.workflows import settlement
 
 bp = Blueprint("referrals", __name__)
@@ -31,9 +32,16 @@ def pick(problem_id: int):
 def forward(problem_id: int):
     form = ForwardForm()
     if not form.validate_on_submit():
-        flash("Give the e-mail address of the person you forward to.", "danger")
-        return _back(problem_id)
-    chains.forward(db.session, current_user, problem_id, to_email=form.to_email.data, note=form.note.data)
+        return render_problem_page(problem_id, forward_form=form)
+    try:
+        chains.forward(db.session, current_user, problem_id, to_email=form.to_email.data, note=form.note.data)
+    except (ValidationError, Conflict) as error:  # shown beside what was typed, which is kept
+        db.session.rollback()
+        if isinstance(error, ValidationError):
+            form.to_email.errors = [*form.to_email.errors, error.message]
+        else:
+            form.form_errors.append(error.message)
+        return render_problem_page(problem_id, forward_form=form)
     flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
 
@@ -43,8 +51,7 @@ def forward(problem_id: int):
 def introduce(problem_id: int):
     form = IntroduceForm()
     if not form.validate_on_submit():
-        flash("Give the expert's e-mail and a message of at least 10 characters.", "danger")
-        return _back(problem_id)
+        return render_problem_page(problem_id, introduce_form=form)
     introduction = introductions.introduce(
         db.session,
         current_user,

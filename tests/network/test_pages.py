@@ -41,6 +41,9 @@ def test_refused_and_cancelled_requests_on_the_page(browser, session, world):
     ann, bob = logged_in(browser, world.ann), logged_in(browser, world.bob)
     page = ann.submit("/network", {"email": "nobody@example.com", "note": "Hi"}, action="/network/connect")
     assert page.status_code == 200 and "No member has that e-mail address." in page.text
+    # Someone who is not a member yet can be invited from there, with the sign-up link.
+    assert 'data-invite="nobody@example.com"' in page.text
+    assert 'href="mailto:nobody%40example.com?subject=' in page.text and "signup" in page.text
     page = ann.submit("/network", {"email": "bob@example.com", "note": "Hi"}, action="/network/connect")
     request_id = re.search(r"/network/requests/(\d+)/cancel", page.text).group(1)
     page = bob.submit("/network", action=f"/network/requests/{request_id}/cancel")
