@@ -307,7 +307,7 @@ class Cells(HTMLParser):
 
 
 def preview_rows(html: str) -> list[list[str]]:
-    table = re.search(r'<table class="table table-sm money">.*?</table>', html, re.S)
+    table = re.search(r'<table class="table table-sm money[^"]*">.*?</table>', html, re.S)
     assert table, "the problem page has a payout preview"
     parser = Cells()
     parser.feed(table.group(0))
