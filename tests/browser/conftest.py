@@ -122,12 +122,12 @@ def demo_world(app, session) -> DemoWorld:
     return world
 
 
-def log_in(context, base: str, email: str) -> None:
+def log_in(context, base: str, email: str, password: str = demo.PASSWORD) -> None:
     """Log in through the form, as a person does; the context keeps the session cookie."""
     page = context.new_page()
     page.goto(base + "/login")
     page.fill("input[name=email]", email)
-    page.fill("input[name=password]", demo.PASSWORD)
+    page.fill("input[name=password]", password)
     page.click("[type=submit]")
     page.wait_for_load_state()
     assert "/login" not in page.url, page.content()[:2000]
