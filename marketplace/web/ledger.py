@@ -76,9 +76,7 @@ def statement_rows(statement: accounts.CurrencyStatement) -> list[StatementRow]:
         if kind == "donation":
             kind = "gift_received" if given and not taken else "gift_given"
         rows.append(
-            StatementRow(
-                line.transaction, kind, amount, taken[0] if taken else None, given[0] if given else None
-            )
+            StatementRow(line.transaction, kind, amount, taken[0] if taken else None, given[0] if given else None)
         )
     rows.reverse()  # newest first, as the ledger lists them
     return rows

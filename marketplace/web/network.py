@@ -249,7 +249,12 @@ def decide_import(import_id: int, action: str):
     else:
         imported = imports.cancel(db.session, current_user, import_id)
     if imported.status == ImportStatus.DONE:
-        flash("Imported.", "success")
+        counts = Counter(entry["action"] for entry in imported.entries)
+        flash(
+            f"Import finished: {counts['add']} new card{'' if counts['add'] == 1 else 's'}, "
+            f"{counts['merge']} merged into cards you had, {counts['skip']} skipped.",
+            "success",
+        )
         return redirect(url_for("network.cards"))
     if imported.status == ImportStatus.CANCELLED:
         flash("Import cancelled; nothing was imported.", "info")

@@ -132,5 +132,3 @@ def log_in(context, base: str, email: str, password: str = demo.PASSWORD) -> Non
     page.wait_for_load_state()
     assert "/login" not in page.url, page.content()[:2000]
     page.close()
-
-

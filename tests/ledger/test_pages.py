@@ -6,8 +6,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from marketplace.ledger.accounts import member_account
 from marketplace.ledger import payouts
+from marketplace.ledger.accounts import member_account
 from marketplace.ledger.models import Dispute, DisputeStatus, Share
 from marketplace.ledger.posting import balance
 from marketplace.problems.models import Problem, ProblemStatus
