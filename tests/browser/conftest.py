@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from marketplace import demo
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Company, User
+from marketplace.network.models import ContactCard
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, Referral
@@ -71,6 +72,8 @@ class DemoWorld:
     private_problem_id: int
     landing_token: str
     consent_token: str
+    proposed_introduction_id: int
+    card_id: int
     ids: dict[str, int] = field(default_factory=dict)
 
 
@@ -115,6 +118,8 @@ def demo_world(app, session) -> DemoWorld:
             private_problem_id=retention.id,
             landing_token=frank.token,
             consent_token=consent_intro.consent_token,
+            proposed_introduction_id=erin_intro.id,
+            card_id=session.scalars(select(ContactCard.id)).first(),
             ids={key: user.id for key, user in people.items()},
         )
         assert to_dev.token
