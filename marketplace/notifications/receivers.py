@@ -179,8 +179,8 @@ def _tell_candidate(session: Session, introduction: Introduction, thank_you: int
             "the terms of the work are between you and them."
         )
         if thank_you:
-            body += (
-                f" As a thank-you for agreeing, {_money(thank_you, problem.currency)} is yours: {_until_yours(problem)}"
+            body += f" As a thank-you for agreeing, {_money(thank_you, problem.currency)} is yours. " + _until_yours(
+                problem, "the thank-you"
             )
     else:
         title = f"{company} went another way on “{problem.title}”"
@@ -198,13 +198,14 @@ def _tell_candidate(session: Session, introduction: Introduction, thank_you: int
     notify_address(session, introduction.candidate_email, introduction.candidate_user, "candidate_answer", key, message)
 
 
-def _until_yours(problem: Problem) -> str:
-    """When a share becomes the member's to use, in words that fit a problem without a
-    guarantee period (not "held for the 0-day guarantee period")."""
+def _until_yours(problem: Problem, what: str) -> str:
+    """When ``what`` (a share) becomes the member's to use, in words that fit a problem without
+    a guarantee period (not "held for the 0-day guarantee period")."""
     days = problem.guarantee_days
     if days == 0:
-        return "there is no guarantee period, so it is yours now to pay out or pass on."
-    return f"it is held for the {days}-day guarantee period, then it is yours to pay out or pass on."
+        return f"There is no guarantee period: {what} is yours now to pay out or pass on."
+    held = f"{what[:1].upper()}{what[1:]} is held for the {days}-day guarantee period"
+    return f"{held}, then it is yours to pay out or pass on."
 
 
 def _tell_decision(session: Session, introduction: Introduction, chain: list[int], earned: dict[int, int]) -> None:
@@ -220,7 +221,7 @@ def _tell_decision(session: Session, introduction: Introduction, chain: list[int
             member_paid(
                 session, person, "share_settled", f"problem:{problem.id}", problem=problem,
                 amount=earned[person_id],
-                detail=f"{problem.company.name} accepted the introduction. Your share: {_until_yours(problem)}",
+                detail=f"{problem.company.name} accepted the introduction. {_until_yours(problem, 'your share')}",
             )  # fmt: skip
     for person in people.values():
         message = Message(

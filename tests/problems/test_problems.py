@@ -151,6 +151,9 @@ PAST = (date.today() - timedelta(days=1)).isoformat()
         ({"split_rule": "no-such-rule"}, "Not a valid choice"),
         ({"skills": ""}, "This field is required."),
         ({"skills": " , ,"}, "Name at least one skill the expert needs."),
+        ({"max_depth": "0"}, "A chain has from 1 to 12 links."),
+        ({"max_depth": ""}, "This field is required."),
+        ({"guarantee_days": "-1"}, "From 0 (paid at once) to 365 days."),
     ],
     ids=[
         "title-too-short",
@@ -164,6 +167,9 @@ PAST = (date.today() - timedelta(days=1)).isoformat()
         "unknown-split-rule",
         "no-skills",
         "only-blank-skills",
+        "chain-of-no-links-is-out-of-range-not-missing",
+        "no-longest-chain",
+        "negative-guarantee",
     ],
 )
 def test_invalid_problem_form_rerenders_with_message_and_creates_nothing(browser, world, session, overrides, message):
@@ -175,6 +181,17 @@ def test_invalid_problem_form_rerenders_with_message_and_creates_nothing(browser
     assert "Post a problem" in response.text
     assert message in response.text
     assert count_problems(session) == 0
+
+
+def test_a_guarantee_of_zero_days_is_a_value_not_a_missing_field(browser, world, session):
+    """0 days is typed data: the problem is saved with no guarantee period."""
+    olivia = logged_in(browser, world.owner)
+
+    response = olivia.submit(new_problem_url(world), page_form(guarantee_days="0"))
+
+    assert response.status_code == 200 and "Saved as a draft." in response.text
+    assert session.scalars(select(Problem.guarantee_days)).one() == 0
+    assert "There is no guarantee period" in response.text
 
 
 def test_problem_form_of_a_company_one_is_not_in_says_why(browser, world, session):
