@@ -25,12 +25,33 @@ def default_account_number(account_id: str) -> str:
 
 
 _LAYOUT = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:34rem;margin:3rem auto}}
-.error{{color:#b00020}} td{{padding:.2rem .6rem}} button{{margin:.3rem 0}}</style></head>
-<body><h1>{title}</h1>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>
+*{{box-sizing:border-box}}
+body{{margin:0;background:#f6f8fb;color:#1a1f36;
+  font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}}
+.bar{{background:#635bff;color:#fff;padding:.6rem 1rem;font-size:.85rem;display:flex;justify-content:space-between}}
+.bar b{{letter-spacing:.02em}} .test{{background:#ffde92;color:#5e4200;border-radius:4px;padding:0 .4rem}}
+main{{max-width:28rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:12px;
+  box-shadow:0 2px 12px rgba(26,31,54,.08)}}
+h1{{font-size:1.35rem;margin:0 0 1rem}}
+table{{width:100%;border-collapse:collapse;margin-bottom:.5rem}}
+td{{padding:.35rem 0;border-bottom:1px solid #e3e8ee}} td:last-child{{text-align:right}}
+.total{{font-size:1.25rem}} .muted{{color:#697386;font-size:.85rem}}
+label{{display:block;margin:.75rem 0 .25rem;font-size:.9rem;color:#3c4257}}
+input{{width:100%;padding:.55rem .7rem;border:1px solid #cfd7df;border-radius:6px;font:inherit}}
+input:focus{{outline:2px solid #a5a0ff;border-color:#635bff}}
+button{{display:block;width:100%;margin:.75rem 0 0;padding:.65rem;border:0;border-radius:6px;
+  background:#635bff;color:#fff;font:600 1rem system-ui,sans-serif;cursor:pointer}}
+button.secondary{{background:#fff;color:#635bff;border:1px solid #cfd7df;font-weight:500}}
+.error{{color:#b00020;background:#fdecee;border-radius:6px;padding:.5rem .7rem}}
+a{{color:#635bff}} code{{word-break:break-all}}
+</style></head>
+<body><div class="bar"><b>Stripe emulator</b><span class="test">TEST MODE</span></div>
+<main><h1>{title}</h1>
 {body}
-</body></html>"""
+</main></body></html>"""
 
 
 def _page(status, title, body=""):
@@ -86,20 +107,22 @@ def _checkout(store, request, session_id, form):
         if session["cancel_url"]
         else ""
     )
+    total = _money(session["amount_total"], session["currency"])
     body = f"""<table>{rows}</table>
-<p>Total: <b>{_money(session["amount_total"], session["currency"])}</b></p>
+<p class="total">Total: <b>{total}</b></p>
 {notice}
 <form method="post">
-<label>Email <input name="email" type="email" value="{escape(session["customer_email"] or "")}">
-</label><br>
-<label>Card number <input name="card_number" placeholder="4242424242424242"></label><br>
-<button type="submit">Pay</button>
+<label for="email">Email</label>
+<input id="email" name="email" type="email" value="{escape(session["customer_email"] or "")}">
+<label for="card_number">Card number</label>
+<input id="card_number" name="card_number" placeholder="4242424242424242" inputmode="numeric" autocomplete="off">
+<button type="submit">Pay {total}</button>
 </form>
 <form method="post">
 <input type="hidden" name="payment_method_type" value="us_bank_account">
-<button type="submit" id="bank-debit">Pay by bank debit (settles later)</button>
+<button type="submit" id="bank-debit" class="secondary">Pay by bank debit (settles later)</button>
 </form>
-<p>Test cards: 4242424242424242 pays, 4000000000000077 pays into the available balance,
+<p class="muted">Test cards: 4242424242424242 pays, 4000000000000077 pays into the available balance,
 4000000000000002 is declined.</p>
 {cancel}"""
     return _page(200, "Pay", body)
@@ -129,15 +152,17 @@ def _onboarding(store, request, token, form):
         if link["return_url"]:
             return Response.redirect(link["return_url"])
         return _page(200, "Onboarding submitted")
-    body = f"""<p>Account <code>{escape(account["id"])}</code>
+    body = f"""<p class="muted">Account <code>{escape(account["id"])}</code>
 ({escape(account["email"] or "no email")})</p>
 <form method="post">
-<label>Routing number <input name="routing_number" value="{DEFAULT_ROUTING_NUMBER}"></label><br>
-<label>Account number <input name="account_number" value="{default_account_number(account["id"])}"></label><br>
-<button type="submit" name="outcome" value="complete">Submit</button><br>
-<button type="submit" name="outcome" value="pending_verification">
-Submit (verification stays pending)</button><br>
-<button type="submit" name="outcome" value="fail_verification">
+<label for="routing_number">Routing number</label>
+<input id="routing_number" name="routing_number" value="{DEFAULT_ROUTING_NUMBER}">
+<label for="account_number">Account number</label>
+<input id="account_number" name="account_number" value="{default_account_number(account["id"])}">
+<button type="submit" name="outcome" value="complete">Submit</button>
+<button type="submit" name="outcome" value="pending_verification" class="secondary">
+Submit (verification stays pending)</button>
+<button type="submit" name="outcome" value="fail_verification" class="secondary">
 Submit (identity verification fails)</button>
 </form>"""
     return _page(200, "Set up payouts", body)

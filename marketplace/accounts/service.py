@@ -417,6 +417,20 @@ def require_member(session: Session, user: User | None, company_id: int) -> Role
     return role
 
 
+def require_poster(session: Session, user: User | None, company_id: int) -> Role:
+    """The user's role in the company whose problem form they opened. A member of another
+    company who followed a link here is told why they cannot post (403), not that the company
+    does not exist."""
+    role = role_in(session, user, company_id)
+    if role is None:
+        get_company(session, company_id)
+        raise Forbidden(
+            "You are not a member of this company, so you cannot post its problems. "
+            "Ask its owner to invite you, or create your own company from your profile."
+        )
+    return role
+
+
 def require_manager(session: Session, user: User | None, company_id: int) -> Role:
     role = require_member(session, user, company_id)
     if not role.manages:

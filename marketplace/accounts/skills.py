@@ -46,6 +46,23 @@ DISPLAY_NAMES = {
     "mongodb": "MongoDB",
     "ruby-on-rails": "Ruby on Rails",
     ".net": ".NET",
+    # Names whose case carries meaning, shown right even when typed in lower case.
+    "gdpr": "GDPR",
+    "hipaa": "HIPAA",
+    "soc-2": "SOC 2",
+    "finops": "FinOps",
+    "devops": "DevOps",
+    "mlops": "MLOps",
+    "mysql": "MySQL",
+    "sql": "SQL",
+    "graphql": "GraphQL",
+    "php": "PHP",
+    "html": "HTML",
+    "css": "CSS",
+    "ios": "iOS",
+    "seo": "SEO",
+    "ux": "UX",
+    "llm": "LLM",
 }
 
 _MAX_SKILLS = 20
@@ -53,15 +70,36 @@ _MAX_SKILLS = 20
 
 def skill_slug(name: str) -> str:
     """``" Postgres "``, ``"postgresql"`` and ``"PostgreSQL"`` all become ``"postgresql"``."""
-    slug = re.sub(r"[\s_]+", "-", name.strip().lower())
-    slug = re.sub(r"-{2,}", "-", slug).strip("-")
+    slug = _spelled(name)
     return ALIASES.get(slug, slug)
+
+
+def display_name(slug: str, typed: str) -> str:
+    """How a new skill is shown: the vocabulary's name, else as first typed, keeping the case the
+    person gave it (GDPR, FinOps); only an all-lower-case name gets a capital first letter."""
+    if slug in DISPLAY_NAMES:
+        return DISPLAY_NAMES[slug]
+    name = " ".join(typed.split())
+    if name == name.lower() or ALIASES.get(_spelled(typed)) == slug:  # no case given, or an alias
+        name = slug.replace("-", " ")
+        return name[:1].upper() + name[1:]
+    return name
+
+
+def _spelled(name: str) -> str:
+    slug = re.sub(r"[\s_]+", "-", name.strip().lower())
+    return re.sub(r"-{2,}", "-", slug).strip("-")
 
 
 def parse_skill_list(raw: str | Iterable[str]) -> list[str]:
     """Split a comma-separated string (or take a list) into distinct slugs, in order."""
+    return list(_typed_skills(raw))
+
+
+def _typed_skills(raw: str | Iterable[str]) -> dict[str, str]:
+    """Distinct slugs, in order, each with the name it was first typed as."""
     names = raw.split(",") if isinstance(raw, str) else list(raw)
-    slugs: list[str] = []
+    slugs: dict[str, str] = {}
     for name in names:
         if not isinstance(name, str):
             raise ValidationError("Skills must be text.", code="invalid_skills")
@@ -70,8 +108,7 @@ def parse_skill_list(raw: str | Iterable[str]) -> list[str]:
             continue
         if len(slug) > 64:
             raise ValidationError(f"Skill '{name[:20]}…' is too long.", code="invalid_skills")
-        if slug not in slugs:
-            slugs.append(slug)
+        slugs.setdefault(slug, name)
     if len(slugs) > _MAX_SKILLS:
         raise ValidationError(f"At most {_MAX_SKILLS} skills.", code="invalid_skills")
     return slugs
@@ -79,7 +116,8 @@ def parse_skill_list(raw: str | Iterable[str]) -> list[str]:
 
 def resolve_skills(session: Session, raw: str | Iterable[str]) -> list[Skill]:
     """The Skill rows for the given names, created on first use."""
-    slugs = parse_skill_list(raw)
+    typed = _typed_skills(raw)
+    slugs = list(typed)
     if not slugs:
         return []
     existing = {s.slug: s for s in session.scalars(select(Skill).where(Skill.slug.in_(slugs)))}
@@ -87,7 +125,7 @@ def resolve_skills(session: Session, raw: str | Iterable[str]) -> list[Skill]:
     for slug in slugs:
         skill = existing.get(slug)
         if skill is None:
-            skill = Skill(slug=slug, name=DISPLAY_NAMES.get(slug, slug.replace("-", " ").title()))
+            skill = Skill(slug=slug, name=display_name(slug, typed[slug]))
             session.add(skill)
         skills.append(skill)
     session.flush()

@@ -224,9 +224,8 @@ def _tell_candidate(session: Session, introduction: Introduction, thank_you: int
             "the terms of the work are between you and them."
         )
         if thank_you:
-            body += (
-                f" As a thank-you for agreeing, {_money(thank_you, problem.currency)} is yours: it is held for "
-                f"the {problem.guarantee_days}-day guarantee period, then you can pay it out or pass it on."
+            body += f" As a thank-you for agreeing, {_money(thank_you, problem.currency)} is yours. " + _until_yours(
+                problem, "the thank-you"
             )
     else:
         title = f"{company} went another way on “{problem.title}”"
@@ -244,6 +243,16 @@ def _tell_candidate(session: Session, introduction: Introduction, thank_you: int
     notify_address(session, introduction.candidate_email, introduction.candidate_user, "candidate_answer", key, message)
 
 
+def _until_yours(problem: Problem, what: str) -> str:
+    """When ``what`` (a share) becomes the member's to use, in words that fit a problem without
+    a guarantee period (not "held for the 0-day guarantee period")."""
+    days = problem.guarantee_days
+    if days == 0:
+        return f"There is no guarantee period: {what} is yours now to pay out or pass on."
+    held = f"{what[:1].upper()}{what[1:]} is held for the {days}-day guarantee period"
+    return f"{held}, then it is yours to pay out or pass on."
+
+
 def _tell_decision(session: Session, introduction: Introduction, chain: list[int], earned: dict[int, int]) -> None:
     """Accepted or declined: the introducer and everyone on their chain hear it, kindly."""
     problem = introduction.problem
@@ -257,8 +266,7 @@ def _tell_decision(session: Session, introduction: Introduction, chain: list[int
             member_paid(
                 session, person, "share_settled", f"problem:{problem.id}", problem=problem,
                 amount=earned[person_id],
-                detail=f"{problem.company.name} accepted the introduction. Your share is held for the "
-                f"{problem.guarantee_days}-day guarantee period, then it is yours to pay out or pass on.",
+                detail=f"{problem.company.name} accepted the introduction. {_until_yours(problem, 'your share')}",
             )  # fmt: skip
     for person in people.values():
         message = Message(
@@ -268,7 +276,11 @@ def _tell_decision(session: Session, introduction: Introduction, chain: list[int
                 else f"{problem.company.name} went another way on “{problem.title}”"
             ),
             body=(
-                "The bounty is settled along the chain and held for the guarantee period."
+                (
+                    "The bounty is shared along the chain and held for the guarantee period."
+                    if problem.guarantee_days
+                    else "The bounty is shared along the chain and paid at once."
+                )
                 if accepted
                 else "Thank you for the introduction. Declining is about fit, never about you."
             ),

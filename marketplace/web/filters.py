@@ -61,6 +61,36 @@ STATUS_STYLES = {
 }
 
 
+# Each state in people's words, by the kind of thing it is the state of (the same value means
+# different things: an "expired" referral is a link nobody used, an "expired" problem closed
+# without an accepted introduction). A state not listed shows its own name.
+STATUS_LABELS = {
+    "ProblemStatus": {
+        "awaiting_payment": "waiting for payment",
+        "matched": "expert found",
+        "in_guarantee": "in guarantee period",
+        "disputed": "reported as failed",
+        "settled": "paid out",
+        "expired": "closed without an introduction",
+        "refunded": "refunded",
+    },
+    "ReferralStatus": {"sent": "not joined yet", "claimed": "joined", "expired": "link closed"},
+    "IntroductionStatus": {
+        "awaiting_candidate": "waiting for the expert to agree",
+        "proposed": "waiting for the company's decision",
+        "expired": "closed with the problem",
+        "duplicate": "introduced earlier by someone else",
+    },
+    "DisputeStatus": {"open": "waiting for a decision", "upheld": "upheld: refunded", "rejected": "rejected: paid out"},
+    "ImportStatus": {"preview": "waiting for your confirmation", "importing": "importing", "done": "imported"},
+}
+
+
+def status_label(status) -> str:
+    value = getattr(status, "value", status)
+    return STATUS_LABELS.get(type(status).__name__, {}).get(value, value.replace("_", " "))
+
+
 @functools.lru_cache(maxsize=2048)
 def render_markdown(text: str) -> Markup:
     """Markdown to sanitised HTML, memoised by the text itself: a published description does
@@ -73,7 +103,7 @@ def render_markdown(text: str) -> Markup:
 def status_badge(status) -> Markup:
     value = getattr(status, "value", status)
     style = STATUS_STYLES.get(value, "secondary")
-    return Markup('<span class="badge text-bg-{}">{}</span>').format(style, value.replace("_", " "))
+    return Markup('<span class="badge text-bg-{}">{}</span>').format(style, status_label(status))
 
 
 def short_date(moment: datetime | None) -> str:
@@ -87,4 +117,5 @@ def register_filters(app) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["status"] = status_badge
+    app.jinja_env.filters["status_label"] = status_label
     app.jinja_env.filters["date"] = short_date

@@ -1,5 +1,7 @@
 """A member's earnings and giving, a company's report of a failed introduction, admins' decisions."""
 
+from dataclasses import dataclass
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -9,6 +11,7 @@ from marketplace.accounts.service import user_by_email
 from marketplace.db import db, utcnow
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.ledger import accounts, disputes, donations, settlement
+from marketplace.ledger.models import LedgerTransaction
 from marketplace.money import parse_major
 from marketplace.payments.service import payout_account, refused_payouts_of
 from marketplace.problems.models import Problem, ProblemStatus
@@ -18,6 +21,66 @@ from marketplace.workflows import disputes as workflow_disputes
 
 bp = Blueprint("ledger", __name__)
 
+BUCKET_LABELS = {
+    "held": "Held",
+    "available": "Available",
+    "payout_pending": "Payout on its way",
+    "paid": "Paid to your bank",
+    "reversed": "Taken back by the bank",
+}
+
+
+@dataclass
+class StatementRow:
+    """One event on the earnings page in people's words: a positive amount and where it went.
+
+    A payout is two or three ledger transactions (started, then paid or refused); the member sees
+    one line for it, with its outcome."""
+
+    transaction: LedgerTransaction
+    kind: str
+    amount: int
+    source: str | None
+    destination: str | None
+    outcome: str = ""
+
+
+def _payout_base(key: str) -> str:
+    return key.removesuffix(":paid").removesuffix(":failed")
+
+
+def statement_rows(statement: accounts.CurrencyStatement) -> list[StatementRow]:
+    rows: list[StatementRow] = []
+    payouts: dict[str, StatementRow] = {}
+    for line in reversed(statement.lines):  # oldest first, so a payout's start comes before its end
+        changes = {bucket: amount for bucket, amount in line.changes.items() if amount}
+        if not changes:
+            continue
+        taken = [b for b, amount in changes.items() if amount < 0]
+        given = [b for b, amount in changes.items() if amount > 0]
+        amount = max(abs(a) for a in changes.values())
+        kind = line.transaction.kind.value
+        key = line.transaction.idempotency_key
+        if kind == "payout" and key.startswith("payout:"):
+            row = payouts.get(_payout_base(key))
+            if row is None:
+                row = payouts[_payout_base(key)] = StatementRow(
+                    line.transaction, "payout", amount, "available", "paid", "on its way to your bank"
+                )
+                rows.append(row)
+            if key.endswith(":paid"):
+                row.outcome = "paid"
+            elif key.endswith(":failed"):
+                row.outcome = "refused by the bank: back in Available"
+            continue
+        if kind == "donation":
+            kind = "gift_received" if given and not taken else "gift_given"
+        rows.append(
+            StatementRow(line.transaction, kind, amount, taken[0] if taken else None, given[0] if given else None)
+        )
+    rows.reverse()  # newest first, as the ledger lists them
+    return rows
+
 
 def _earnings_page(form: DonationForm):
 
@@ -26,7 +89,8 @@ def _earnings_page(form: DonationForm):
         "ledger/earnings.html",
         payout_account=payout_account(db.session, current_user),
         refused_payouts=refused_payouts_of(db.session, current_user),
-        statements=accounts.member_statement(db.session, current_user.id),
+        statements=[(s, statement_rows(s)) for s in accounts.member_statement(db.session, current_user.id)],
+        bucket_labels=BUCKET_LABELS,
         given=given,
         received=received,
         form=form,

@@ -1,6 +1,6 @@
 """The home page, the member's dashboard and members' public records."""
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, send_from_directory, url_for
 from flask_login import current_user, login_required
 
 from marketplace.accounts.models import User
@@ -12,6 +12,14 @@ from marketplace.referrals import read_models, records, visibility
 from marketplace.web.caching import cached_for_visitors
 
 bp = Blueprint("main", __name__)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for ``/favicon.ico`` whatever the page links; the mark is an SVG (they all
+    draw one), served here so that request is never a 404."""
+    static = current_app.static_folder or "static"
+    return send_from_directory(static, "brand/mark.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/")

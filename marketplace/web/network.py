@@ -2,13 +2,15 @@
 one-click forward of the problem page's reach panel."""
 
 from collections import Counter
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, NotFound
 from marketplace.extensions import reach_graph
+from marketplace.links import absolute
 from marketplace.network import imports, reach_service, service
 from marketplace.network.models import ImportStatus
 from marketplace.web.forms.network import CardForm, ConnectForm, ImportForm, SuggestionForm
@@ -29,7 +31,7 @@ def network_counts(user) -> tuple[int, ...]:
 # Connections -----------------------------------------------------------------------------------
 
 
-def _network_page(connect_form: ConnectForm | None = None):
+def _network_page(connect_form: ConnectForm | None = None, invite_email: str | None = None):
     return render_template(
         "network/index.html",
         degrees=reach_service.degree_counts(db.session, reach_graph(), current_user),
@@ -38,7 +40,21 @@ def _network_page(connect_form: ConnectForm | None = None):
         suggestions=service.member_suggestions(db.session, current_user),
         connect_form=connect_form or ConnectForm(),
         suggestion_form=SuggestionForm(),
+        invite_email=invite_email,
+        invitation=_invitation(invite_email) if invite_email else None,
     )
+
+
+def _invitation(email: str) -> str:
+    """A ready-to-send e-mail, from the member's own mail program, asking someone who is not a
+    member yet to join (their sign-up link included)."""
+    subject = f"{current_user.name} invites you to Someone who knows"
+    body = (
+        f"Hi,\n\nI use Someone who knows to pass problems to people who can solve them, and get paid "
+        f"when an introduction works. Join me, then we can connect:\n\n{absolute('accounts.signup')}\n\n"
+        f"{current_user.name}"
+    )
+    return f"mailto:{quote(email)}?" + urlencode({"subject": subject, "body": body}, quote_via=quote)
 
 
 @bp.get("/network")
@@ -54,6 +70,9 @@ def connect():
     if form.validate_on_submit():
         try:
             request_ = service.request_connection(db.session, current_user, email=form.email.data, note=form.note.data)
+        except NotFound as error:  # Not a member yet: offer to invite them instead.
+            form_error(form, error)
+            return _network_page(form, invite_email=form.email.data.strip())
         except MarketplaceError as error:
             form_error(form, error)
         else:
@@ -230,7 +249,12 @@ def decide_import(import_id: int, action: str):
     else:
         imported = imports.cancel(db.session, current_user, import_id)
     if imported.status == ImportStatus.DONE:
-        flash("Imported.", "success")
+        counts = Counter(entry["action"] for entry in imported.entries)
+        flash(
+            f"Import finished: {counts['add']} new card{'' if counts['add'] == 1 else 's'}, "
+            f"{counts['merge']} merged into cards you had, {counts['skip']} skipped.",
+            "success",
+        )
         return redirect(url_for("network.cards"))
     if imported.status == ImportStatus.CANCELLED:
         flash("Import cancelled; nothing was imported.", "info")

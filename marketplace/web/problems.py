@@ -5,11 +5,11 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts.service import require_member
+from marketplace.accounts.service import require_poster
 from marketplace.audit import history
 from marketplace.config import current_settings
 from marketplace.db import db
-from marketplace.errors import MarketplaceError, ValidationError
+from marketplace.errors import Forbidden, MarketplaceError, ValidationError
 from marketplace.extensions import reach_graph
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
@@ -41,13 +41,33 @@ def _int_arg(name: str) -> int | None:
 @bp.get("/problems")
 @cached_for_visitors
 def board():
+    """The board; a filter that cannot be read is named above the whole board instead of
+    replacing the page with an error."""
+    message, status = None, 200
+    try:
+        query = _board_query()
+        page = visibility.board(db.session, _viewer(), query)
+    except MarketplaceError as error:
+        message, status = f"{error.message} Showing every open problem instead.", 400
+        query = service.BoardQuery()
+        page = visibility.board(db.session, _viewer(), query)
+    return (
+        render_template("problems/board.html", page=page, query=query, args=request.args, message=message),
+        status,
+    )
+
+
+def _board_query() -> service.BoardQuery:
     currency = request.args.get("currency", "").lower()
     bounds: dict[str, Any] = {}
-    for name in ("min_bounty", "max_bounty"):
+    for name, label in (("min_bounty", "Minimum bounty"), ("max_bounty", "Maximum bounty")):
         raw = request.args.get(name, "").strip()
         if raw:  # The board takes amounts in major units; compare in minor units of USD by default.
-            bounds[name] = parse_major(raw, currency or "usd")
-    query = service.BoardQuery(
+            try:
+                bounds[name] = parse_major(raw, currency or "usd")
+            except ValidationError as error:
+                raise ValidationError(f"{label}: {error.message}", code=error.code) from None
+    return service.BoardQuery(
         q=request.args.get("q", ""),
         skill=request.args.get("skill", ""),
         currency=currency,
@@ -55,14 +75,12 @@ def board():
         page=_int_arg("page") or 1,
         **bounds,
     )
-    page = visibility.board(db.session, _viewer(), query)
-    return render_template("problems/board.html", page=page, query=query, args=request.args)
 
 
 @bp.route("/companies/<int:company_id>/problems/new", methods=["GET", "POST"])
 @login_required
 def new(company_id: int):
-    require_member(db.session, current_user, company_id)
+    require_poster(db.session, current_user, company_id)
     form = ProblemForm()
     if form.validate_on_submit():
         try:
@@ -110,6 +128,14 @@ def edit(problem_id: int):
 @bp.get("/problems/<int:problem_id>")
 @cached_for_visitors
 def show(problem_id: int):
+    return render_problem_page(problem_id)
+
+
+def render_problem_page(
+    problem_id: int, *, forward_form: ForwardForm | None = None, introduce_form: IntroduceForm | None = None
+) -> str:
+    """The problem page; a form that did not go through is passed back to show what was typed
+    beside its errors."""
     viewer = _viewer()
     page = read_models.problem_page(db.session, viewer, problem_id)
     problem, role, place = page.problem, page.role, page.chains.place
@@ -120,8 +146,8 @@ def show(problem_id: int):
         "rule": splits.SPLIT_RULES[problem.split_rule],
         "preview": service.payout_preview(problem),
         # A visitor's page carries no form, so no CSRF token and no session (it is cached).
-        "forward_form": ForwardForm() if viewer else None,
-        "introduce_form": IntroduceForm() if viewer else None,
+        "forward_form": (forward_form or ForwardForm(formdata=None)) if viewer else None,
+        "introduce_form": (introduce_form or IntroduceForm(formdata=None)) if viewer else None,
         "chain": page.chains.members_to(place),
         "seen_by": page.chains.seen_by,
         "introductions": page.introductions,
@@ -130,6 +156,8 @@ def show(problem_id: int):
         "chains": {i.id: page.chains.members_to(i.referral) for i in page.introductions},
         "reach": None,
         "payments_configured": payments_configured(),
+        # Checkout's cancel address (marketplace.links.checkout_urls) comes back here.
+        "payment_cancelled": viewer is not None and request.args.get("payment") == "cancelled",
         "history": history.problem_history(db.session, page),
         "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
     }
@@ -162,9 +190,32 @@ def fund(problem_id: int):
     return redirect(url_for("problems.show", problem_id=problem.id))
 
 
+CANCELLABLE = (ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN)
+
+
+@bp.get("/problems/<int:problem_id>/cancel")
+@login_required
+def confirm_cancel(problem_id: int):
+    """Before money moves: what cancelling refunds and who is told."""
+    page = read_models.problem_page(db.session, current_user, problem_id)
+    problem = page.problem
+    if page.role is None or not page.role.manages:
+        raise Forbidden("Only the company's owner or an admin can cancel a problem.")
+    if problem.status not in CANCELLABLE:
+        flash("This problem can no longer be cancelled.", "info")
+        return redirect(url_for("problems.show", problem_id=problem.id))
+    waiting = [r for r in page.chains.referrals if r.holder_id is not None]
+    return render_template("problems/confirm_cancel.html", problem=problem, people_in_chains=len(waiting))
+
+
 @bp.post("/problems/<int:problem_id>/cancel")
 @login_required
 def cancel(problem_id: int):
     problem = funding.cancel_problem(db.session, current_user, problem_id)
-    flash("The problem is cancelled.", "info")
+    flash(
+        "The problem is cancelled. The bounty is on its way back to your card."
+        if problem.funded_at
+        else "The problem is cancelled. Nothing was charged.",
+        "info",
+    )
     return redirect(url_for("problems.show", problem_id=problem.id))

@@ -4,9 +4,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.problems import service as problems
-from marketplace.referrals import appearance, chains, introductions
+from marketplace.referrals import appearance, chains, introductions, read_models
+from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
+from marketplace.web.problems import render_problem_page
 from marketplace.workflows import settlement
 
 bp = Blueprint("referrals", __name__)
@@ -29,9 +32,16 @@ def pick(problem_id: int):
 def forward(problem_id: int):
     form = ForwardForm()
     if not form.validate_on_submit():
-        flash("Give the e-mail address of the person you forward to.", "danger")
-        return _back(problem_id)
-    chains.forward(db.session, current_user, problem_id, to_email=form.to_email.data, note=form.note.data)
+        return render_problem_page(problem_id, forward_form=form)
+    try:
+        chains.forward(db.session, current_user, problem_id, to_email=form.to_email.data, note=form.note.data)
+    except (ValidationError, Conflict) as error:  # shown beside what was typed, which is kept
+        db.session.rollback()
+        if isinstance(error, ValidationError):
+            form.to_email.errors = [*form.to_email.errors, error.message]
+        else:
+            form.form_errors.append(error.message)
+        return render_problem_page(problem_id, forward_form=form)
     flash("Forwarded. We e-mailed them your note and a link; you keep your place whatever happens next.", "success")
     return _back(problem_id)
 
@@ -41,8 +51,7 @@ def forward(problem_id: int):
 def introduce(problem_id: int):
     form = IntroduceForm()
     if not form.validate_on_submit():
-        flash("Give the expert's e-mail and a message of at least 10 characters.", "danger")
-        return _back(problem_id)
+        return render_problem_page(problem_id, introduce_form=form)
     introduction = introductions.introduce(
         db.session,
         current_user,
@@ -106,12 +115,37 @@ def consent(token: str):
     return render_template("referrals/consent.html", introduction=introduction, problem=introduction.problem)
 
 
+@bp.get("/introductions/<int:introduction_id>/accept")
+@login_required
+def confirm_accept(introduction_id: int):
+    """Before money moves: who is paid how much if the company accepts, and what comes back."""
+    introduction = db.session.get(Introduction, introduction_id)
+    if introduction is None:
+        raise NotFound("No such introduction.")
+    page = read_models.problem_page(db.session, current_user, introduction.problem_id)
+    if page.role is None or not page.role.manages:
+        raise Forbidden("Only the company's owner or an admin can accept an introduction.")
+    if introduction.status != IntroductionStatus.PROPOSED or not page.problem.is_open:
+        flash("This introduction is no longer waiting for your decision.", "info")
+        return _back(introduction.problem_id)
+    chain = page.chains.members_to(introduction.referral)
+    split = problems.payout_preview(page.problem, max_links=len(chain))[-1] if chain else None
+    return render_template(
+        "referrals/confirm_accept.html",
+        introduction=introduction,
+        problem=page.problem,
+        chain=chain,
+        split=split,
+        seen_by=page.chains.seen_by,
+    )
+
+
 @bp.post("/introductions/<int:introduction_id>/<any(accept, decline, withdraw):action>")
 @login_required
 def decide(introduction_id: int, action: str):
     if action == "accept":
         introduction = settlement.accept_introduction(db.session, current_user, introduction_id).introduction
-        message = "Accepted. The bounty is settled along the chain and held for the guarantee period."
+        message = "Accepted. The bounty is shared along the chain; each share is paid when the guarantee period ends."
     elif action == "decline":
         note = request.form.get("note", "")
         introduction = introductions.decline(db.session, current_user, introduction_id, note=note)

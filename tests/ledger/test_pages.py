@@ -6,8 +6,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from marketplace.ledger import payouts
 from marketplace.ledger.accounts import member_account
-from marketplace.ledger.models import Dispute, DisputeStatus
+from marketplace.ledger.models import Dispute, DisputeStatus, Share
 from marketplace.ledger.posting import balance
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.workflows import disputes as dispute_workflow
@@ -43,8 +44,9 @@ def test_the_earnings_page_shows_each_figure_and_the_lines_behind_it(browser, wo
     assert 'href="/me/earnings">Earnings</a>' in page.text
     assert (figure(page.text, "usd", "held"), figure(page.text, "usd", "available")) == ("$810.00", "$810.00")
     assert (figure(page.text, "usd", "payout_pending"), figure(page.text, "usd", "paid")) == ("$0.00", "$0.00")
-    assert page.text.count("Introduction accepted: <a") == 2
-    assert page.text.count("Guarantee period over: <a") == 1
+    assert page.text.count("Your share of an accepted introduction: <a") == 2
+    assert page.text.count("Guarantee period over: yours to use: <a") == 1
+    assert "from Held to Available" in page.text and "-$" not in page.text
     assert logged_in(browser, world.outsider).get("/me/earnings").text.count("Nothing yet.") == 3
 
 
@@ -69,11 +71,33 @@ def test_paying_it_forward_from_the_page_gives_once_even_if_sent_twice(browser, 
     assert balance(session, member_account(world.cleo.id, "available"), "usd") == 81_000 - 10_050
     assert balance(session, member_account(world.ann.id, "available"), "usd") == 4_500 + 10_050
     assert "$100.50</span> to Ann Li" in second.text
-    assert "$100.50</span> from Cleo Duarte" in logged_in(browser, world.ann).get("/me/earnings").text
+    ann_page = logged_in(browser, world.ann).get("/me/earnings").text
+    assert "$100.50</span> from Cleo Duarte" in ann_page
+    assert 'data-kind="gift_received"' in ann_page and "A gift from another member" in ann_page
+    assert "You passed it on" not in ann_page, "the recipient of a gift did not pass anything on"
+    assert "You passed it on" in second.text
     assert cleo.client.post("/me/earnings/give", data={**form, "csrf_token": ""}).status_code == 400
     too_much = cleo.submit("/me/earnings", {**form, "amount": "5000", "key": "other"}, action="/me/earnings/give")
     assert "You can give at most what is available to you: $709.50." in too_much.text
     assert_ledger_sound(session)
+
+
+def test_a_payout_is_one_line_with_a_positive_amount_and_where_it_went(browser, world, accepted, session):
+    """Started and completed, a payout is two ledger transactions; the member sees one line,
+    its amount positive, saying it went from Available to their bank and that it is paid."""
+    problem = accepted(guarantee_days=0)
+    share = session.scalars(select(Share).where(Share.problem_id == problem.id, Share.member_id == world.cleo.id)).one()
+    payouts.start_payout(session, share)
+    payouts.complete_payout(session, share, transfer_id="tr_test_1")
+    session.commit()
+
+    page = logged_in(browser, world.cleo).get("/me/earnings").text
+
+    assert page.count('data-kind="payout"') == 1
+    row = page[page.index('data-kind="payout"') :].split("</tr>")[0]
+    assert "Payout to your bank" in row and "$810.00" in row and "-$" not in row
+    assert "from Available to your bank: paid" in row
+    assert figure(page, "usd", "paid") == "$810.00"
 
 
 def test_the_company_sees_the_settlement_and_reports_a_failed_introduction(browser, world, accepted, session):

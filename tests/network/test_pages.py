@@ -7,6 +7,7 @@ import re
 
 from sqlalchemy import func, select
 
+from marketplace.jobs import service as jobs
 from marketplace.network import imports, service
 from marketplace.network.models import ContactCard, ContactImport
 from marketplace.network.service import CardData
@@ -41,6 +42,9 @@ def test_refused_and_cancelled_requests_on_the_page(browser, session, world):
     ann, bob = logged_in(browser, world.ann), logged_in(browser, world.bob)
     page = ann.submit("/network", {"email": "nobody@example.com", "note": "Hi"}, action="/network/connect")
     assert page.status_code == 200 and "No member has that e-mail address." in page.text
+    # Someone who is not a member yet can be invited from there, with the sign-up link.
+    assert 'data-invite="nobody@example.com"' in page.text
+    assert 'href="mailto:nobody%40example.com?subject=' in page.text and "signup" in page.text
     page = ann.submit("/network", {"email": "bob@example.com", "note": "Hi"}, action="/network/connect")
     request_id = re.search(r"/network/requests/(\d+)/cancel", page.text).group(1)
     page = bob.submit("/network", action=f"/network/requests/{request_id}/cancel")
@@ -108,7 +112,8 @@ def test_import_preview_then_confirm(browser, session, world):
     import_id = session.scalars(select(ContactImport.id)).one()
     session.commit()
     page = ann.submit(f"/network/import/{import_id}", action=f"/network/import/{import_id}/confirm")
-    assert "Imported." in page.text and "Chloé Dubois-Martin" in page.text
+    assert "Import finished: 4 new cards, 1 merged into cards you had, 1 skipped." in page.text
+    assert "Chloé Dubois-Martin" in page.text
 
     download = ann.get("/network/cards/export.csv")
     assert download.mimetype == "text/csv" and "attachment" in download.headers["Content-Disposition"]
@@ -141,6 +146,14 @@ def test_a_large_import_shows_its_progress(browser, session, world):
         "processed": 0,
         "total": 2_101,
     }
+    assert "reload" not in page.text.split("<noscript>")[0].lower(), "the page follows it by itself"
+
+    # Finished, the page says so with the final counts, not what was still "to add".
+    jobs.work_once(session, "test-worker", kinds={imports.JOB_KIND})
+    session.commit()
+    finished = ann.get(f"/network/import/{import_id}").text
+    assert "Finished on" in finished and "2100 new cards added" in finished
+    assert "to add" not in finished and 'data-import-counts="final"' in finished
 
 
 def test_the_problem_page_shows_who_a_member_can_reach_and_forwards_in_one_click(browser, session, world, open_problem):

@@ -265,3 +265,13 @@ def test_members_and_problems_share_the_vocabulary(session, world, open_problem)
     assert [s.slug for s in world.dev.skills] == ["postgresql"]
     postgresql = next(s for s in problem.skills if s.slug == "postgresql")
     assert postgresql.id == world.dev.skills[0].id and postgresql.name == "PostgreSQL"
+
+
+def test_skill_names_keep_the_case_they_were_given(session):
+    """GDPR stays GDPR and FinOps stays FinOps, typed so or in lower case; a name typed in lower
+    case gets a capital first letter, and an alias is shown by the name it stands for."""
+    from marketplace.accounts.skills import resolve_skills
+
+    names = [s.name for s in resolve_skills(session, "gdpr, FinOps, Data Mesh, data-governance, golang, MLflow")]
+
+    assert names == ["GDPR", "FinOps", "Data Mesh", "Data governance", "Go", "MLflow"]

@@ -381,3 +381,21 @@ def test_a_worker_killed_after_the_server_accepted_resends_once_with_the_same_me
     assert len(smtp.messages) == 2
     assert smtp.messages[0]["Message-ID"] == smtp.messages[1]["Message-ID"]
     app.extensions["database"].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("days", "says"),
+    [(0, "There is no guarantee period: your share is yours now"), (30, "Your share is held for the 30-day guarantee")],
+)
+def test_a_settled_share_is_described_as_the_problem_holds_it(session, world, open_problem, days, says):
+    """Without a guarantee period the share is the member's at once: never "held for the 0-day
+    guarantee period"."""
+    from tests import builders as build
+
+    problem = open_problem(guarantee_days=days)
+    build.accepted(session, world.owner, problem, [world.ann, world.bob, world.cleo])
+
+    settled = session.scalars(
+        select(Notification).where(Notification.user_id == world.ann.id, Notification.kind == "share_settled")
+    ).one()
+    assert says in settled.body and " 0-day" not in settled.body

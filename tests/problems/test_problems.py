@@ -151,6 +151,9 @@ PAST = (date.today() - timedelta(days=1)).isoformat()
         ({"split_rule": "no-such-rule"}, "Not a valid choice"),
         ({"skills": ""}, "This field is required."),
         ({"skills": " , ,"}, "Name at least one skill the expert needs."),
+        ({"max_depth": "0"}, "A chain has from 1 to 12 links."),
+        ({"max_depth": ""}, "This field is required."),
+        ({"guarantee_days": "-1"}, "From 0 (paid at once) to 365 days."),
     ],
     ids=[
         "title-too-short",
@@ -164,6 +167,9 @@ PAST = (date.today() - timedelta(days=1)).isoformat()
         "unknown-split-rule",
         "no-skills",
         "only-blank-skills",
+        "chain-of-no-links-is-out-of-range-not-missing",
+        "no-longest-chain",
+        "negative-guarantee",
     ],
 )
 def test_invalid_problem_form_rerenders_with_message_and_creates_nothing(browser, world, session, overrides, message):
@@ -177,12 +183,27 @@ def test_invalid_problem_form_rerenders_with_message_and_creates_nothing(browser
     assert count_problems(session) == 0
 
 
-def test_problem_form_for_another_company_is_not_found(browser, world, session):
+def test_a_guarantee_of_zero_days_is_a_value_not_a_missing_field(browser, world, session):
+    """0 days is typed data: the problem is saved with no guarantee period."""
+    olivia = logged_in(browser, world.owner)
+
+    response = olivia.submit(new_problem_url(world), page_form(guarantee_days="0"))
+
+    assert response.status_code == 200 and "Saved as a draft." in response.text
+    assert session.scalars(select(Problem.guarantee_days)).one() == 0
+    assert "There is no guarantee period" in response.text
+
+
+def test_problem_form_of_a_company_one_is_not_in_says_why(browser, world, session):
+    """A non-member is told they are not a member (403) and how to get in, not "No such company"."""
     other = accounts.create_company(session, world.outsider, name="Other Corp")
     session.commit()
     olivia = logged_in(browser, world.owner)
 
-    assert olivia.get(f"/companies/{other.id}/problems/new").status_code == 404
+    refused = olivia.get(f"/companies/{other.id}/problems/new")
+    assert refused.status_code == 403
+    assert "You are not a member of this company" in refused.text and "invite you" in refused.text
+    assert olivia.get(f"/companies/{other.id + 100}/problems/new").status_code == 404
     assert olivia.get(new_problem_url(world)).status_code == 200
     assert browser().get(new_problem_url(world)).status_code == 302  # To the log-in page.
 
@@ -303,7 +324,7 @@ class Cells(HTMLParser):
 
 
 def preview_rows(html: str) -> list[list[str]]:
-    table = re.search(r'<table class="table table-sm money">.*?</table>', html, re.S)
+    table = re.search(r'<table class="table table-sm money[^"]*">.*?</table>', html, re.S)
     assert table, "the problem page has a payout preview"
     parser = Cells()
     parser.feed(table.group(0))
@@ -716,11 +737,14 @@ def test_draft_is_invisible_to_non_members(api, browser, client, world, session)
         "min_bounty=99999999999999999999",
     ],
 )
-def test_invalid_board_query_on_the_page_is_4xx_not_500(client, query):
+def test_invalid_board_query_on_the_page_is_the_board_with_a_message(client, query):
+    """A filter that cannot be read answers 400 with the board itself, the mistake named above it
+    and every open problem listed, never an error page in its place."""
     response = client.get(f"/problems?{query}")
 
-    assert 400 <= response.status_code < 500, response.status_code
-    assert "That did not work" in response.text
+    assert response.status_code == 400, response.status_code
+    assert "Open problems" in response.text and "data-board-message" in response.text
+    assert "Showing every open problem instead." in response.text
 
 
 @pytest.mark.parametrize(

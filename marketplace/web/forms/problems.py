@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from wtforms import DateField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from marketplace.money import MINOR_DIGITS, major_text, parse_major
 from marketplace.problems import splits
@@ -37,17 +37,26 @@ class ProblemForm(MarketplaceForm):
         "Fee per forwarding link (% of the pool)",
         validators=[Optional(), NumberRange(0, 50)],
         description="Flat fee rule only; default 5%.",
+        render_kw={"data-split-rule": "flat_fee_finder_rest"},  # static/problems/split-rule.js
     )
     finder_percent = IntegerField(
         "Finder's share (% of the pool)",
         validators=[Optional(), NumberRange(50, 100)],
         description="Finder-and-first rule only; default 80%.",
+        render_kw={"data-split-rule": "finder_and_first"},
     )
-    max_depth = IntegerField("Longest chain", default=6, validators=[DataRequired(), NumberRange(1, 12)])
+    # InputRequired, not DataRequired: 0 is typed data (out of range here, a valid guarantee below),
+    # and must be answered with the range, not "This field is required".
+    max_depth = IntegerField(
+        "Longest chain",
+        default=6,
+        validators=[InputRequired(), NumberRange(1, 12, message="A chain has from 1 to 12 links.")],
+        description="How many people at most, from the first to the one who introduces the expert.",
+    )
     guarantee_days = IntegerField(
         "Guarantee period (days)",
         default=30,
-        validators=[NumberRange(0, 365)],
+        validators=[InputRequired(), NumberRange(0, 365, message="From 0 (paid at once) to 365 days.")],
         description="Shares are held this long; you can report a failed introduction meanwhile.",
     )
     candidate_share_percent = IntegerField(

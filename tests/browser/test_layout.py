@@ -1,0 +1,101 @@
+"""Every page people reach fits a phone: no page is wider than the screen at 360, 390 and 414 px
+(nor at 1280 px), no request answers 404 (the favicon included) and the console stays clean."""
+
+import pytest
+
+from tests.browser.conftest import log_in
+
+WIDTHS = (360, 390, 414, 1280)
+
+
+def visitor_pages(world):
+    return [
+        "/",
+        "/problems",
+        f"/problems/{world.deciding_problem_id}",
+        f"/r/{world.landing_token}",
+        f"/i/{world.consent_token}",
+        "/login",
+        "/signup",
+        "/password/forgot",
+    ]
+
+
+def member_pages(world):
+    return [
+        "/dashboard",
+        "/problems",
+        f"/problems/{world.settled_problem_id}",
+        f"/problems/{world.deciding_problem_id}",
+        "/me/earnings",
+        "/network",
+        "/network/cards",
+        f"/network/cards/{world.card_id}/edit",
+        "/notifications",
+        "/notifications/settings",
+        "/companies/new",
+        "/profile",
+        f"/members/{world.ids['bob']}",
+        f"/members/{world.ids['ann']}",
+    ]
+
+
+def owner_pages(world):
+    return [
+        "/dashboard",
+        f"/companies/{world.company_id}",
+        f"/companies/{world.company_id}/problems/new",
+        f"/problems/{world.settled_problem_id}",
+        f"/problems/{world.deciding_problem_id}",
+        f"/problems/{world.private_problem_id}",
+        f"/introductions/{world.proposed_introduction_id}/accept",
+        f"/problems/{world.deciding_problem_id}/cancel",
+        "/me/earnings",
+        "/network",
+        "/notifications",
+        "/profile",
+    ]
+
+
+class PageWatch:
+    """What went wrong while a page loaded: 404s and console errors."""
+
+    def __init__(self, page):
+        self.problems: list[str] = []
+        page.on("response", lambda r: r.status == 404 and self.problems.append(f"404 {r.url}"))
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
+
+
+def walk(context, base, paths):
+    """Visit each page at each width; return what overflowed or failed, page by page."""
+    page = context.new_page()
+    watch = PageWatch(page)
+    failures = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        for path in paths:
+            page.goto(base + path)
+            page.wait_for_load_state("load")
+            scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if scroll > inner:
+                failures.append(f"{path} at {width}px is {scroll}px wide")
+    # The browser asks for /favicon.ico on its own at most once per session; ask as it does.
+    favicon = page.goto(base + "/favicon.ico")
+    assert favicon is not None and favicon.status == 200
+    page.close()
+    return failures + watch.problems
+
+
+@pytest.mark.parametrize(
+    "who, pages",
+    [(None, visitor_pages), ("ann@example.com", member_pages), ("olivia@acme.example.com", owner_pages)],
+    ids=["visitor", "member", "company-owner"],
+)
+def test_no_page_is_wider_than_a_phone_and_nothing_is_missing(chromium, served, demo_world, who, pages):
+    context = chromium.new_context()
+    if who:
+        log_in(context, served, who)
+    failures = walk(context, served, pages(demo_world))
+    context.close()
+    assert not failures, "\n".join(failures)
