@@ -24,6 +24,7 @@ from marketplace.fraud import registry as fraud_registry
 from marketplace.network import registry as network_registry
 from marketplace.notifications import registry as notifications_registry
 from marketplace.payments import registry as payments_registry
+from marketplace.webhooks import registry as webhooks_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
     payments_registry.init_app(app)
     audit_registry.init_app(app)
     fraud_registry.init_app(app)
+    webhooks_registry.init_app(app)
     web.init_app(app)
     api.init_app(app)
     cli.init_app(app)

@@ -11,5 +11,6 @@ from marketplace.notifications import models as notifications  # noqa: F401
 from marketplace.payments import models as payments  # noqa: F401
 from marketplace.problems import models as problems  # noqa: F401
 from marketplace.referrals import models as referrals  # noqa: F401
+from marketplace.webhooks import models as webhooks  # noqa: F401
 
 metadata = Base.metadata

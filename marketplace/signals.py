@@ -215,6 +215,13 @@ payment_alert = _signals.signal(
     (optional): the admin page to act on it.""",
 )
 
+webhook_endpoint_disabled = _signals.signal(
+    "webhook-endpoint-disabled",
+    doc="""A company's webhook endpoint failed every attempt for days and was disabled; nothing
+    more is sent to it until its owner or an admin enables it again. Sender: the endpoint;
+    ``company_id``; ``url``; ``reason``: the last failure, in words.""",
+)
+
 fraud_flag_raised = _signals.signal(
     "fraud-flag-raised",
     doc="""An accepted introduction's chain raised fraud signals; its shares are held for a

@@ -15,6 +15,7 @@ from marketplace.api.notifications import blp as notifications_blp
 from marketplace.api.payments import blp as payments_blp
 from marketplace.api.problems import blp as problems_blp
 from marketplace.api.referrals import blp as referrals_blp
+from marketplace.api.webhooks import blp as webhooks_blp
 from marketplace.extensions import csrf
 
 
@@ -31,7 +32,9 @@ api = MarketplaceApi()
 def init_app(app: Flask) -> None:
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    blueprints = (accounts_blp, problems_blp, referrals_blp, network_blp, notifications_blp, ledger_blp, payments_blp)
+    blueprints = (
+        accounts_blp, problems_blp, referrals_blp, network_blp, notifications_blp, ledger_blp, payments_blp, webhooks_blp,
+    )
     for blueprint in blueprints:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -33,7 +33,14 @@ UNKNOWN_LOOKUP_AFTER = timedelta(hours=24)
 
 
 class RetryLater(Exception):
-    """The attempt failed in a way worth retrying (a 5xx, a rate limit, a refused connection)."""
+    """The attempt failed in a way worth retrying (a 5xx, a rate limit, a refused connection).
+
+    ``after``: when the handler keeps its own schedule (outbound webhooks), the wait before the
+    next attempt; otherwise the outbox's exponential ``backoff``."""
+
+    def __init__(self, message: str = "", *, after: timedelta | None = None):
+        super().__init__(message)
+        self.after = after
 
 
 class OutcomeUnknown(RetryLater):
@@ -177,7 +184,8 @@ def _record_failure(session: Session, job_id: int, error: Exception, now: dateti
         log.error("job %s (%s) parked after %s attempt(s): %s", job.id, job.kind, job.attempts, job.last_error)
     else:
         job.status = JobStatus.PENDING
-        job.run_after = now + backoff(job.attempts)
+        wait = error.after if isinstance(error, RetryLater) and error.after is not None else None
+        job.run_after = now + (wait if wait is not None else backoff(job.attempts))
     session.commit()
     return job.status
 

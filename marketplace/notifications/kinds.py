@@ -33,6 +33,7 @@ KINDS: dict[str, Kind] = {
     "password_reset": Kind("Password reset links", mandatory=True),
     "email_verification": Kind("Links that confirm your e-mail address", mandatory=True),
     "membership_ended": Kind("You were removed from a company"),
+    "webhook_disabled": Kind("Your company's webhook endpoint was disabled after days of failures", mandatory=True),
 }
 
 

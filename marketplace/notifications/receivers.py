@@ -480,3 +480,17 @@ def member_removed(company: Company, *, session: Session, member: User, actor: U
         data={"company": company.name, "actor": actor.name},
     )
     notify(session, member, "membership_ended", f"company:{company.id}:{utcnow().isoformat()}", message)
+
+
+def webhook_endpoint_disabled(
+    endpoint: Any, *, session: Session, company_id: int, url: str, reason: str, **_: Any
+) -> None:
+    """The company's owner and admins hear that their systems stopped getting events, and why."""
+    for manager in _managers(session, company_id):
+        message = Message(
+            title=f"Webhooks to {url} are disabled",
+            body=f"{reason} Nothing more is sent there until you enable the endpoint again.",
+            link=f"/companies/{company_id}/webhooks/{endpoint.id}",
+            data={"url": url, "reason": reason},
+        )
+        notify(session, manager, "webhook_disabled", f"webhook-endpoint:{endpoint.id}:{endpoint.disabled_at}", message)

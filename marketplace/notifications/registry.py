@@ -33,6 +33,7 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.payout_failed: receivers.payout_failed,
     signals.payout_account_needs_attention: receivers.payout_account_attention,
     signals.payment_alert: receivers.payment_alert,
+    signals.webhook_endpoint_disabled: receivers.webhook_endpoint_disabled,
 }
 
 

@@ -34,6 +34,9 @@ class Viewer:
 
 
 NOBODY = Viewer(None)
+# The company as a whole (what its own systems read through its webhooks), not one of its
+# members: it dealt directly with nobody on a chain, so it sees only the names members show.
+COMPANY = Viewer(None)
 
 
 def viewer_on(session: Session, user: User | None, problem_id: int) -> Viewer:

@@ -26,6 +26,7 @@ from marketplace.web.problems import bp as problems_bp
 from marketplace.web.referrals import bp as referrals_bp
 from marketplace.web.request_limits import check_json_body, check_url
 from marketplace.web.stripe_webhooks import bp as webhooks_bp
+from marketplace.web.webhooks import bp as company_webhooks_bp
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -77,7 +78,7 @@ LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"
 def init_app(app: Flask) -> None:
     blueprints = (
         main_bp, accounts_bp, problems_bp, referrals_bp, network_bp, notifications_bp, admin_bp, ledger_bp,
-        payments_bp, webhooks_bp, fraud_bp,
+        payments_bp, webhooks_bp, fraud_bp, company_webhooks_bp,
     )  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
