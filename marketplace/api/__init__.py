@@ -33,7 +33,14 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     blueprints = (
-        accounts_blp, problems_blp, referrals_blp, network_blp, notifications_blp, ledger_blp, payments_blp, webhooks_blp,
+        accounts_blp,
+        problems_blp,
+        referrals_blp,
+        network_blp,
+        notifications_blp,
+        ledger_blp,
+        payments_blp,
+        webhooks_blp,
     )
     for blueprint in blueprints:
         csrf.exempt(blueprint)

@@ -63,7 +63,10 @@ def refund_completed(problem: Problem, *, session: Session, **_: Any) -> None:
 
 def referral_claimed(referral: Referral, *, session: Session, **_: Any) -> None:
     problem = referral.problem
-    data = {"problem": _problem(problem), "referral": {"id": referral.id, "depth": referral.depth, "holder": _person(referral.holder)}}
+    data = {
+        "problem": _problem(problem),
+        "referral": {"id": referral.id, "depth": referral.depth, "holder": _person(referral.holder)},
+    }
     publish(session, problem.company_id, "referral.claimed", data)
 
 
@@ -106,6 +109,11 @@ def dispute_opened(dispute: Dispute, *, session: Session, chargeback: bool = Fal
     problem = dispute.problem
     data = {
         "problem": _problem(problem),
-        "dispute": {"id": dispute.id, "status": dispute.status.value, "reason": dispute.reason, "chargeback": chargeback},
+        "dispute": {
+            "id": dispute.id,
+            "status": dispute.status.value,
+            "reason": dispute.reason,
+            "chargeback": chargeback,
+        },
     }
     publish(session, problem.company_id, "dispute.opened", data)

@@ -310,7 +310,9 @@ def deliver(session: Session, job: Job) -> dict[str, Any]:
 
 def _disable(session: Session, endpoint: WebhookEndpoint, failure: str, now: datetime) -> None:
     endpoint.disabled_at = now
-    endpoint.disabled_reason = f"Every attempt failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC; the last: {failure}"
+    endpoint.disabled_reason = (
+        f"Every attempt failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC; the last: {failure}"
+    )
     session.flush()
     signals.webhook_endpoint_disabled.send(
         endpoint, session=session, company_id=endpoint.company_id, url=endpoint.url, reason=endpoint.disabled_reason

@@ -89,7 +89,9 @@ def target_of(url: str, *, production: bool) -> Target:
     if parts.fragment:
         raise ValidationError("A webhook URL may not have a #fragment.", code="invalid_url")
     if parts.scheme == "http" and (production or not _loopback_name(host)):
-        message = "Webhooks are sent over https only" + ("." if production else " (http to this machine in development).")
+        message = "Webhooks are sent over https only" + (
+            "." if production else " (http to this machine in development)."
+        )
         raise ValidationError(message, code="insecure_url")
     if production:
         address = _literal_address(host)

@@ -13,14 +13,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import User
 from marketplace.db import utcnow
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.notifications.models import Notification
@@ -28,7 +27,6 @@ from marketplace.webhooks import service as webhooks
 from marketplace.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from marketplace.workflows import disputes, funding
 from tests import builders as build
-from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_EVENTS = list(webhooks.EVENT_TYPES)
@@ -49,13 +47,17 @@ def signatures_valid(secret: str, headers: dict[str, str], body: bytes) -> list[
 
 def register(api, user, company_id, url, events=None):
     """An endpoint made through the API; the answer carries its secret."""
-    response = api(user).post(f"/companies/{company_id}/webhooks", json={"url": url, "event_types": events or ALL_EVENTS})
+    response = api(user).post(
+        f"/companies/{company_id}/webhooks", json={"url": url, "event_types": events or ALL_EVENTS}
+    )
     assert response.status_code == 201, response.json
     return response.json
 
 
 def job_of(session, delivery_id) -> Job:
-    query = select(Job).where(Job.kind == webhooks.DELIVER_JOB).order_by(Job.id).execution_options(populate_existing=True)
+    query = (
+        select(Job).where(Job.kind == webhooks.DELIVER_JOB).order_by(Job.id).execution_options(populate_existing=True)
+    )
     jobs = [job for job in session.scalars(query) if job.payload["delivery_id"] == delivery_id]
     session.commit()
     return jobs[-1]
@@ -142,17 +144,17 @@ def test_a_worker_killed_during_delivery_is_taken_over_and_the_success_recorded_
         os.environ, DATABASE_URL=database_url, APP_ENV="test", JOB_LEASE_SECONDS="1", SECRET_KEY="test-secret",
         INSTANCE_PATH=str(tmp_path / "worker"), FLASK_APP="wsgi.py",
     )  # fmt: skip
-    log = open(tmp_path / "worker.log", "ab")
+    log_path = tmp_path / "worker.log"
 
     def start():
         return subprocess.Popen(
             [sys.executable, "-m", "flask", "worker", "--interval", "0.2"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=log,
+            stdout=subprocess.DEVNULL, stderr=log_path.open("ab"),  # noqa: SIM115 (the worker's own)
         )  # fmt: skip
 
     first = start()
     try:
-        assert receiver.arrived.wait(60), (tmp_path / "worker.log").read_text()
+        assert receiver.arrived.wait(60), log_path.read_text()
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -178,9 +180,7 @@ def test_a_worker_killed_during_delivery_is_taken_over_and_the_success_recorded_
     assert job_of(session, delivery.id).status == JobStatus.DONE
 
 
-def test_during_a_rotation_both_secrets_sign_and_only_the_new_one_after(
-    app, session, world, api, receiver, deliver
-):
+def test_during_a_rotation_both_secrets_sign_and_only_the_new_one_after(app, session, world, api, receiver, deliver):
     """Rotating gives a new secret once; for 24 hours each delivery carries a signature by the new
     secret and one by the old; after the grace period only the new one signs."""
     made = register(api, world.owner, world.company.id, receiver.url())
@@ -190,7 +190,7 @@ def test_during_a_rotation_both_secrets_sign_and_only_the_new_one_after(
     new_secret, old_secret = rotated.json["secret"], made["secret"]
     assert new_secret != old_secret
     grace_ends = utcnow() + webhooks.ROTATION_GRACE
-    assert abs(json_time(rotated.json["previous_secret_expires_at"]) - grace_ends) < timedelta(minutes=1)
+    assert abs(datetime.fromisoformat(rotated.json["previous_secret_expires_at"]) - grace_ends) < timedelta(minutes=1)
 
     assert api(world.owner).post(base + "/ping").status_code == 202
     deliver()
@@ -207,12 +207,6 @@ def test_during_a_rotation_both_secrets_sign_and_only_the_new_one_after(
     after = receiver.requests[-1]
     assert signatures_valid(new_secret, after.headers, after.body) == [True]
     assert signatures_valid(old_secret, after.headers, after.body) == [False]
-
-
-def json_time(text):
-    from datetime import datetime
-
-    return datetime.fromisoformat(text)
 
 
 def test_an_event_of_another_company_is_never_delivered(app, session, world, api, receiver, deliver, make_user):
@@ -250,7 +244,8 @@ def test_payloads_show_chain_members_as_the_company_sees_them(
     assert claimed == [{"id": None, "name": "Anonymous member"}, {"id": world.bob.id, "name": world.bob.name}]
     accepted = json.loads(bodies[types.index("introduction.accepted")])["data"]
     assert [(link["id"], link["name"]) for link in accepted["chain"]] == [
-        (None, "Anonymous member"), (world.bob.id, world.bob.name)
+        (None, "Anonymous member"),
+        (world.bob.id, world.bob.name),
     ]
     assert accepted["introduction"]["candidate"] == {"name": world.dev.name, "email": world.dev.email}
     assert sum(link["share"] for link in accepted["chain"]) > 0
@@ -270,15 +265,15 @@ def test_a_dispute_is_delivered(app, session, world, api, receiver, deliver, ope
 
 
 def test_an_expired_problem_is_delivered(app, session, world, api, receiver, deliver, open_problem):
+    """problem.expired when the expiry job closes a problem past its date."""
     register(api, world.owner, world.company.id, receiver.url(), ["problem.expired"])
     problem = open_problem()
     funding.expire_due(session, now=problem.expires_at + timedelta(seconds=1))
     session.commit()
     deliver()
     [request] = receiver.requests
-    assert json.loads(request.body)["data"]["problem"] == json.loads(request.body)["data"]["problem"] | {
-        "id": problem.id, "status": "expired"
-    }
+    expired = json.loads(request.body)["data"]["problem"]
+    assert (expired["id"], expired["status"]) == (problem.id, "expired")
 
 
 def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
@@ -287,7 +282,7 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
     """Every attempt failing for 3 days: the message gives up, the endpoint is disabled, its
     owner and admin are notified (not the employee), and new events are not queued for it until
     it is enabled again."""
-    made = register(api, world.owner, world.company.id, receiver.url(), ["problem.funded", "webhook.ping"][:1])
+    made = register(api, world.owner, world.company.id, receiver.url(), ["problem.funded"])
     receiver.answers.extend([500] * 10)
     open_problem()
     assert deliver().failed == 1
@@ -319,9 +314,7 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
     assert endpoint.enabled and endpoint.failing_since is None
 
 
-def test_the_delivery_log_page_shows_each_attempt_and_sends_again(
-    app, session, world, api, receiver, deliver, browser
-):
+def test_the_delivery_log_page_shows_each_attempt_and_sends_again(app, session, world, api, receiver, deliver, browser):
     """An owner adds an endpoint on the page (the secret shown once), sends a test ping, reads the
     request and the response in the log, and sends it again with the same webhook-id. The page
     is the owner's and admins': an employee is refused, an outsider told nothing; a form without
@@ -401,7 +394,9 @@ def test_the_api_manages_endpoints_deliveries_and_pings(app, session, world, api
     ],
 )
 def test_bad_urls_are_refused_with_a_reason(app, world, api, url, code):
-    response = api(world.owner).post(f"/companies/{world.company.id}/webhooks", json={"url": url, "event_types": ["problem.funded"]})
+    response = api(world.owner).post(
+        f"/companies/{world.company.id}/webhooks", json={"url": url, "event_types": ["problem.funded"]}
+    )
     assert response.status_code == 422 and response.json["error"]["code"] == code
 
 

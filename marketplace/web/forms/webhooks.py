@@ -1,4 +1,7 @@
+"""The form that adds a webhook endpoint to a company."""
+
 from wtforms import SelectMultipleField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -13,7 +16,7 @@ class EndpointForm(MarketplaceForm):
     description = StringField("Description", validators=[Length(max=200)], description="What receives it, for you.")
     event_types = SelectMultipleField(
         "Events",
-        choices=[(name, f"{name}: {label}") for name, label in EVENT_TYPES.items()],
+        choices=[SelectChoice(name, f"{name}: {label}") for name, label in EVENT_TYPES.items()],
         validators=[DataRequired("Choose at least one event type.")],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
