@@ -202,6 +202,9 @@ class ApiClient:
     def put(self, url, json=None):
         return self.client.put("/api/v1" + url, json=json or {}, headers=self._headers())
 
+    def patch(self, url, json=None):
+        return self.client.patch("/api/v1" + url, json=json or {}, headers=self._headers())
+
     def delete(self, url):
         return self.client.delete("/api/v1" + url, headers=self._headers())
 

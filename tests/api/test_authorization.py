@@ -24,6 +24,8 @@ from marketplace.db import db, make_engine
 from marketplace.models import metadata
 from marketplace.network import service as network
 from marketplace.referrals import chains, introductions
+from marketplace.webhooks import service as webhooks
+from marketplace.webhooks.models import DeliveryStatus
 from tests import builders as build
 from tests.conftest import FAST_PASSWORD_HASH, PASSWORD
 
@@ -113,6 +115,8 @@ class Scene:
     request: int
     card: int
     token: int
+    endpoint: int
+    delivery: int
     missing: int = 2**31  # an id nothing has
 
 
@@ -122,7 +126,8 @@ def scene(session, world, open_problem) -> Scene:
     not answered yet) and put herself forward (proposed). The private problem: the employee shared
     it with Ann, who claimed it. A draft, and an invitation to join the company (as employee)
     addressed to the outsider. Everyone has confirmed their address. Ann is connected to Bob, has
-    asked the employee to connect, and keeps a contact card and an API token named "Laptop"."""
+    asked the employee to connect, and keeps a contact card and an API token named "Laptop". The
+    company has a webhook endpoint with one delivered test ping."""
     public = open_problem()
     chains.pick_from_board(session, world.ann, public.id)
     link = chains.forward(session, world.ann, public.id, to_email="newcomer@elsewhere.example")
@@ -144,11 +149,17 @@ def scene(session, world, open_problem) -> Scene:
     request = network.request_connection(session, world.ann, user_id=world.employee.id, note="Same climbing gym")
     card = network.create_card(session, world.ann, network.CardData(name="Nadia Noor", email="nadia@elsewhere.example"))
     token, _ = accounts.create_api_token(session, world.ann, name="Laptop")
+    endpoint, _ = webhooks.create_endpoint(
+        session, world.owner, world.company.id, url="https://hooks.acme.example.com/in", event_types=["problem.funded"]
+    )
+    delivery = webhooks.ping(session, world.owner, world.company.id, endpoint.id)
+    delivery.status = DeliveryStatus.SUCCEEDED
     session.commit()
     return Scene(
         company=world.company.id, public=public.id, private=private.id, draft=draft.id, link=link.token,
         invitation=invitation, pending=pending.id, awaiting=awaiting.id, proposed=proposed.id, bob=world.bob.id,
         dev=world.dev.id, ethan=world.employee.id, request=request.id, card=card.id, token=token.id,
+        endpoint=endpoint.id, delivery=delivery.id,
     )  # fmt: skip
 
 
@@ -177,6 +188,8 @@ BODIES = {
     "POST /connections": {"user_id": "{dev}", "note": "We met at a meetup"},
     "POST /me/cards": {"name": "New Contact"},
     "PUT /me/cards/{card}": {"name": "Renamed"},
+    "POST /companies/{company}/webhooks": {"url": "https://crm.acme.example.com/in", "event_types": ["problem.funded"]},
+    "PATCH /companies/{company}/webhooks/{endpoint}": {"description": "Our CRM"},
 }
 
 ACTORS = ("anonymous", "outsider", "member", "employee", "admin")
@@ -243,6 +256,14 @@ MATRIX = {
     "POST /problems/{public}/checkout":              (401,      404,     404,   403,    409),
     "POST /me/payout-account":                       (401,      200,     200,   200,    200),
     "GET /me/payouts":                               (401,      200,     200,   200,    200),
+    "GET /companies/{company}/webhooks":             (401,      404,     404,   403,    200),
+    "POST /companies/{company}/webhooks":            (401,      404,     404,   403,    201),
+    "PATCH /companies/{company}/webhooks/{endpoint}": (401,     404,     404,   403,    200),
+    "DELETE /companies/{company}/webhooks/{endpoint}": (401,    404,     404,   403,    204),
+    "POST /companies/{company}/webhooks/{endpoint}/secret": (401, 404,   404,   403,    200),
+    "POST /companies/{company}/webhooks/{endpoint}/ping": (401,  404,     404,   403,    202),
+    "GET /companies/{company}/webhooks/{endpoint}/deliveries": (401, 404, 404,  403,    200),
+    "POST /companies/{company}/webhooks/{endpoint}/deliveries/{delivery}/redeliver": (401, 404, 404, 403, 202),
     "GET /openapi.json":                             (200,      200,     200,   200,    200),
 }
 # fmt: on
@@ -283,6 +304,8 @@ def test_authorization_matrix(request_line, actor, expected, scene, world, api):
         response = caller.get(url)
     elif method == "PUT":
         response = caller.put(url, fill(BODIES[request_line], scene))
+    elif method == "PATCH":
+        response = caller.patch(url, fill(BODIES[request_line], scene))
     elif method == "DELETE":
         response = caller.delete(url)
     else:

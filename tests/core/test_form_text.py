@@ -11,11 +11,11 @@ from wtforms import PasswordField, StringField, TextAreaField
 from marketplace.accounts.models import User
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.problems.models import Problem
-from marketplace.web.forms import accounts, ledger, network, problems
+from marketplace.web.forms import accounts, ledger, network, problems, webhooks
 from marketplace.web.forms.base import MarketplaceForm
 from tests.builders import count, logged_in
 
-FORM_MODULES = (accounts, ledger, network, problems)
+FORM_MODULES = (accounts, ledger, network, problems, webhooks)
 REFUSED_EVERYWHERE = {"NUL": "Plain\x00text", "bidi override": "Plain \u202etxt.exe"}
 REFUSED_IN_ONE_LINE = {"CR LF": "Plain\r\nBcc: evil@example.com", "zero-width space": "Pla\u200bin"}
 

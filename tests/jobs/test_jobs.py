@@ -131,3 +131,16 @@ def test_a_periodic_job_failing_does_not_stop_the_others(app, session):
         jobs.PERIODIC.pop("test.broken")
         jobs.PERIODIC.pop("test.fine")
     assert isinstance(outcomes["test.broken"], RuntimeError) and outcomes["test.fine"] == 1 and ran == [True]
+
+
+def test_a_handler_may_name_its_own_wait_before_the_retry(app, session, calls):
+    """``RetryLater(after=...)`` (outbound webhooks keep their own schedule) replaces the backoff."""
+    _, outcomes = calls
+    outcomes.append(jobs.RetryLater("receiver down", after=timedelta(minutes=32)))
+    jobs.enqueue(session, "test.call", "call:1", {"n": 1})
+    session.commit()
+    before = utcnow()
+    jobs.work_once(session, "w1")
+    job = session.scalars(select(Job)).one()
+    assert job.status == JobStatus.PENDING
+    assert round((job.run_after - before).total_seconds() / 60) == 32

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -365,7 +366,7 @@ def test_the_api_manages_endpoints_deliveries_and_pings(app, session, world, api
     owner, base = api(world.owner), f"/companies/{world.company.id}/webhooks"
     made = register(api, world.owner, world.company.id, receiver.url())
     one = f"{base}/{made['id']}"
-    changed = owner.client.patch("/api/v1" + one, json={"event_types": ["dispute.opened"]}, headers=owner._headers())
+    changed = owner.patch(one, {"event_types": ["dispute.opened"]})
     assert changed.status_code == 200 and changed.json["event_types"] == ["dispute.opened"]
     pinged = owner.post(one + "/ping")
     assert pinged.status_code == 202 and pinged.json["status"] == "pending"
@@ -405,3 +406,22 @@ def test_unknown_event_types_are_refused(app, world, api):
         f"/companies/{world.company.id}/webhooks", json={"url": "https://example.com/h", "event_types": ["everything"]}
     )
     assert response.status_code == 422 and response.json["error"]["code"] == "invalid"
+
+
+def test_the_verification_snippet_in_the_docs_verifies_a_real_delivery(app, session, world, api, receiver, deliver):
+    """The Python in docs/webhooks.md, run as written: it accepts a delivery, and refuses one
+    with a changed body, a wrong secret or an old timestamp."""
+    snippet = re.search(r"```python\n(.*?)```", (ROOT / "docs" / "webhooks.md").read_text(), re.S).group(1)
+    namespace: dict = {}
+    exec(compile(snippet, "docs/webhooks.md", "exec"), namespace)  # noqa: S102 (our own documentation)
+    verify = namespace["verify"]
+    made = register(api, world.owner, world.company.id, receiver.url())
+    api(world.owner).post(f"/companies/{world.company.id}/webhooks/{made['id']}/ping")
+    deliver()
+    [request] = receiver.requests
+
+    assert verify(made["secret"], request.headers, request.body)
+    assert not verify(made["secret"], request.headers, request.body.replace(b"ping", b"pong"))
+    assert not verify(webhooks.signing.new_secret(), request.headers, request.body)
+    stale = {**request.headers, "webhook-timestamp": str(int(request.headers["webhook-timestamp"]) - 600)}
+    assert not verify(made["secret"], stale, request.body)
