@@ -215,13 +215,6 @@ payment_alert = _signals.signal(
     (optional): the admin page to act on it.""",
 )
 
-webhook_endpoint_disabled = _signals.signal(
-    "webhook-endpoint-disabled",
-    doc="""A company's webhook endpoint failed every attempt for days and was disabled; nothing
-    more is sent to it until its owner or an admin enables it again. Sender: the endpoint;
-    ``company_id``; ``url``; ``reason``: the last failure, in words.""",
-)
-
 fraud_flag_raised = _signals.signal(
     "fraud-flag-raised",
     doc="""An accepted introduction's chain raised fraud signals; its shares are held for a
@@ -232,4 +225,13 @@ fraud_flag_decided = _signals.signal(
     "fraud-flag-decided",
     doc="""A platform admin cleared or upheld a fraud flag (its status says which; its
     ``decided_by_id`` who). Sender: the ``FraudFlag``.""",
+)
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+webhook_endpoint_disabled = _signals.signal(
+    "webhook-endpoint-disabled",
+    doc="""A company's webhook endpoint failed every attempt for days and was disabled; nothing
+    more is sent to it until its owner or an admin enables it again. Sender: the endpoint;
+    ``company_id``; ``url``; ``reason``: the last failure, in words.""",
 )
