@@ -132,7 +132,7 @@ def list_deliveries(user, company_id, endpoint_id):
 @blp.response(202, DeliveryOut)
 def redeliver(user, company_id, endpoint_id, delivery_id):
     """Send a delivered or given-up message again, with the same ``webhook-id``; 409 while it is
-    still being sent."""
+    still being sent or while the endpoint is disabled."""
     return service.redeliver(db.session, user, company_id, endpoint_id, delivery_id)
 
 

@@ -231,6 +231,8 @@ def redeliver(session: Session, actor: User, company_id: int, endpoint_id: int, 
         raise NotFound("No such delivery.")
     if delivery.status == DeliveryStatus.PENDING:
         raise Conflict("This message is being sent already.", code="delivery_pending")
+    if not endpoint.enabled and delivery.event_type != PING:
+        raise Conflict("The endpoint is disabled: enable it to send again.", code="endpoint_disabled")
     delivery.status, delivery.sends, delivery.retrying_since = DeliveryStatus.PENDING, delivery.sends + 1, utcnow()
     session.flush()
     _queue(session, delivery)

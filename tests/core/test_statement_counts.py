@@ -8,6 +8,8 @@ import pytest
 from marketplace.accounts import service as accounts
 from marketplace.ledger import donations
 from marketplace.referrals import chains, introductions
+from marketplace.webhooks import service as webhooks
+from marketplace.webhooks.models import WebhookAttempt
 from marketplace.workflows import settlement as settlement_workflow
 from tests import builders as build
 from tests.statements import statements
@@ -192,3 +194,29 @@ def test_the_company_page(app, session, world, logged_in, members):
         session.commit()
 
     assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}"), grow)
+
+
+@pytest.mark.parametrize("listing", ["page", "api"])
+def test_the_webhook_delivery_log(listing, app, session, world, logged_in, api):
+    """The log shows the newest messages with every attempt: two statements for any number."""
+    endpoint, _ = webhooks.create_endpoint(
+        session, world.owner, world.company.id, url="http://127.0.0.1:9/hooks", event_types=["problem.funded"]
+    )
+    session.commit()
+
+    def grow(n: int) -> None:
+        for _ in range(n):
+            delivery = webhooks.ping(session, world.owner, world.company.id, endpoint.id)
+            for status in (500, 200):
+                session.add(
+                    WebhookAttempt(
+                        delivery_id=delivery.id, request_headers={"webhook-id": delivery.webhook_id},
+                        request_body="{}", response_status=status, succeeded=status == 200,
+                    )
+                )  # fmt: skip
+        session.commit()
+
+    url = f"/companies/{world.company.id}/webhooks/{endpoint.id}"
+    reader = logged_in(world.owner) if listing == "page" else api(world.owner)
+    requests = {"page": lambda: reader.get(url), "api": lambda: reader.get(url + "/deliveries")}
+    assert_flat(app, requests[listing], grow)

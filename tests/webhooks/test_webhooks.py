@@ -306,6 +306,10 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
 
     open_problem(title="A second problem")
     assert session.scalars(select(WebhookDelivery)).all() == [delivery]
+    again = api(world.owner).post(
+        f"/companies/{world.company.id}/webhooks/{made['id']}/deliveries/{delivery.id}/redeliver"
+    )
+    assert again.status_code == 409 and again.json["error"]["code"] == "endpoint_disabled"
 
     owner = build.logged_in(browser, world.owner)
     page = f"/companies/{world.company.id}/webhooks/{made['id']}"
