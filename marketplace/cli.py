@@ -120,7 +120,7 @@ def seed_demo():
 @click.option("--interval", default=5.0, help="Seconds to sleep when there is nothing to do.")
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 def worker(interval: float, once: bool):
-    """Perform outbox jobs (Stripe, e-mail) and the time-based jobs, until stopped."""
+    """Perform outbox jobs (Stripe, e-mail, webhooks) and the time-based jobs, until stopped."""
 
     name = jobs.worker_name()
     lease = timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])

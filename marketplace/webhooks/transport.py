@@ -103,8 +103,8 @@ def target_of(url: str, *, production: bool) -> Target:
     return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path)
 
 
-def resolve(target: Target, *, production: bool) -> str:
-    """The address to connect to, checked now: every address the name resolves to must be public
+def resolve(target: Target, *, production: bool) -> list[str]:
+    """The addresses to connect to, checked now: every address the name resolves to must be public
     in production (a name with one private address is refused whole), loopback for ``http``."""
     try:
         found = socket.getaddrinfo(target.host.strip("[]"), target.port, type=socket.SOCK_STREAM)
@@ -117,31 +117,44 @@ def resolve(target: Target, *, production: bool) -> str:
         raise RefusedAddress(f"{target.host} resolves to a private address; webhooks go to public addresses only")
     if target.scheme == "http" and not all(address.is_loopback for address in addresses):
         raise RefusedAddress(f"{target.host} is not this machine; http is for loopback addresses only")
-    return str(addresses[0])
+    return list(dict.fromkeys(str(address) for address in addresses))
+
+
+def _connect(addresses: list[str], port: int) -> socket.socket:
+    """A socket to the first of the checked addresses that answers."""
+    failure: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            sock = socket.create_connection((address, port), CONNECT_TIMEOUT_SECONDS)
+        except OSError as error:
+            failure = error
+            continue
+        sock.settimeout(READ_TIMEOUT_SECONDS)
+        return sock
+    raise failure
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    """An HTTP connection to the address that was checked, whatever the name resolves to now."""
+    """An HTTP connection to the addresses that were checked, whatever the name resolves to now."""
 
-    def __init__(self, target: Target, address: str):
+    def __init__(self, target: Target, addresses: list[str]):
         super().__init__(target.host, target.port, timeout=READ_TIMEOUT_SECONDS)
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), CONNECT_TIMEOUT_SECONDS)
-        self.sock.settimeout(READ_TIMEOUT_SECONDS)
+        self.sock = _connect(self.addresses, self.port)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    """An HTTPS connection to the checked address; the certificate is checked against the name."""
+    """An HTTPS connection to the checked addresses; the certificate is checked against the name
+    (the system's trusted authorities, or those ``SSL_CERT_FILE`` names)."""
 
-    def __init__(self, target: Target, address: str):
+    def __init__(self, target: Target, addresses: list[str]):
         super().__init__(target.host, target.port, timeout=READ_TIMEOUT_SECONDS, context=ssl.create_default_context())
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), CONNECT_TIMEOUT_SECONDS)
-        sock.settimeout(READ_TIMEOUT_SECONDS)
+        sock = _connect(self.addresses, self.port)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
@@ -155,10 +168,10 @@ def post(url: str, headers: dict[str, str], body: bytes, *, production: bool) ->
 
     try:
         target = target_of(url, production=production)
-        address = resolve(target, production=production)
+        addresses = resolve(target, production=production)
     except (ValidationError, RefusedAddress) as error:
         return Answer(None, "", elapsed(), str(error))
-    connection = (_PinnedHTTPS if target.scheme == "https" else _PinnedHTTP)(target, address)
+    connection = (_PinnedHTTPS if target.scheme == "https" else _PinnedHTTP)(target, addresses)
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()

@@ -1,5 +1,6 @@
 """A real HTTP receiver for webhook deliveries, and the worker's round for them."""
 
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,9 +23,10 @@ class Received:
 class Receiver:
     """A threaded ``http.server`` on a free port that records every request and answers with the
     statuses queued in ``answers`` (200 once they run out). ``hold_next`` makes it keep the next
-    request open until ``release`` is set: a worker can be killed while it waits."""
+    request open until ``release`` is set: a worker can be killed while it waits. Given a server
+    ``tls`` context, it speaks HTTPS."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.requests: list[Received] = []
         self.answers: list[int] = []
         self.hold_next = False
@@ -55,11 +57,13 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def url(self, path: str = "/hooks") -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
+    def url(self, path: str = "/hooks", base: str = "http://127.0.0.1") -> str:
+        return f"{base}:{self.server.server_port}{path}"
 
     def to(self, path: str) -> list[Received]:
         return [request for request in self.requests if request.path == path]

@@ -1,10 +1,16 @@
-"""Where webhooks may go: https to public addresses in production, checked again at each
-attempt against what the name resolves to then; http to loopback only outside production."""
+"""Where webhooks may go: https (its certificate checked) to public addresses in production,
+checked again at each attempt against what the name resolves to then; http to loopback only
+outside production."""
+
+import shutil
+import ssl
+import subprocess
 
 import pytest
 
 from marketplace.errors import ValidationError
 from marketplace.webhooks import transport
+from tests.webhooks.conftest import Receiver
 
 
 @pytest.mark.parametrize(
@@ -46,3 +52,38 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery():
         transport.resolve(target, production=True)
     answer = transport.post("https://localhost/hooks", {}, b"{}", production=True)
     assert answer.status is None and not answer.ok and answer.error
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for localhost, made on the spot by the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver = Receiver(tls=context)
+    yield cert, receiver
+    receiver.stop()
+
+
+def test_https_checks_the_certificate_against_the_name(certificate, monkeypatch):
+    """A certificate no trusted authority signed is a failed attempt and nothing is sent; trusted,
+    the same receiver gets the request over TLS at the name it was registered with."""
+    cert, receiver = certificate
+    url = receiver.url(base="https://localhost")
+
+    refused = transport.post(url, {"webhook-id": "msg_1"}, b"{}", production=False)
+    assert refused.status is None and "CERTIFICATE_VERIFY_FAILED" in refused.error
+    assert receiver.requests == []
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    answer = transport.post(url, {"webhook-id": "msg_1"}, b"{}", production=False)
+    assert answer.ok, answer.error
+    [request] = receiver.requests
+    assert request.headers["host"] == f"localhost:{receiver.server.server_port}" and request.body == b"{}"
