@@ -229,6 +229,13 @@ fraud_flag_decided = _signals.signal(
 
 # Webhooks ---------------------------------------------------------------------------------------
 
+webhook_endpoint_changed = _signals.signal(
+    "webhook-endpoint-changed",
+    doc="""A company's owner or admin changed where its events go or how they are signed.
+    Sender: the endpoint (before it is deleted, for a deletion); ``actor``: the ``User``;
+    ``change``: "created", "updated", "secret_rotated" or "deleted".""",
+)
+
 webhook_endpoint_disabled = _signals.signal(
     "webhook-endpoint-disabled",
     doc="""A company's webhook endpoint failed every attempt for days and was disabled; nothing

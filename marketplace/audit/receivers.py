@@ -281,3 +281,16 @@ def fraud_flag_raised(flag: Any, *, session: Session, **_: Any) -> None:
 
 def fraud_flag_decided(flag: Any, *, session: Session, **_: Any) -> None:
     record(session, f"fraud.flag_{flag.status.value}", flag, problem_id=flag.problem_id, actor_id=flag.decided_by_id)
+
+
+def webhook_endpoint_changed(endpoint: Any, *, session: Session, actor: User, change: str, **_: Any) -> None:
+    """Where a company's events go is worth a trace: an endpoint is a way for data to leave."""
+    record(
+        session, f"webhook.{change}", endpoint, problem_id=None, actor_id=actor.id,
+        company_id=endpoint.company_id, url=endpoint.url, event_types=list(endpoint.event_types),
+        enabled=endpoint.enabled,
+    )  # fmt: skip
+
+
+def webhook_endpoint_disabled(endpoint: Any, *, session: Session, company_id: int, **_: Any) -> None:
+    record(session, "webhook.disabled", endpoint, problem_id=None, company_id=company_id, url=endpoint.url)

@@ -36,6 +36,8 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.payout_failed: receivers.payout_failed,
     signals.fraud_flag_raised: receivers.fraud_flag_raised,
     signals.fraud_flag_decided: receivers.fraud_flag_decided,
+    signals.webhook_endpoint_changed: receivers.webhook_endpoint_changed,
+    signals.webhook_endpoint_disabled: receivers.webhook_endpoint_disabled,
 }
 
 

@@ -118,6 +118,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    signals.webhook_endpoint_changed.send(endpoint, session=session, actor=actor, change="created")
     return endpoint, secret
 
 
@@ -145,12 +146,14 @@ def update_endpoint(
     elif enabled is False and endpoint.enabled:
         endpoint.disabled_at, endpoint.disabled_reason = utcnow(), f"Disabled by {actor.name}."
     session.flush()
+    signals.webhook_endpoint_changed.send(endpoint, session=session, actor=actor, change="updated")
     return endpoint
 
 
 def delete_endpoint(session: Session, actor: User, company_id: int, endpoint_id: int) -> None:
     """Remove the endpoint and its delivery log; its queued messages are dropped when their turn comes."""
     endpoint = get_endpoint(session, actor, company_id, endpoint_id)
+    signals.webhook_endpoint_changed.send(endpoint, session=session, actor=actor, change="deleted")
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
     session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
@@ -165,6 +168,7 @@ def rotate_secret(session: Session, actor: User, company_id: int, endpoint_id: i
     endpoint.previous_secret, endpoint.secret = endpoint.secret, secret
     endpoint.previous_secret_expires_at = utcnow() + ROTATION_GRACE
     session.flush()
+    signals.webhook_endpoint_changed.send(endpoint, session=session, actor=actor, change="secret_rotated")
     return endpoint, secret
 
 

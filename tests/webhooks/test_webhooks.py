@@ -21,8 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.accounts import service as accounts
+from marketplace.audit.models import AuditEntry
 from marketplace.db import utcnow
 from marketplace.jobs.models import Job, JobStatus
+from marketplace.ledger.settlement import refund_key
 from marketplace.notifications.models import Notification
 from marketplace.webhooks import service as webhooks
 from marketplace.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -265,16 +267,21 @@ def test_a_dispute_is_delivered(app, session, world, api, receiver, deliver, ope
     assert data["dispute"]["reason"] == "The expert never showed up." and data["dispute"]["chargeback"] is False
 
 
-def test_an_expired_problem_is_delivered(app, session, world, api, receiver, deliver, open_problem):
-    """problem.expired when the expiry job closes a problem past its date."""
-    register(api, world.owner, world.company.id, receiver.url(), ["problem.expired"])
+def test_an_expired_problem_and_its_refund_are_delivered(app, session, world, api, receiver, deliver, open_problem):
+    """problem.expired when the expiry job closes a problem past its date; problem.refunded when
+    its escrow is back on the company's card."""
+    register(api, world.owner, world.company.id, receiver.url(), ["problem.expired", "problem.refunded"])
     problem = open_problem()
     funding.expire_due(session, now=problem.expires_at + timedelta(seconds=1))
     session.commit()
+    funding.complete_refund(session, refund_key(problem.id), reference="re_expired")
+    session.commit()
     deliver()
-    [request] = receiver.requests
-    expired = json.loads(request.body)["data"]["problem"]
-    assert (expired["id"], expired["status"]) == (problem.id, "expired")
+    payloads = [json.loads(request.body) for request in receiver.requests]
+    assert [(p["type"], p["data"]["problem"]["id"], p["data"]["problem"]["status"]) for p in payloads] == [
+        ("problem.expired", problem.id, "expired"),
+        ("problem.refunded", problem.id, "refunded"),
+    ]
 
 
 def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
@@ -386,6 +393,13 @@ def test_the_api_manages_endpoints_deliveries_and_pings(app, session, world, api
     assert api(stranger).get(one + "/deliveries").status_code == 404
     assert owner.delete(one).status_code == 204
     assert owner.get(base).json == []
+    trail = session.scalars(select(AuditEntry).where(AuditEntry.subject_type == "webhook_endpoints")).all()
+    assert [(entry.action, entry.actor_id) for entry in trail] == [
+        ("webhook.created", world.owner.id),
+        ("webhook.updated", world.owner.id),
+        ("webhook.deleted", world.owner.id),
+    ]
+    assert all(made["secret"] not in str(entry.detail) for entry in trail)
     assert deliver().performed == 1  # the queued "send again" is dropped quietly
     assert len(receiver.requests) == 1
 
