@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from marketplace.accounts.service import get_company
 from marketplace.db import db
 from marketplace.errors import MarketplaceError
-from marketplace.web.forms.webhooks import EndpointForm
+from marketplace.web.forms.webhooks import EndpointChangeForm, EndpointForm
 from marketplace.web.util import form_error
 from marketplace.webhooks import service
 
@@ -25,13 +25,16 @@ def render_endpoints(company_id: int, form: EndpointForm | None = None, new_secr
     )
 
 
-def render_endpoint(company_id: int, endpoint_id: int, new_secret: str | None = None):
+def render_endpoint(
+    company_id: int, endpoint_id: int, new_secret: str | None = None, form: EndpointChangeForm | None = None
+):
+    endpoint = service.get_endpoint(db.session, current_user, company_id, endpoint_id)
     return render_template(
         "webhooks/endpoint.html",
-        endpoint=service.get_endpoint(db.session, current_user, company_id, endpoint_id),
+        endpoint=endpoint,
         deliveries=service.deliveries_of(db.session, current_user, company_id, endpoint_id),
         new_secret=new_secret,
-        grace=service.ROTATION_GRACE,
+        form=form or EndpointChangeForm(obj=endpoint, formdata=None),
     )
 
 
@@ -67,6 +70,29 @@ def create(company_id: int):
 @login_required
 def endpoint(company_id: int, endpoint_id: int):
     return render_endpoint(company_id, endpoint_id)
+
+
+@bp.post("/<int:endpoint_id>")
+@login_required
+def update(company_id: int, endpoint_id: int):
+    form = EndpointChangeForm()
+    if form.validate_on_submit():
+        try:
+            service.update_endpoint(
+                db.session,
+                current_user,
+                company_id,
+                endpoint_id,
+                url=form.url.data,
+                event_types=form.event_types.data,
+                description=form.description.data or "",
+            )
+        except MarketplaceError as error:
+            form_error(form, error)
+        else:
+            flash("Saved: new events go to the endpoint as it is now.", "success")
+            return redirect(url_for(".endpoint", company_id=company_id, endpoint_id=endpoint_id))
+    return render_endpoint(company_id, endpoint_id, form=form), 422
 
 
 @bp.post("/<int:endpoint_id>/secret")

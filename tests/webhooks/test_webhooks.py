@@ -328,7 +328,8 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
 
 def test_the_delivery_log_page_shows_each_attempt_and_sends_again(app, session, world, api, receiver, deliver, browser):
     """An owner adds an endpoint on the page (the secret shown once), sends a test ping, reads the
-    request and the response in the log, and sends it again with the same webhook-id. The page
+    request and the response in the log, sends it again with the same webhook-id, and changes the
+    endpoint (a refused URL re-renders the form with the reason and changes nothing). The page
     is the owner's and admins': an employee is refused, an outsider told nothing; a form without
     its CSRF token changes nothing."""
     owner = build.logged_in(browser, world.owner)
@@ -366,6 +367,16 @@ def test_the_delivery_log_page_shows_each_attempt_and_sends_again(app, session, 
     forged = owner.client.post(f"{page}/deliveries/{delivery.id}/redeliver")
     assert forged.status_code in (400, 302)
     assert job_of(session, delivery.id).status == JobStatus.DONE
+
+    changed = owner.submit(
+        page, {"url": receiver.url("/v2"), "description": "Our CRM", "event_types": ["problem.funded"]}
+    )
+    assert changed.status_code == 200 and "Saved" in changed.text
+    refused = owner.submit(page, {"url": "http://192.168.0.10/in", "event_types": ["problem.funded"]}, follow=False)
+    assert refused.status_code == 422 and "over https only" in refused.text
+    endpoint = session.get(WebhookEndpoint, endpoint.id, populate_existing=True)
+    assert (endpoint.url, endpoint.event_types) == (receiver.url("/v2"), ["problem.funded"])
+    session.commit()
 
     assert build.logged_in(browser, world.employee).get(page).status_code == 403
     assert build.logged_in(browser, world.outsider).get(page).status_code == 404

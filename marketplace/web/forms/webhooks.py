@@ -22,3 +22,7 @@ class EndpointForm(MarketplaceForm):
         option_widget=CheckboxInput(),
     )
     submit = SubmitField("Add the endpoint")
+
+
+class EndpointChangeForm(EndpointForm):
+    submit = SubmitField("Save changes")
