@@ -19,6 +19,8 @@ from marketplace.network.models import ContactCard
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
 from marketplace.referrals.models import Introduction, Referral
+from marketplace.webhooks import service as webhooks
+from marketplace.webhooks.models import DeliveryStatus, WebhookAttempt
 from marketplace.workflows import settlement
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,6 +76,7 @@ class DemoWorld:
     consent_token: str
     proposed_introduction_id: int
     card_id: int
+    webhook_endpoint_id: int
     ids: dict[str, int] = field(default_factory=dict)
 
 
@@ -110,6 +113,21 @@ def demo_world(app, session) -> DemoWorld:
             message="Gina ran the cluster at her last job.",
         )  # fmt: skip
         company = session.scalars(select(Company)).one()
+        # Acme's CRM hears of its problems; one test ping is in the delivery log, answered.
+        endpoint, _ = webhooks.create_endpoint(
+            session, people["olivia"], company.id, url="https://crm.acme.example.com/hooks/marketplace-events",
+            event_types=list(webhooks.EVENT_TYPES),
+        )  # fmt: skip
+        ping = webhooks.ping(session, people["olivia"], company.id, endpoint.id)
+        ping.status = DeliveryStatus.SUCCEEDED
+        session.add(
+            WebhookAttempt(
+                delivery_id=ping.id,
+                request_headers={"webhook-id": ping.webhook_id, "webhook-signature": "v1," + "A" * 44},
+                request_body=webhooks.body_of(ping).decode(), response_status=200, response_body='{"ok": true}',
+                duration_ms=42, succeeded=True,
+            )
+        )  # fmt: skip
         frank = session.scalars(select(Referral).where(Referral.recipient_email == "frank@example.com")).one()
         world = DemoWorld(
             company_id=company.id,
@@ -120,6 +138,7 @@ def demo_world(app, session) -> DemoWorld:
             consent_token=consent_intro.consent_token,
             proposed_introduction_id=erin_intro.id,
             card_id=session.scalars(select(ContactCard.id)).first(),
+            webhook_endpoint_id=endpoint.id,
             ids={key: user.id for key, user in people.items()},
         )
         assert to_dev.token

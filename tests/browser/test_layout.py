@@ -45,6 +45,8 @@ def owner_pages(world):
         "/dashboard",
         f"/companies/{world.company_id}",
         f"/companies/{world.company_id}/problems/new",
+        f"/companies/{world.company_id}/webhooks",
+        f"/companies/{world.company_id}/webhooks/{world.webhook_endpoint_id}",
         f"/problems/{world.settled_problem_id}",
         f"/problems/{world.deciding_problem_id}",
         f"/problems/{world.private_problem_id}",
