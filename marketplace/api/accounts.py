@@ -42,6 +42,28 @@ class MeOut(UserOut):
         return [{"id": c.id, "name": c.name, "role": role.value} for c, role in service.companies_of(db.session, user)]
 
 
+class ProfileIn(InputSchema):
+    """What the profile page edits; a field left out keeps its value."""
+
+    name = ma.fields.String()
+    headline = ma.fields.String()
+    skills = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
+    show_name_on_chains = ma.fields.Boolean()
+
+
+class PasswordChangeIn(InputSchema):
+    current_password = ma.fields.String(required=True, metadata=AS_TYPED)
+    new_password = ma.fields.String(required=True, metadata=AS_TYPED)
+    revoke_tokens = ma.fields.Boolean(
+        load_default=False, metadata={"description": "also revoke every API token, this one included"}
+    )
+
+
+class EmailChangeIn(InputSchema):
+    email = ma.fields.String(required=True)
+    password = ma.fields.String(required=True, metadata=AS_TYPED)
+
+
 class TokenIn(InputSchema):
     email = ma.fields.String(required=True)
     password = ma.fields.String(required=True, metadata=AS_TYPED)
@@ -101,7 +123,7 @@ RATE_LIMITED = (429, "too_many_requests")
 @blp.post("/users")
 @errors(Conflict, RATE_LIMITED)
 @limiter.limit(_auth_limit)
-@blp.arguments(SignupIn, example={"email": "ann@example.com", "password": "a long passphrase", "name": "Ann Li"})
+@blp.arguments(SignupIn, example={"email": "sam@example.org", "password": "a long passphrase", "name": "Sam Rivera"})
 @blp.response(201, UserOut)
 def create_user(data):
     user = service.sign_up(db.session, **data)
@@ -111,7 +133,7 @@ def create_user(data):
 @blp.post("/tokens")
 @errors((401, "bad_credentials"), TooManyRequests, RATE_LIMITED, EmailUnverified)
 @limiter.limit(_auth_limit)
-@blp.arguments(TokenIn, example={"email": "ann@example.com", "password": "a long passphrase", "name": "Laptop"})
+@blp.arguments(TokenIn, example={"email": "sam@example.org", "password": "a long passphrase", "name": "Laptop"})
 @blp.response(201, TokenOut)
 def create_token(data):
     user = login_throttle().log_in(db.session, email=data["email"], password=data["password"])
@@ -174,7 +196,7 @@ def create_company(user, data):
 @errors(Forbidden, EmailUnverified, Conflict)
 @idempotent
 @token_required
-@blp.arguments(MemberIn, example={"email": "ethan@acme.example.com", "role": "employee"})
+@blp.arguments(MemberIn, example={"email": "new.hire@example.org", "role": "employee"})
 @blp.response(201, InvitationOut)
 def invite_member(user, data, company_id):
     invitation, _ = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
@@ -208,3 +230,42 @@ def remove_member(user, company_id, user_id):
 def accept_invitation(user, token):
     membership = service.accept_invitation(db.session, user, token)
     return membership.company
+
+
+@blp.patch("/me")
+@token_required
+@blp.arguments(ProfileIn, example={"headline": "Postgres at scale", "skills": ["postgres", "kafka"]})
+@blp.response(200, MeOut)
+def update_profile(user, data):
+    """The profile page's form: name, headline, skills, and whether chains show the name."""
+    return service.update_profile(
+        db.session,
+        user,
+        name=data.get("name", user.name),
+        headline=data.get("headline", user.headline),
+        skills=data["skills"] if "skills" in data else [skill.slug for skill in user.skills],
+        show_name_on_chains=data.get("show_name_on_chains", user.show_name_on_chains),
+    )
+
+
+@blp.post("/me/password")
+@errors((401, "bad_credentials"), RATE_LIMITED)
+@limiter.limit(_auth_limit)
+@token_required
+@blp.arguments(PasswordChangeIn, example={"current_password": "the old one", "new_password": "a new long passphrase"})
+@blp.response(204)
+def change_password(user, data):
+    """A new password, given the current one: every session ends (and with ``revoke_tokens``,
+    every API token)."""
+    service.change_password(db.session, user.id, **data)
+
+
+@blp.post("/me/email")
+@errors((401, "bad_credentials"), Conflict, RATE_LIMITED)
+@limiter.limit(_auth_limit)
+@token_required
+@blp.arguments(EmailChangeIn, example={"email": "sam.rivera@example.org", "password": "a long passphrase"})
+@blp.response(200, MeOut)
+def change_email(user, data):
+    """A new address, given the password; unverified until the link sent there is opened."""
+    return service.change_email(db.session, user.id, email=data["email"], current_password=data["password"])

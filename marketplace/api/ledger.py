@@ -12,6 +12,7 @@ from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.referrals import ROW_ID
 from marketplace.db import db
 from marketplace.errors import Conflict, Forbidden
+from marketplace.fraud import service as fraud
 from marketplace.ledger import accounts, donations
 from marketplace.money import MINOR_DIGITS
 from marketplace.workflows import disputes
@@ -148,3 +149,35 @@ def uphold(user, data, dispute_id):
 def reject(user, data, dispute_id):
     """Platform admins: the introduction held; release the shares and settle the problem."""
     return _decide(user, dispute_id, "reject", data["note"])
+
+
+class FlagOut(ma.Schema):
+    id = ma.fields.Integer()
+    problem_id = ma.fields.Integer()
+    introduction_id = ma.fields.Integer()
+    status = ma.fields.Function(lambda flag: flag.status.value)
+    note = ma.fields.String()
+    raised_at = ma.fields.DateTime()
+    decided_at = ma.fields.DateTime(allow_none=True)
+
+
+@blp.post("/fraud-flags/<int:flag_id>/clear")
+@errors(Forbidden, Conflict)
+@idempotent
+@token_required
+@blp.arguments(DisputeDecisionIn, example=DECISION_EXAMPLE)
+@blp.response(200, FlagOut)
+def clear_flag(user, data, flag_id):
+    """Platform admins: the chain is genuine; its shares are released when the guarantee ends."""
+    return fraud.clear(db.session, user, flag_id, note=data["note"])
+
+
+@blp.post("/fraud-flags/<int:flag_id>/uphold")
+@errors(Forbidden, Conflict)
+@idempotent
+@token_required
+@blp.arguments(DisputeDecisionIn, example=DECISION_EXAMPLE)
+@blp.response(200, FlagOut)
+def uphold_flag(user, data, flag_id):
+    """Platform admins: the chain was gamed; claw back its shares and refund the company."""
+    return fraud.uphold(db.session, user, flag_id, note=data["note"])

@@ -10,13 +10,14 @@ from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, window
 from marketplace.api.problems import ROW_ID
+from marketplace.api.referrals import ReferralOut
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, ValidationError
 from marketplace.extensions import reach_graph
 from marketplace.keyset import cut
-from marketplace.network import reach_service, service
+from marketplace.network import imports, reach_service, service
 from marketplace.referrals import visibility
-from marketplace.workflows import reach
+from marketplace.workflows import forwarding, reach
 
 blp = ApiBlueprint("network_api", __name__, description="Connections, contact cards and the reach search")
 
@@ -230,7 +231,7 @@ def my_cards(user, args):
     return {"items": items, "next_page": 2 if first_of_numbered else None, "next_cursor": cursor_after("cards", last)}
 
 
-CARD_EXAMPLE = {"name": "Nadia Noor", "email": "nadia@example.com", "company": "Globex", "tags": ["postgres"]}
+CARD_EXAMPLE = {"name": "Noor Haddad", "email": "noor@example.org", "company": "Globex", "tags": ["postgres"]}
 
 
 @blp.post("/me/cards")
@@ -280,3 +281,62 @@ def problem_reach(user, args, problem_id):
     searched from every colleague."""
     problem = visibility.get_visible(db.session, user, problem_id)
     return {"items": reach.problem_reach(db.session, reach_graph(), user, problem, args["k"])}
+
+
+@blp.post("/problems/<int:problem_id>/forward-to/<int:user_id>")
+@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@idempotent
+@token_required
+@blp.response(201, ReferralOut)
+def forward_to_connection(user, problem_id, user_id):
+    """Forward a problem to one of the caller's connections (the problem page's reach panel)."""
+    return forwarding.forward_to_connection(db.session, user, problem_id, user_id)
+
+
+# Importing cards -------------------------------------------------------------------------------
+
+
+class ImportFileIn(ma.Schema):
+    file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class ImportOut(ma.Schema):
+    id = ma.fields.Integer()
+    filename = ma.fields.String()
+    source = ma.fields.Function(lambda imported: imported.source.value)
+    status = ma.fields.Function(lambda imported: imported.status.value)
+    total = ma.fields.Integer()
+    processed = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
+
+
+@blp.post("/me/card-imports")
+@errors((413, "request_entity_too_large"))
+@idempotent
+@token_required
+@blp.arguments(ImportFileIn, location="files", example={"file": "(a LinkedIn Connections.csv or a .vcf file)"})
+@blp.response(201, ImportOut)
+def upload_cards(user, files):
+    """A LinkedIn export or a vCard file, parsed into a preview to confirm (or cancel)."""
+    upload = files["file"]
+    return imports.preview(db.session, user, upload.filename or "", upload.read())
+
+
+@blp.post("/me/card-imports/<int:import_id>/confirm")
+@errors(Conflict)
+@idempotent
+@token_required
+@blp.response(200, ImportOut)
+def confirm_import(user, import_id):
+    """Import the previewed cards: at once when the file is small, else through the worker."""
+    return imports.confirm(db.session, user, import_id)
+
+
+@blp.post("/me/card-imports/<int:import_id>/cancel")
+@errors(Conflict)
+@idempotent
+@token_required
+@blp.response(200, ImportOut)
+def cancel_import(user, import_id):
+    """Drop a preview, or stop an import being confirmed."""
+    return imports.cancel(db.session, user, import_id)

@@ -10,6 +10,8 @@ from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cur
 from marketplace.db import db
 from marketplace.keyset import cut
 from marketplace.notifications import service
+from marketplace.notifications.kinds import choosable
+from marketplace.notifications.models import Delivery
 
 blp = ApiBlueprint("notifications_api", __name__, description="Notifications")
 
@@ -72,3 +74,39 @@ def list_notifications(user, args):
 def mark_read(user, data):
     marked = service.mark_read(db.session, user, data["ids"])
     return {"marked": marked, "unread": service.unread_count(db.session, user)}
+
+
+class SettingsIn(InputSchema):
+    preferences = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(list(choosable()))),
+        values=ma.fields.String(validate=ma.validate.OneOf([d.value for d in Delivery])),
+        load_default=dict,
+        metadata={"description": "kind: immediately, digest or off; a kind left out keeps its setting"},
+    )
+    digest_hour = ma.fields.Integer(strict=True, load_default=None, validate=ma.validate.Range(min=0, max=23))
+
+
+class SettingsOut(ma.Schema):
+    preferences = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    digest_hour = ma.fields.Integer()
+
+
+def _settings(user):
+    chosen = service.preferences(db.session, user)
+    return {
+        "preferences": {k: v.value for k, v in chosen.items()},
+        "digest_hour": service.digest_hour(db.session, user),
+    }
+
+
+@blp.put("/me/notification-settings")
+@token_required
+@blp.arguments(SettingsIn, example={"preferences": {"chain_grew": "digest"}, "digest_hour": 8})
+@blp.response(200, SettingsOut)
+def update_settings(user, data):
+    """The notification settings page: how each kind is delivered, and the digest's hour (UTC)."""
+    for kind, delivery in data["preferences"].items():
+        service.set_preference(db.session, user, kind, delivery)
+    if data["digest_hour"] is not None:
+        service.set_digest_hour(db.session, user, data["digest_hour"])
+    return _settings(user)

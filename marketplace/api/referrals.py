@@ -142,7 +142,7 @@ def pick(user, problem_id):
 @errors(Forbidden, EmailUnverified, Conflict)
 @idempotent
 @token_required
-@blp.arguments(ForwardIn, example={"to_email": "bob@example.com", "note": "You know replication people."})
+@blp.arguments(ForwardIn, example={"to_email": "kim@example.org", "note": "You know replication people."})
 @blp.response(201, ReferralOut)
 def forward(user, data, problem_id):
     return chains.forward(db.session, user, problem_id, **data)
@@ -179,7 +179,7 @@ def tree(user, problem_id):
 @idempotent
 @token_required
 @blp.arguments(
-    IntroduceIn, example={"candidate_email": "dev@example.com", "message": "Dev rebuilt replication at scale."}
+    IntroduceIn, example={"candidate_email": "expert@example.org", "message": "She rebuilt replication at scale."}
 )
 @blp.response(201, IntroductionOut)
 def introduce(user, data, problem_id):
