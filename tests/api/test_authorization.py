@@ -177,6 +177,10 @@ BODIES = {
     "POST /connections": {"user_id": "{dev}", "note": "We met at a meetup"},
     "POST /me/cards": {"name": "New Contact"},
     "PUT /me/cards/{card}": {"name": "Renamed"},
+    "PATCH /me": {"headline": "Replication, mostly"},
+    "POST /me/password": {"current_password": PASSWORD, "new_password": "an entirely new passphrase 42"},
+    "POST /me/email": {"email": "moved@elsewhere.example", "password": PASSWORD},
+    "PUT /me/notification-settings": {"preferences": {"chain_grew": "digest"}, "digest_hour": 9},
 }
 
 ACTORS = ("anonymous", "outsider", "member", "employee", "admin")
@@ -243,6 +247,16 @@ MATRIX = {
     "POST /problems/{public}/checkout":              (401,      404,     404,   403,    409),
     "POST /me/payout-account":                       (401,      200,     200,   200,    200),
     "GET /me/payouts":                               (401,      200,     200,   200,    200),
+    "PATCH /me":                                     (401,      200,     200,   200,    200),
+    "POST /me/password":                             (401,      204,     204,   204,    204),
+    "POST /me/email":                                (401,      200,     200,   200,    200),
+    "PUT /me/notification-settings":                 (401,      200,     200,   200,    200),
+    "POST /fraud-flags/{missing}/clear":             (401,      403,     403,   403,    403),
+    "POST /fraud-flags/{missing}/uphold":            (401,      403,     403,   403,    403),
+    "POST /problems/{public}/forward-to/{bob}":      (401,      404,     201,   404,    404),
+    "POST /me/card-imports":                         (401,      422,     422,   422,    422),
+    "POST /me/card-imports/{missing}/confirm":       (401,      404,     404,   404,    404),
+    "POST /me/card-imports/{missing}/cancel":        (401,      404,     404,   404,    404),
     "GET /openapi.json":                             (200,      200,     200,   200,    200),
 }
 # fmt: on
@@ -283,6 +297,10 @@ def test_authorization_matrix(request_line, actor, expected, scene, world, api):
         response = caller.get(url)
     elif method == "PUT":
         response = caller.put(url, fill(BODIES[request_line], scene))
+    elif method == "PATCH":
+        response = caller.client.patch(
+            "/api/v1" + url, json=fill(BODIES[request_line], scene), headers=caller._headers()
+        )
     elif method == "DELETE":
         response = caller.delete(url)
     else:
