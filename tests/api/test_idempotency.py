@@ -5,6 +5,7 @@ the first time (``Idempotent-Replayed: true``) and acts once; the same key on an
 the same key. Runs over every authenticated POST of the API, in the scene of the authorization
 matrix."""
 
+# ruff: noqa: F811  (the scene fixture, imported from the authorization matrix, is a parameter below)
 from datetime import timedelta
 
 import pytest
