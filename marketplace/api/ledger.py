@@ -11,7 +11,7 @@ from marketplace.api.idempotency import HEADER, idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.referrals import ROW_ID
 from marketplace.db import db
-from marketplace.errors import Conflict, Forbidden
+from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.fraud import service as fraud
 from marketplace.ledger import accounts, donations
 from marketplace.money import MINOR_DIGITS
@@ -92,7 +92,7 @@ def balance(user):
 
 
 @blp.post("/me/donations")
-@errors(Forbidden, Conflict, (422, "insufficient_funds"))
+@errors(NotFound, Forbidden, Conflict, (422, "insufficient_funds"))
 @idempotent
 @token_required
 @blp.arguments(DonationIn, example={"to_user_id": 7, "amount": 500, "currency": "usd", "note": "Thanks for the intro"})

@@ -12,7 +12,7 @@ from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cur
 from marketplace.api.problems import ROW_ID
 from marketplace.api.referrals import ReferralOut
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden, ValidationError
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, ValidationError
 from marketplace.extensions import reach_graph
 from marketplace.keyset import cut
 from marketplace.network import imports, reach_service, service
@@ -150,7 +150,7 @@ def my_requests(user):
 
 
 @blp.post("/connections")
-@errors(Forbidden, EmailUnverified, Conflict)
+@errors(NotFound, Forbidden, EmailUnverified, Conflict)
 @idempotent
 @token_required
 @blp.arguments(ConnectIn, example={"user_id": 7, "note": "We worked together at Acme"})

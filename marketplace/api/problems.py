@@ -9,7 +9,7 @@ from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, window
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
 from marketplace.keyset import cut
 from marketplace.problems import service
 from marketplace.problems.service import ProblemInput
@@ -146,7 +146,7 @@ PROBLEM_EXAMPLE = {
 
 
 @blp.post("/problems")
-@errors(Forbidden, EmailUnverified)
+@errors(NotFound, Forbidden, EmailUnverified)
 @idempotent
 @token_required
 @blp.arguments(ProblemIn, example={"company_id": 1, **PROBLEM_EXAMPLE, "publish": False})
