@@ -41,7 +41,11 @@ class InboxOut(CursorPageOut):
 
 
 class ReadIn(InputSchema):
-    ids = ma.fields.List(ma.fields.Integer(strict=True), load_default=None)
+    ids = ma.fields.List(
+        ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=2**63 - 1)),
+        load_default=None,
+        validate=ma.validate.Length(max=1000),
+    )
 
 
 class ReadOut(ma.Schema):
