@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 T = TypeVar("T")
 Key = tuple[Any, int]
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,7 @@ class Window:
     after: Key | None = None
 
 
-def seek(
-    statement: Select, sort: ColumnElement[Any], row_id: ColumnElement[int], window: Window, *, descending: bool
-) -> Select:
+def seek(statement: Select, sort: Column, row_id: Column, window: Window, *, descending: bool) -> Select:
     """``statement`` ordered by (``sort``, ``row_id``), from just after ``window.after``, with one
     row more than the limit so the caller can tell whether another page follows. ``sort`` must
     never be NULL (coalesce a nullable column): NULLs compare as neither before nor after."""

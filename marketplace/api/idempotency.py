@@ -88,10 +88,11 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             service.release(db.session, claimed)
         return response
 
-    wrapper._apidoc = {**getattr(wrapper, "_apidoc", {})}
-    wrapper._apidoc["manual_doc"] = {**wrapper._apidoc.get("manual_doc", {}), "parameters": [PARAMETER]}
+    documented: Any = wrapper
+    documented._apidoc = {**getattr(wrapper, "_apidoc", {})}
+    documented._apidoc["manual_doc"] = {**documented._apidoc.get("manual_doc", {}), "parameters": [PARAMETER]}
     return errors(
         (400, "bad_idempotency_key"),
         (Conflict.status, "idempotency_key_reused"),
         (Conflict.status, "idempotency_key_in_use"),
-    )(wrapper)
+    )(documented)

@@ -10,7 +10,7 @@ header.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import marshmallow as ma
@@ -45,7 +45,7 @@ class CursorPageOut(ma.Schema):
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="api-cursor")
+    return URLSafeSerializer(cast(str, current_app.secret_key), salt="api-cursor")
 
 
 def _bad_cursor() -> MarketplaceError:

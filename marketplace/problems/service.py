@@ -282,7 +282,7 @@ def board(session: Session, query: BoardQuery, visible: ColumnElement[bool], win
 # The board's sorts as keyset pages see them: one never-NULL key (a problem without an expiry
 # closes last) and its direction, the id breaking ties.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
-KEYSET_SORTS: dict[str, tuple[ColumnElement[Any], bool]] = {
+KEYSET_SORTS: dict[str, tuple[Any, bool]] = {
     "newest": (func.coalesce(Problem.published_at, Problem.created_at), True),
     "bounty": (Problem.bounty_amount, True),
     "closing": (func.coalesce(Problem.expires_at, NEVER), False),
