@@ -72,3 +72,19 @@ def payouts(user, args):
     rows = service.payouts_of(db.session, user, seen)
     items, last = cut(rows, seen, lambda share: (share.created_at, share.id))
     return {"items": items, "next_cursor": cursor_after("payouts", last)}
+
+
+class RetriedOut(ma.Schema):
+    started = ma.fields.Boolean(
+        metadata={"description": "false: it waits for the member's payout account, and starts once that is ready"}
+    )
+
+
+@blp.post("/payouts/<int:share_id>/retry")
+@errors(Forbidden)
+@idempotent
+@token_required
+@blp.response(200, RetriedOut)
+def retry_payout(user, share_id):
+    """Platform admins: send a payout Stripe refused again (after the cause was fixed), as a new attempt."""
+    return {"started": service.retry_refused_payout(db.session, user, share_id)}

@@ -257,6 +257,7 @@ MATRIX = {
     "POST /me/card-imports":                         (401,      422,     422,   422,    422),
     "POST /me/card-imports/{missing}/confirm":       (401,      404,     404,   404,    404),
     "POST /me/card-imports/{missing}/cancel":        (401,      404,     404,   404,    404),
+    "POST /payouts/{missing}/retry":                 (401,      403,     403,   403,    403),
     "GET /openapi.json":                             (200,      200,     200,   200,    200),
 }
 # fmt: on

@@ -48,6 +48,7 @@ TWINS = {
     "ledger.open_dispute": "ledger_api.open_dispute",
     "ledger.decide_dispute": ("ledger_api.uphold", "ledger_api.reject"),
     "fraud.decide_flag": ("ledger_api.clear_flag", "ledger_api.uphold_flag"),
+    "admin.retry_payout": "payments_api.retry_payout",
 }
 
 # Page routes that change state with no API twin, and why.
@@ -60,8 +61,7 @@ PAGE_ONLY = {
     "accounts.verify_email": "the landing page of the e-mailed link; its signed token is the authorization",
     "notifications.unsubscribe": "the e-mail footer's one-click link (RFC 8058), signed, for a mail client",
     "problems.fund": "development only: funds without a payment; the API funds through checkout",
-    "admin.retry_job": "the platform operator's console for the outbox, not a member's or a company's resource",
-    "admin.retry_payout": "the platform operator's console for refused payouts, not a member's or a company's resource",
+    "admin.retry_job": "the operator's console for the outbox (the worker's jobs), infrastructure, not a resource",
     "stripe_webhooks.receive": "Stripe's signed callback, not a person's action",
 }
 
