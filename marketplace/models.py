@@ -4,6 +4,7 @@ from marketplace.accounts import models as accounts  # noqa: F401
 from marketplace.audit import models as audit  # noqa: F401
 from marketplace.db import Base
 from marketplace.fraud import models as fraud  # noqa: F401
+from marketplace.idempotency import models as idempotency  # noqa: F401
 from marketplace.jobs import models as jobs  # noqa: F401
 from marketplace.ledger import models as ledger  # noqa: F401
 from marketplace.network import models as network  # noqa: F401

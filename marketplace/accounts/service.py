@@ -35,6 +35,7 @@ from marketplace.errors import (
     Unauthorized,
     ValidationError,
 )
+from marketplace.keyset import Window, seek
 
 RESET_TOKEN_MAX_AGE = 3600
 EMAIL_VERIFICATION_MAX_AGE = 24 * 3600
@@ -643,11 +644,9 @@ def revoke_api_token(session: Session, user: User, token_id: int) -> None:
     session.flush()
 
 
-def api_tokens_of(session: Session, user: User) -> list[ApiToken]:
-    return list(
-        session.scalars(
-            select(ApiToken)
-            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
-        )
-    )
+def api_tokens_of(session: Session, user: User, window: Window | None = None) -> list[ApiToken]:
+    """The member's working tokens, newest first; with a ``window``, that page (``keyset.seek``)."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    if window is not None:
+        return list(session.scalars(seek(query, ApiToken.created_at, ApiToken.id, window, descending=True)))
+    return list(session.scalars(query.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))

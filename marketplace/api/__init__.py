@@ -2,7 +2,8 @@
 from the code.
 
 Each module here defines a flask-smorest blueprint for one domain; they are registered under
-``/api/v1``, exempt from CSRF because only bearer tokens authenticate the API.
+``/api/v1``, exempt from CSRF because only bearer tokens authenticate the API. What every route
+promises (errors, examples, idempotency, pages) is in ``docs/api.md``.
 """
 
 from flask import Flask
@@ -17,10 +18,15 @@ from marketplace.api.problems import blp as problems_blp
 from marketplace.api.referrals import blp as referrals_blp
 from marketplace.api.webhooks import blp as webhooks_blp
 from marketplace.extensions import csrf
+from marketplace.idempotency import service as idempotency
+from marketplace.jobs.service import register_periodic
 
 
 class MarketplaceApi(Api):
-    """flask-smorest, minus its app-wide error handler: ``marketplace.web`` has the only one."""
+    """flask-smorest, minus its app-wide error handler (``marketplace.web`` has the only one) and
+    its generic "default" error response: each route declares its own (``api.contract``)."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self):
         pass
@@ -45,3 +51,4 @@ def init_app(app: Flask) -> None:
     for blueprint in blueprints:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix="/api/v1")
+    register_periodic("prune idempotency keys", idempotency.prune)

@@ -2,15 +2,19 @@
 
 import marshmallow as ma
 from flask import current_app
-from flask_smorest import Blueprint
 
 from marketplace.accounts import service
 from marketplace.api.auth import token_required
+from marketplace.api.contract import ApiBlueprint, errors
+from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import AS_TYPED, MULTI_LINE, InputSchema
+from marketplace.api.pagination import PAGE_ERRORS, PageArgs, cursor_after, next_link, window
 from marketplace.db import db
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, TooManyRequests, ValidationError
 from marketplace.extensions import limiter, login_throttle
+from marketplace.keyset import cut
 
-blp = Blueprint("accounts_api", __name__, description="Accounts, tokens and companies")
+blp = ApiBlueprint("accounts_api", __name__, description="Accounts, tokens and companies")
 
 
 class SignupIn(InputSchema):
@@ -36,6 +40,28 @@ class MeOut(UserOut):
 
     def company_list(self, user):
         return [{"id": c.id, "name": c.name, "role": role.value} for c, role in service.companies_of(db.session, user)]
+
+
+class ProfileIn(InputSchema):
+    """What the profile page edits; a field left out keeps its value."""
+
+    name = ma.fields.String()
+    headline = ma.fields.String()
+    skills = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
+    show_name_on_chains = ma.fields.Boolean()
+
+
+class PasswordChangeIn(InputSchema):
+    current_password = ma.fields.String(required=True, metadata=AS_TYPED)
+    new_password = ma.fields.String(required=True, metadata=AS_TYPED)
+    revoke_tokens = ma.fields.Boolean(
+        load_default=False, metadata={"description": "also revoke every API token, this one included"}
+    )
+
+
+class EmailChangeIn(InputSchema):
+    email = ma.fields.String(required=True)
+    password = ma.fields.String(required=True, metadata=AS_TYPED)
 
 
 class TokenIn(InputSchema):
@@ -90,9 +116,14 @@ def _auth_limit() -> str:
     return current_app.config["AUTH_RATE_LIMIT"]
 
 
+# Flask-Limiter's refusal, before the route runs.
+RATE_LIMITED = (429, "too_many_requests")
+
+
 @blp.post("/users")
+@errors(Conflict, RATE_LIMITED)
 @limiter.limit(_auth_limit)
-@blp.arguments(SignupIn)
+@blp.arguments(SignupIn, example={"email": "sam@example.org", "password": "a long passphrase", "name": "Sam Rivera"})
 @blp.response(201, UserOut)
 def create_user(data):
     user = service.sign_up(db.session, **data)
@@ -100,8 +131,9 @@ def create_user(data):
 
 
 @blp.post("/tokens")
+@errors((401, "bad_credentials"), TooManyRequests, RATE_LIMITED, EmailUnverified)
 @limiter.limit(_auth_limit)
-@blp.arguments(TokenIn)
+@blp.arguments(TokenIn, example={"email": "sam@example.org", "password": "a long passphrase", "name": "Laptop"})
 @blp.response(201, TokenOut)
 def create_token(data):
     user = login_throttle().log_in(db.session, email=data["email"], password=data["password"])
@@ -117,7 +149,9 @@ def me(user):
 
 
 @blp.post("/me/email-verification")
+@errors((409, "already_verified"), (429, "verification_recently_sent"), RATE_LIMITED)
 @limiter.limit(_auth_limit)
+@idempotent
 @token_required
 @blp.response(202, VerificationSentOut)
 def resend_verification(user):
@@ -128,11 +162,15 @@ def resend_verification(user):
 
 
 @blp.get("/me/tokens")
+@errors(*PAGE_ERRORS)
 @token_required
-@blp.response(200, TokenInfoOut(many=True))
-def list_tokens(user):
-    """The caller's API tokens that still work, newest first."""
-    return service.api_tokens_of(db.session, user)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, TokenInfoOut(many=True), headers={"Link": {"description": 'the next page: rel="next"'}})
+def list_tokens(user, args):
+    """The caller's API tokens that still work, newest first (an array; ``Link`` to the next page)."""
+    page = window(args, "tokens")
+    tokens, last = cut(service.api_tokens_of(db.session, user, page), page, lambda t: (t.created_at, t.id))
+    return tokens, next_link(cursor_after("tokens", last), page.limit)
 
 
 @blp.delete("/me/tokens/<int:token_id>")
@@ -144,8 +182,10 @@ def revoke_token(user, token_id):
 
 
 @blp.post("/companies")
+@errors(EmailUnverified, Conflict)
+@idempotent
 @token_required
-@blp.arguments(CompanyIn)
+@blp.arguments(CompanyIn, example={"name": "Acme Data", "description": "Data pipelines for retailers."})
 @blp.response(201, CompanyOut)
 def create_company(user, data):
     company = service.create_company(db.session, user, **data)
@@ -153,8 +193,10 @@ def create_company(user, data):
 
 
 @blp.post("/companies/<int:company_id>/members")
+@errors(Forbidden, EmailUnverified, Conflict)
+@idempotent
 @token_required
-@blp.arguments(MemberIn)
+@blp.arguments(MemberIn, example={"email": "new.hire@example.org", "role": "employee"})
 @blp.response(201, InvitationOut)
 def invite_member(user, data, company_id):
     invitation, _ = service.invite(db.session, user, company_id, email=data["email"], role=data["role"])
@@ -162,6 +204,7 @@ def invite_member(user, data, company_id):
 
 
 @blp.delete("/companies/<int:company_id>/invitations/<int:invitation_id>")
+@errors(Forbidden, Conflict)
 @token_required
 @blp.response(204)
 def withdraw_invitation(user, company_id, invitation_id):
@@ -170,6 +213,7 @@ def withdraw_invitation(user, company_id, invitation_id):
 
 
 @blp.delete("/companies/<int:company_id>/members/<int:user_id>")
+@errors(Forbidden, (409, "last_admin"))
 @token_required
 @blp.response(204)
 def remove_member(user, company_id, user_id):
@@ -179,8 +223,49 @@ def remove_member(user, company_id, user_id):
 
 
 @blp.post("/invitations/<token>/accept")
+@errors(Forbidden, Conflict, ValidationError)
+@idempotent
 @token_required
 @blp.response(200, CompanyOut)
 def accept_invitation(user, token):
     membership = service.accept_invitation(db.session, user, token)
     return membership.company
+
+
+@blp.patch("/me")
+@token_required
+@blp.arguments(ProfileIn, example={"headline": "Postgres at scale", "skills": ["postgres", "kafka"]})
+@blp.response(200, MeOut)
+def update_profile(user, data):
+    """The profile page's form: name, headline, skills, and whether chains show the name."""
+    return service.update_profile(
+        db.session,
+        user,
+        name=data.get("name", user.name),
+        headline=data.get("headline", user.headline),
+        skills=data["skills"] if "skills" in data else [skill.slug for skill in user.skills],
+        show_name_on_chains=data.get("show_name_on_chains", user.show_name_on_chains),
+    )
+
+
+@blp.post("/me/password")
+@errors((401, "bad_credentials"), RATE_LIMITED)
+@limiter.limit(_auth_limit)
+@token_required
+@blp.arguments(PasswordChangeIn, example={"current_password": "the old one", "new_password": "a new long passphrase"})
+@blp.response(204)
+def change_password(user, data):
+    """A new password, given the current one: every session ends (and with ``revoke_tokens``,
+    every API token)."""
+    service.change_password(db.session, user.id, **data)
+
+
+@blp.post("/me/email")
+@errors((401, "bad_credentials"), Conflict, RATE_LIMITED)
+@limiter.limit(_auth_limit)
+@token_required
+@blp.arguments(EmailChangeIn, example={"email": "sam.rivera@example.org", "password": "a long passphrase"})
+@blp.response(200, MeOut)
+def change_email(user, data):
+    """A new address, given the password; unverified until the link sent there is opened."""
+    return service.change_email(db.session, user.id, email=data["email"], current_password=data["password"])

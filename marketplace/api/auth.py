@@ -36,4 +36,5 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
         g.api_user = user
         return view(user, *args, **kwargs)
 
+    wrapper.requires_token = True  # type: ignore[attr-defined]  # read by ``api.contract``
     return wrapper

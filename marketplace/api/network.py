@@ -3,18 +3,23 @@ search of a problem (names as docs/network.md, "Queries and privacy", allows: ``
 who keeps their name off chains are ``null`` and "a member")."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
+from marketplace.api.contract import ApiBlueprint, errors
+from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
+from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, window
 from marketplace.api.problems import ROW_ID
+from marketplace.api.referrals import ReferralOut
 from marketplace.db import db
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, ValidationError
 from marketplace.extensions import reach_graph
-from marketplace.network import reach_service, service
+from marketplace.keyset import cut
+from marketplace.network import imports, reach_service, service
 from marketplace.referrals import visibility
-from marketplace.workflows import reach
+from marketplace.workflows import forwarding, reach
 
-blp = Blueprint("network_api", __name__, description="Connections, contact cards and the reach search")
+blp = ApiBlueprint("network_api", __name__, description="Connections, contact cards and the reach search")
 
 
 class ConnectionOut(ma.Schema):
@@ -24,7 +29,7 @@ class ConnectionOut(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class ConnectionsOut(ma.Schema):
+class ConnectionsOut(CursorPageOut):
     items = ma.fields.List(ma.fields.Nested(ConnectionOut))
 
 
@@ -75,15 +80,24 @@ class CardOut(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class CardsArgs(InputSchema):
+class CardsArgs(PageArgs):
+    # 100 by default, the size the numbered pages always had, so a client that reads next_page
+    # still gets every card.
+    limit = ma.fields.Integer(
+        load_default=service.CARDS_PER_PAGE, validate=ma.validate.Range(min=1, max=service.CARDS_PER_PAGE)
+    )
     q = ma.fields.String(load_default="")
     tag = ma.fields.String(load_default="")
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
+    page = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(min=1, max=100_000),
+        metadata={"description": "deprecated: numbered pages; prefer cursor"},
+    )
 
 
-class CardPageOut(ma.Schema):
+class CardPageOut(CursorPageOut):
     items = ma.fields.List(ma.fields.Nested(CardOut))
-    next_page = ma.fields.Integer(allow_none=True)
+    next_page = ma.fields.Integer(allow_none=True, metadata={"description": "deprecated: see next_cursor"})
 
 
 class PersonOut(ma.Schema):
@@ -116,10 +130,16 @@ class NetworkOut(ma.Schema):
 
 
 @blp.get("/me/connections")
+@errors(*PAGE_ERRORS)
 @token_required
+@blp.arguments(PageArgs, location="query")
 @blp.response(200, ConnectionsOut)
-def my_connections(user):
-    return {"items": service.connections_of(db.session, user)}
+def my_connections(user, args):
+    """The caller's connections by name, a page at a time."""
+    seen = window(args, "connections")
+    rows = service.connections_of(db.session, user, seen)
+    items, last = cut(rows, seen, lambda connection: (connection.peer.name, connection.peer_id))
+    return {"items": items, "next_cursor": cursor_after("connections", last)}
 
 
 @blp.get("/me/connections/requests")
@@ -130,8 +150,10 @@ def my_requests(user):
 
 
 @blp.post("/connections")
+@errors(NotFound, Forbidden, EmailUnverified, Conflict)
+@idempotent
 @token_required
-@blp.arguments(ConnectIn)
+@blp.arguments(ConnectIn, example={"user_id": 7, "note": "We worked together at Acme"})
 @blp.response(201, RequestOut)
 def request_connection(user, data):
     request = service.request_connection(db.session, user, user_id=data["user_id"], note=data["note"])
@@ -144,6 +166,8 @@ def _answer(user, request_id: int, action: str):
 
 
 @blp.post("/connections/requests/<int:request_id>/confirm")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
 @blp.response(200, RequestOut)
 def confirm_request(user, request_id):
@@ -152,6 +176,8 @@ def confirm_request(user, request_id):
 
 
 @blp.post("/connections/requests/<int:request_id>/decline")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
 @blp.response(200, RequestOut)
 def decline_request(user, request_id):
@@ -159,6 +185,8 @@ def decline_request(user, request_id):
 
 
 @blp.post("/connections/requests/<int:request_id>/cancel")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
 @blp.response(200, RequestOut)
 def cancel_request(user, request_id):
@@ -185,16 +213,32 @@ def my_network(user):
 
 
 @blp.get("/me/cards")
+@errors(*PAGE_ERRORS)
 @token_required
 @blp.arguments(CardsArgs, location="query")
 @blp.response(200, CardPageOut)
 def my_cards(user, args):
-    return service.search_cards(db.session, user, **args)
+    """The caller's cards matching ``q`` and ``tag`` by name: ``limit`` and ``cursor``, or the
+    deprecated numbered ``page``."""
+    limit, cursor, numbered = args.pop("limit"), args.pop("cursor"), args.pop("page")
+    if numbered is not None and cursor is None:
+        page = service.search_cards(db.session, user, **args, page=numbered)
+        return {"items": page.items, "next_page": page.next_page, "next_cursor": None}
+    seen = window({"limit": limit, "cursor": cursor}, "cards")
+    rows = service.search_cards(db.session, user, **args, window=seen).items
+    items, last = cut(rows, seen, lambda card: (card.name.lower(), card.id))
+    first_of_numbered = cursor is None and limit == service.CARDS_PER_PAGE and last is not None
+    return {"items": items, "next_page": 2 if first_of_numbered else None, "next_cursor": cursor_after("cards", last)}
+
+
+CARD_EXAMPLE = {"name": "Noor Haddad", "email": "noor@example.org", "company": "Globex", "tags": ["postgres"]}
 
 
 @blp.post("/me/cards")
+@errors(Conflict)
+@idempotent
 @token_required
-@blp.arguments(CardIn)
+@blp.arguments(CardIn, example=CARD_EXAMPLE)
 @blp.response(201, CardOut)
 def create_card(user, data):
     card = service.create_card(db.session, user, service.CardData(**data))
@@ -209,8 +253,9 @@ def get_card(user, card_id):
 
 
 @blp.put("/me/cards/<int:card_id>")
+@errors(Conflict)
 @token_required
-@blp.arguments(CardIn)
+@blp.arguments(CardIn, example=CARD_EXAMPLE)
 @blp.response(200, CardOut)
 def update_card(user, data, card_id):
     card = service.update_card(db.session, user, card_id, service.CardData(**data))
@@ -236,3 +281,62 @@ def problem_reach(user, args, problem_id):
     searched from every colleague."""
     problem = visibility.get_visible(db.session, user, problem_id)
     return {"items": reach.problem_reach(db.session, reach_graph(), user, problem, args["k"])}
+
+
+@blp.post("/problems/<int:problem_id>/forward-to/<int:user_id>")
+@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@idempotent
+@token_required
+@blp.response(201, ReferralOut)
+def forward_to_connection(user, problem_id, user_id):
+    """Forward a problem to one of the caller's connections (the problem page's reach panel)."""
+    return forwarding.forward_to_connection(db.session, user, problem_id, user_id)
+
+
+# Importing cards -------------------------------------------------------------------------------
+
+
+class ImportFileIn(ma.Schema):
+    file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class ImportOut(ma.Schema):
+    id = ma.fields.Integer()
+    filename = ma.fields.String()
+    source = ma.fields.Function(lambda imported: imported.source.value)
+    status = ma.fields.Function(lambda imported: imported.status.value)
+    total = ma.fields.Integer()
+    processed = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
+
+
+@blp.post("/me/card-imports")
+@errors((413, "request_entity_too_large"))
+@idempotent
+@token_required
+@blp.arguments(ImportFileIn, location="files", example={"file": "(a LinkedIn Connections.csv or a .vcf file)"})
+@blp.response(201, ImportOut)
+def upload_cards(user, files):
+    """A LinkedIn export or a vCard file, parsed into a preview to confirm (or cancel)."""
+    upload = files["file"]
+    return imports.preview(db.session, user, upload.filename or "", upload.read())
+
+
+@blp.post("/me/card-imports/<int:import_id>/confirm")
+@errors(Conflict)
+@idempotent
+@token_required
+@blp.response(200, ImportOut)
+def confirm_import(user, import_id):
+    """Import the previewed cards: at once when the file is small, else through the worker."""
+    return imports.confirm(db.session, user, import_id)
+
+
+@blp.post("/me/card-imports/<int:import_id>/cancel")
+@errors(Conflict)
+@idempotent
+@token_required
+@blp.response(200, ImportOut)
+def cancel_import(user, import_id):
+    """Drop a preview, or stop an import being confirmed."""
+    return imports.cancel(db.session, user, import_id)

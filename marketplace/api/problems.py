@@ -2,18 +2,22 @@
 
 import marshmallow as ma
 from flask import current_app
-from flask_smorest import Blueprint
 
 from marketplace.api.auth import current_api_user, token_required
+from marketplace.api.contract import ApiBlueprint, errors
+from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
+from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, window
 from marketplace.db import db
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
+from marketplace.keyset import cut
 from marketplace.problems import service
 from marketplace.problems.service import ProblemInput
 from marketplace.referrals import visibility
 from marketplace.workflows import funding
 from marketplace.workflows.settlement import chain_fingerprint
 
-blp = Blueprint("problems_api", __name__, description="Problems and the board")
+blp = ApiBlueprint("problems_api", __name__, description="Problems and the board")
 
 
 # An id the database can hold: a larger one is refused here instead of overflowing the query (a 500).
@@ -91,7 +95,7 @@ class ProblemDetailOut(ProblemOut):
         return chain_fingerprint(db.session, current_api_user(), problem)
 
 
-class BoardArgs(InputSchema):
+class BoardArgs(PageArgs):
     q = ma.fields.String(load_default="")
     skill = ma.fields.String(load_default="")
     status = ma.fields.String(load_default="open")
@@ -99,7 +103,9 @@ class BoardArgs(InputSchema):
     currency = ma.fields.String(load_default="")
     min_bounty = ma.fields.Integer(load_default=None)
     max_bounty = ma.fields.Integer(load_default=None)
-    page = ma.fields.Integer(load_default=1)
+    page = ma.fields.Integer(
+        load_default=None, metadata={"description": "deprecated: numbered pages of 20; prefer cursor"}
+    )
 
 
 class ProblemSummaryOut(ProblemOut):
@@ -107,9 +113,9 @@ class ProblemSummaryOut(ProblemOut):
         exclude = ("description", "payout_preview")
 
 
-class BoardOut(ma.Schema):
+class BoardOut(CursorPageOut):
     items = ma.fields.List(ma.fields.Nested(ProblemSummaryOut))
-    next_page = ma.fields.Integer(allow_none=True)
+    next_page = ma.fields.Integer(allow_none=True, metadata={"description": "deprecated: see next_cursor"})
     total = ma.fields.Integer()
 
 
@@ -131,9 +137,19 @@ def _input(data: dict) -> ProblemInput:
     )
 
 
+PROBLEM_EXAMPLE = {
+    "title": "Fix our Postgres replication",
+    "description": "Our replica falls hours behind every night.",
+    "skills": ["postgres"],
+    "bounty": {"amount": 200000, "currency": "usd"},
+}
+
+
 @blp.post("/problems")
+@errors(NotFound, Forbidden, EmailUnverified)
+@idempotent
 @token_required
-@blp.arguments(ProblemIn)
+@blp.arguments(ProblemIn, example={"company_id": 1, **PROBLEM_EXAMPLE, "publish": False})
 @blp.response(201, ProblemOut)
 def create_problem(user, data):
     problem = service.create_problem(
@@ -148,28 +164,49 @@ def create_problem(user, data):
 
 
 @blp.get("/problems")
+@errors(*PAGE_ERRORS, (401, "bad_token"))
 @blp.arguments(BoardArgs, location="query")
 @blp.response(200, BoardOut)
 def list_problems(args):
-    page = visibility.board(db.session, current_api_user(), service.BoardQuery(**args))
-    return {"items": page.items, "next_page": page.next_page, "total": page.total}
+    """The board, a page at a time: ``limit`` and ``cursor`` (keyset pages, stable while problems
+    are posted), or the deprecated numbered ``page`` of 20."""
+    limit, cursor, numbered = args.pop("limit"), args.pop("cursor"), args.pop("page")
+    viewer = current_api_user()
+    if numbered is not None and cursor is None:
+        page = visibility.board(db.session, viewer, service.BoardQuery(**args, page=numbered))
+        return {"items": page.items, "next_page": page.next_page, "next_cursor": None, "total": page.total}
+    list_name = f"board:{args['sort']}"
+    seen = window({"limit": limit, "cursor": cursor}, list_name)
+    page = visibility.board(db.session, viewer, service.BoardQuery(**args), seen)
+    items, last = cut(page.items, seen, lambda problem: service.board_sort_key(problem, args["sort"]))
+    first_of_numbered = cursor is None and limit == service.PAGE_SIZE and last is not None
+    return {
+        "items": items,
+        "next_page": 2 if first_of_numbered else None,
+        "next_cursor": cursor_after(list_name, last),
+        "total": page.total,
+    }
 
 
 @blp.get("/problems/<int:problem_id>")
+@errors((401, "bad_token"))
 @blp.response(200, ProblemDetailOut)
 def get_problem(problem_id):
     return visibility.get_visible(db.session, current_api_user(), problem_id)
 
 
 @blp.put("/problems/<int:problem_id>")
+@errors(Forbidden, Conflict)
 @token_required
-@blp.arguments(ProblemUpdateIn)
+@blp.arguments(ProblemUpdateIn, example={**PROBLEM_EXAMPLE, "publish": True})
 @blp.response(200, ProblemOut)
 def update_problem(user, data, problem_id):
     return service.update_draft(db.session, user, problem_id, _input(data), publish=data["publish"])
 
 
 @blp.post("/problems/<int:problem_id>/publish")
+@errors(Forbidden, Conflict, EmailUnverified)
+@idempotent
 @token_required
 @blp.response(200, ProblemOut)
 def publish_problem(user, problem_id):
@@ -177,6 +214,8 @@ def publish_problem(user, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/cancel")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
 @blp.response(200, ProblemOut)
 def cancel_problem(user, problem_id):

@@ -2,13 +2,16 @@
 
 import marshmallow as ma
 from flask import g
-from flask_smorest import Blueprint
 
 from marketplace.accounts.models import User
 from marketplace.api.auth import token_required
+from marketplace.api.contract import ApiBlueprint, errors
+from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
+from marketplace.api.pagination import PAGE_ERRORS, PageArgs, cursor_after, next_link, window
 from marketplace.db import db
-from marketplace.errors import NotFound
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, ValidationError
+from marketplace.keyset import cut
 from marketplace.ledger import donations
 from marketplace.ledger.settlement import paid_chain_head
 from marketplace.links import referral_link
@@ -16,7 +19,7 @@ from marketplace.referrals import appearance, attribution, chains, introductions
 from marketplace.referrals.models import IntroductionStatus
 from marketplace.workflows import settlement
 
-blp = Blueprint("referrals_api", __name__, description="Referral chains and introductions")
+blp = ApiBlueprint("referrals_api", __name__, description="Referral chains and introductions")
 
 # An id the database can hold: a larger one is refused here instead of overflowing the query (a 500).
 ROW_ID = ma.validate.Range(min=1, max=2**63 - 1)
@@ -96,6 +99,10 @@ class IntroductionOut(ma.Schema):
         }
 
 
+class AcceptedOut(IntroductionOut):
+    settlement = ma.fields.Dict(metadata={"description": "the amounts as posted to the ledger"})
+
+
 class ConsentIn(InputSchema):
     accept = ma.fields.Boolean(required=True)
     note = ma.fields.String(load_default="", metadata=MULTI_LINE)
@@ -122,6 +129,8 @@ def _chain(referral):
 
 
 @blp.post("/problems/<int:problem_id>/pick")
+@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@idempotent
 @token_required
 @blp.response(201, ClaimOut)
 def pick(user, problem_id):
@@ -130,14 +139,18 @@ def pick(user, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/referrals")
+@errors(Forbidden, EmailUnverified, Conflict)
+@idempotent
 @token_required
-@blp.arguments(ForwardIn)
+@blp.arguments(ForwardIn, example={"to_email": "kim@example.org", "note": "You know replication people."})
 @blp.response(201, ReferralOut)
 def forward(user, data, problem_id):
     return chains.forward(db.session, user, problem_id, **data)
 
 
 @blp.post("/referrals/<token>/claim")
+@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@idempotent
 @token_required
 @blp.response(200, ClaimOut)
 def claim(user, token):
@@ -145,8 +158,14 @@ def claim(user, token):
     return {"referral": referral, "chain": _chain(referral)}
 
 
+class TreeOut(ma.Schema):
+    problem_id = ma.fields.Integer()
+    roots = ma.fields.List(ma.fields.Dict(), metadata={"description": "each node: its member, children and state"})
+
+
 @blp.get("/problems/<int:problem_id>/tree")
 @token_required
+@blp.alt_response(200, schema=TreeOut, success=True)
 def tree(user, problem_id):
     problem = visibility.get_visible(db.session, user, problem_id)
     return {
@@ -156,24 +175,36 @@ def tree(user, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/introductions")
+@errors(Forbidden, EmailUnverified, Conflict)
+@idempotent
 @token_required
-@blp.arguments(IntroduceIn)
+@blp.arguments(
+    IntroduceIn, example={"candidate_email": "expert@example.org", "message": "She rebuilt replication at scale."}
+)
 @blp.response(201, IntroductionOut)
 def introduce(user, data, problem_id):
     return introductions.introduce(db.session, user, problem_id, **data)
 
 
 @blp.get("/problems/<int:problem_id>/introductions")
+@errors(*PAGE_ERRORS)
 @token_required
-@blp.response(200, IntroductionOut(many=True))
-def list_introductions(user, problem_id):
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, IntroductionOut(many=True), headers={"Link": {"description": 'the next page: rel="next"'}})
+def list_introductions(user, args, problem_id):
+    """The company's review list, newest first (an array; ``Link`` to the next page)."""
     problem = visibility.get_visible(db.session, user, problem_id)
-    return introductions.introductions_for_problem(db.session, user, problem)
+    seen = window(args, f"introductions:{problem.id}")
+    rows = introductions.introductions_for_problem(db.session, user, problem, seen)
+    items, last = cut(rows, seen, lambda introduction: (introduction.created_at, introduction.id))
+    return items, next_link(cursor_after(f"introductions:{problem.id}", last), seen.limit)
 
 
 @blp.post("/introductions/<int:introduction_id>/consent")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
-@blp.arguments(ConsentIn)
+@blp.arguments(ConsentIn, example={"accept": True, "note": "Happy to talk this week."})
 @blp.response(200, IntroductionOut)
 def consent(user, data, introduction_id):
     introduction = introductions.get_visible_introduction(db.session, user, introduction_id)
@@ -182,7 +213,10 @@ def consent(user, data, introduction_id):
 
 
 @blp.post("/introductions/<int:introduction_id>/accept")
+@errors(Forbidden, EmailUnverified, Conflict)
+@idempotent
 @token_required
+@blp.alt_response(200, schema=AcceptedOut, success=True)
 def accept(user, introduction_id):
     result = settlement.accept_introduction(db.session, user, introduction_id)
     body = IntroductionOut().dump(result.introduction)
@@ -191,14 +225,18 @@ def accept(user, introduction_id):
 
 
 @blp.post("/introductions/<int:introduction_id>/decline")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
-@blp.arguments(DecisionIn)
+@blp.arguments(DecisionIn, example={"note": "We went with another candidate."})
 @blp.response(200, IntroductionOut)
 def decline(user, data, introduction_id):
     return introductions.decline(db.session, user, introduction_id, note=data["note"])
 
 
 @blp.post("/introductions/<int:introduction_id>/withdraw")
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
 @blp.response(200, IntroductionOut)
 def withdraw(user, introduction_id):

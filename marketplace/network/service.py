@@ -18,6 +18,7 @@ from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.keyset import Window, seek
 from marketplace.network.changes import lock_network, record_change
 from marketplace.network.models import (
     ChangeKind,
@@ -151,16 +152,17 @@ def remove_connection(session: Session, actor: User, peer_id: int) -> None:
     record_change(session, ChangeKind.DISCONNECT, actor.id, peer_id)
 
 
-def connections_of(session: Session, user: User) -> list[Connection]:
-    return list(
-        session.scalars(
-            select(Connection)
-            .join(User, User.id == Connection.peer_id)
-            .options(joinedload(Connection.peer))
-            .where(Connection.user_id == user.id)
-            .order_by(User.name)
-        )
+def connections_of(session: Session, user: User, window: Window | None = None) -> list[Connection]:
+    """The member's connections by name; with a ``window``, that page, by (name, member id)."""
+    query = (
+        select(Connection)
+        .join(User, User.id == Connection.peer_id)
+        .options(joinedload(Connection.peer))
+        .where(Connection.user_id == user.id)
     )
+    if window is not None:
+        return list(session.scalars(seek(query, User.name, Connection.peer_id, window, descending=False)))
+    return list(session.scalars(query.order_by(User.name)))
 
 
 @dataclass
@@ -365,8 +367,11 @@ class CardPage:
     next_page: int | None
 
 
-def search_cards(session: Session, owner: User, *, q: str = "", tag: str = "", page: int = 1) -> CardPage:
-    """The owner's cards matching every word of ``q`` and the tag, by name, a page at a time."""
+def search_cards(
+    session: Session, owner: User, *, q: str = "", tag: str = "", page: int = 1, window: Window | None = None
+) -> CardPage:
+    """The owner's cards matching every word of ``q`` and the tag, by name, a page at a time
+    (numbered pages, or with a ``window`` the keyset page after a card: ``keyset.seek``)."""
     q, tag = text.single_line(q, "The search"), text.single_line(tag, "The tag")
     query = visible_cards(owner.id)
     for word in fold(q).split():
@@ -374,6 +379,11 @@ def search_cards(session: Session, owner: User, *, q: str = "", tag: str = "", p
     tag = " ".join(tag.casefold().split())
     if tag:
         query = query.where((literal(",") + ContactCard.tags + ",").contains(f",{tag},", autoescape=True))
+    if window is not None:
+        rows = list(
+            session.scalars(seek(query, func.lower(ContactCard.name), ContactCard.id, window, descending=False))
+        )
+        return CardPage(rows, None)
     page = max(page, 1)
     query = query.order_by(func.lower(ContactCard.name), ContactCard.id)
     items = list(session.scalars(query.limit(CARDS_PER_PAGE + 1).offset((page - 1) * CARDS_PER_PAGE)))

@@ -19,6 +19,7 @@ from marketplace.accounts.models import User
 from marketplace.db import utcnow
 from marketplace.errors import NotFound, ValidationError
 from marketplace.jobs.service import enqueue
+from marketplace.keyset import Window, seek
 from marketplace.notifications.kinds import KINDS, choosable
 from marketplace.notifications.mail import seal_link
 from marketplace.notifications.models import Delivery, DigestSchedule, Notification, NotificationPreference
@@ -116,13 +117,22 @@ def notify_address(
 
 
 def inbox(
-    session: Session, user: User, *, unread_only: bool = False, limit: int = 50, before_id: int | None = None
+    session: Session,
+    user: User,
+    *,
+    unread_only: bool = False,
+    limit: int = 50,
+    before_id: int | None = None,
+    window: Window | None = None,
 ) -> list[Notification]:
+    """Newest first: ``limit`` before ``before_id``, or with a ``window`` that keyset page."""
     query = select(Notification).where(Notification.user_id == user.id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
     if before_id is not None:
         query = query.where(Notification.id < before_id)
+    if window is not None:
+        return list(session.scalars(seek(query, Notification.id, Notification.id, window, descending=True)))
     return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
 
 

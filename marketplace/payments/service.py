@@ -27,6 +27,7 @@ from marketplace.db import guarded_update, intent_to_write, utcnow
 from marketplace.errors import Conflict, MarketplaceError, NotFound
 from marketplace.jobs.models import Job
 from marketplace.jobs.service import OutcomeUnknown, PermanentFailure, RetryLater, enqueue, needs_lookup
+from marketplace.keyset import Window, seek
 from marketplace.ledger import payouts as ledger
 from marketplace.ledger.disputes import require_platform_admin
 from marketplace.ledger.models import Share, ShareStatus
@@ -878,14 +879,12 @@ def retry_refused_payout(session: Session, actor: User, share_id: int) -> bool:
     return start_payouts(session, share_ids=[share.id]) == 1
 
 
-def payouts_of(session: Session, user: User) -> list[Share]:
-    return list(
-        session.scalars(
-            select(Share)
-            .where(Share.member_id == user.id, Share.status.in_([ShareStatus.PAYING, ShareStatus.PAID]))
-            .order_by(Share.created_at.desc())
-        )
-    )
+def payouts_of(session: Session, user: User, window: Window | None = None) -> list[Share]:
+    """The member's payouts started or paid, newest first; with a ``window``, that page."""
+    query = select(Share).where(Share.member_id == user.id, Share.status.in_([ShareStatus.PAYING, ShareStatus.PAID]))
+    if window is not None:
+        return list(session.scalars(seek(query, Share.created_at, Share.id, window, descending=True)))
+    return list(session.scalars(query.order_by(Share.created_at.desc())))
 
 
 # Refund confirmations, reversals and chargebacks -----------------------------------------------

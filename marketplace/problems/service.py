@@ -1,7 +1,7 @@
 """Posting, editing, publishing, funding, cancelling and expiring problems; the public board."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, exists, func, or_, select
@@ -13,6 +13,7 @@ from marketplace.accounts.service import require_member, role_in
 from marketplace.accounts.skills import resolve_skills, skill_slug
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, NotFound, ValidationError
+from marketplace.keyset import Window, seek
 from marketplace.money import MINOR_DIGITS as CURRENCIES
 from marketplace.problems import splits
 from marketplace.problems.models import Problem, ProblemStatus, Visibility, problem_skills
@@ -257,22 +258,45 @@ def public_filter() -> ColumnElement[bool]:
     return and_(Problem.visibility == Visibility.PUBLIC, Problem.status != ProblemStatus.DRAFT)
 
 
-def board(session: Session, query: BoardQuery, visible: ColumnElement[bool]) -> Page:
+def board(session: Session, query: BoardQuery, visible: ColumnElement[bool], window: Window | None = None) -> Page:
     """A page of the problems matching ``query`` among those ``visible`` to the viewer (the
-    referrals domain says which those are: ``referrals.visibility``)."""
+    referrals domain says which those are: ``referrals.visibility``): numbered pages, or with a
+    ``window`` the keyset page after a problem (``keyset.seek`` on ``board_sort_key``)."""
     if query.sort not in SORTS:
         raise ValidationError(f"Sort by one of {', '.join(SORTS)}.", code="invalid_sort")
     if query.page < 1 or query.page > 10_000:
         raise ValidationError("Page must be 1 or more.", code="invalid_page")
     stmt = _board_select(query, visible)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    loading = (selectinload(Problem.skills), joinedload(Problem.company))
+    if window is not None:
+        sort, descending = KEYSET_SORTS[query.sort]
+        items = session.scalars(seek(stmt, sort, Problem.id, window, descending=descending).options(*loading)).all()
+        return Page(items=list(items), page=1, total=total, per_page=window.limit)
     items = session.scalars(
-        stmt.order_by(*SORTS[query.sort])
-        .limit(PAGE_SIZE)
-        .offset((query.page - 1) * PAGE_SIZE)
-        .options(selectinload(Problem.skills), joinedload(Problem.company))
+        stmt.order_by(*SORTS[query.sort]).limit(PAGE_SIZE).offset((query.page - 1) * PAGE_SIZE).options(*loading)
     ).all()
     return Page(items=list(items), page=query.page, total=total)
+
+
+# The board's sorts as keyset pages see them: one never-NULL key (a problem without an expiry
+# closes last) and its direction, the id breaking ties.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+KEYSET_SORTS: dict[str, tuple[Any, bool]] = {
+    "newest": (func.coalesce(Problem.published_at, Problem.created_at), True),
+    "bounty": (Problem.bounty_amount, True),
+    "closing": (func.coalesce(Problem.expires_at, NEVER), False),
+}
+
+
+def board_sort_key(problem: Problem, sort: str) -> tuple[Any, int]:
+    """The keyset key of ``problem`` under ``sort`` (``KEYSET_SORTS``)."""
+    value = {
+        "newest": problem.published_at or problem.created_at,
+        "bounty": problem.bounty_amount,
+        "closing": problem.expires_at or NEVER,
+    }[sort]
+    return value, problem.id
 
 
 def company_problems(session: Session, actor: User, company_id: int) -> list[Problem]:

@@ -23,6 +23,7 @@ from marketplace.accounts.service import (
 )
 from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.keyset import Window, seek
 from marketplace.problems.models import Problem
 from marketplace.referrals import attribution, visibility
 from marketplace.referrals.chains import chain_member_ids, clean_note, place_of, require_open
@@ -250,22 +251,24 @@ def company_sees_candidate(introduction: Introduction) -> bool:
     return introduction.consented_at is not None
 
 
-def introductions_for_problem(session: Session, actor: User, problem: Problem) -> list[Introduction]:
+def introductions_for_problem(
+    session: Session, actor: User, problem: Problem, window: Window | None = None
+) -> list[Introduction]:
     """The company's review list for a problem the actor can see (``review_list``), to its
     members only."""
     if role_in(session, actor, problem.company_id) is None:
         raise NotFound("No such problem, or it is not shared with you.")
-    return review_list(session, problem)
+    return review_list(session, problem, window)
 
 
-def review_list(session: Session, problem: Problem) -> list[Introduction]:
+def review_list(session: Session, problem: Problem, window: Window | None = None) -> list[Introduction]:
     """Everything but duplicates, newest first, with their introducers; for callers that have
-    checked the reader belongs to the company."""
-    return list(
-        session.scalars(
-            select(Introduction)
-            .where(Introduction.problem_id == problem.id, Introduction.status != IntroductionStatus.DUPLICATE)
-            .order_by(Introduction.created_at.desc())
-            .options(joinedload(Introduction.introducer))
-        )
+    checked the reader belongs to the company. With a ``window``, that page (``keyset.seek``)."""
+    query = (
+        select(Introduction)
+        .where(Introduction.problem_id == problem.id, Introduction.status != IntroductionStatus.DUPLICATE)
+        .options(joinedload(Introduction.introducer))
     )
+    if window is not None:
+        return list(session.scalars(seek(query, Introduction.created_at, Introduction.id, window, descending=True)))
+    return list(session.scalars(query.order_by(Introduction.created_at.desc())))

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from marketplace.accounts.models import Membership, User
 from marketplace.errors import NotFound
+from marketplace.keyset import Window
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import Introduction, Referral
@@ -53,6 +54,8 @@ def get_visible(session: Session, user: User | None, problem_id: int) -> Problem
     return problem
 
 
-def board(session: Session, user: User | None, query: problems.BoardQuery) -> problems.Page:
+def board(
+    session: Session, user: User | None, query: problems.BoardQuery, window: Window | None = None
+) -> problems.Page:
     """The board as ``user`` may see it (anonymous when None)."""
-    return problems.board(session, query, visible_filter(user))
+    return problems.board(session, query, visible_filter(user), window)

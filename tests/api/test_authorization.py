@@ -190,6 +190,10 @@ BODIES = {
     "PUT /me/cards/{card}": {"name": "Renamed"},
     "POST /companies/{company}/webhooks": {"url": "https://crm.acme.example.com/in", "event_types": ["problem.funded"]},
     "PATCH /companies/{company}/webhooks/{endpoint}": {"description": "Our CRM"},
+    "PATCH /me": {"headline": "Replication, mostly"},
+    "POST /me/password": {"current_password": PASSWORD, "new_password": "an entirely new passphrase 42"},
+    "POST /me/email": {"email": "moved@elsewhere.example", "password": PASSWORD},
+    "PUT /me/notification-settings": {"preferences": {"chain_grew": "digest"}, "digest_hour": 9},
 }
 
 ACTORS = ("anonymous", "outsider", "member", "employee", "admin")
@@ -264,6 +268,17 @@ MATRIX = {
     "POST /companies/{company}/webhooks/{endpoint}/ping": (401,  404,     404,   403,    202),
     "GET /companies/{company}/webhooks/{endpoint}/deliveries": (401, 404, 404,  403,    200),
     "POST /companies/{company}/webhooks/{endpoint}/deliveries/{delivery}/redeliver": (401, 404, 404, 403, 202),
+    "PATCH /me":                                     (401,      200,     200,   200,    200),
+    "POST /me/password":                             (401,      204,     204,   204,    204),
+    "POST /me/email":                                (401,      200,     200,   200,    200),
+    "PUT /me/notification-settings":                 (401,      200,     200,   200,    200),
+    "POST /fraud-flags/{missing}/clear":             (401,      403,     403,   403,    403),
+    "POST /fraud-flags/{missing}/uphold":            (401,      403,     403,   403,    403),
+    "POST /problems/{public}/forward-to/{bob}":      (401,      404,     201,   404,    404),
+    "POST /me/card-imports":                         (401,      422,     422,   422,    422),
+    "POST /me/card-imports/{missing}/confirm":       (401,      404,     404,   404,    404),
+    "POST /me/card-imports/{missing}/cancel":        (401,      404,     404,   404,    404),
+    "POST /payouts/{missing}/retry":                 (401,      403,     403,   403,    403),
     "GET /openapi.json":                             (200,      200,     200,   200,    200),
 }
 # fmt: on
