@@ -39,5 +39,7 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
+bench: install ; $(BIN)/python -m bench.worker
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
