@@ -40,6 +40,5 @@ lint: install
 	$(BIN)/mypy
 
 bench: install ; $(BIN)/python -m bench.worker
-
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
