@@ -39,5 +39,6 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
+bench: install ; $(BIN)/python -m bench.worker
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

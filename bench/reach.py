@@ -3,6 +3,10 @@
 Prints build time and memory of ``ReachIndex.from_db``, latency percentiles of ``experts`` and
 ``degree_counts`` for random sources, the cost of incremental updates, and (at up to 100k members)
 the same expert query answered by networkx. Run: ``python bench/reach.py [--members N ...]``.
+
+``--memory-only`` prints, for each size, only what one process's index holds (``memory_bytes``
+after a query for the 1% skill, and the process's resident memory), built with ``from_edges`` in a
+fresh process: the figures ``docs/deployment.md`` extrapolates from.
 """
 
 from __future__ import annotations
@@ -208,6 +212,33 @@ def compare_with_networkx(index: ReachIndex, graph: sp.csr_array, holders, user_
     print(f"  same experts and degree counts; networkx median / engine median on these sources: {ratio:,.0f}x")
 
 
+def measure_memory(members: int, attach: int, seed: int) -> tuple[int, int, int, int]:
+    """In a fresh process: (connections, ``memory_bytes`` after one query, RSS of the process
+    with only the index left, RSS before anything was built)."""
+    baseline = resident_bytes()
+    rng = np.random.default_rng(seed)
+    graph = barabasi_albert(members, attach, rng)
+    connections = graph.nnz // 2
+    upper = sp.triu(graph).tocoo()
+    holders = {SKILL: rng.choice(members, members // 100, replace=False) + 1}
+    index = ReachIndex.from_edges(np.arange(1, members + 1), upper.row + 1, upper.col + 1, holders)
+    del graph, upper
+    index.experts(1, [SKILL])
+    gc.collect()
+    return connections, index.memory_bytes(), resident_bytes(), baseline
+
+
+def memory_only(sizes: list[int], attach: int, seed: int) -> None:
+    print(f"{'members':>10} {'connections':>12} {'memory_bytes':>13} {'process RSS':>12} {'bytes/connection':>17}")
+    for members in sizes:
+        with multiprocessing.get_context("spawn").Pool(1) as fresh_process:
+            connections, memory, resident, baseline = fresh_process.apply(measure_memory, (members, attach, seed))
+        print(
+            f"{members:>10,} {connections:>12,} {memory / 2**20:>9.0f} MiB {resident / 2**20:>8.0f} MiB "
+            f"{memory / connections:>17.1f}   (interpreter and libraries alone: {baseline / 2**20:.0f} MiB)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, action="append", help="graph size (repeatable); default 100k and 1M")
@@ -215,7 +246,11 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=200, help="random sources per query type")
     parser.add_argument("--networkx-sources", type=int, default=20, help="sources for the networkx comparison")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--memory-only", action="store_true", help="only the index's memory at each size")
     args = parser.parse_args()
+    if args.memory_only:
+        memory_only(args.members or [100_000, 200_000, 400_000], args.attach or 20, args.seed)
+        return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="reach-bench-") as directory:
         for members in args.members or [100_000, 1_000_000]:

@@ -4,6 +4,7 @@ through their networks, and the bounty is settled along the chain that found the
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from marketplace import api, cli, web, workflows
@@ -82,6 +83,11 @@ def create_app(config: dict | None = None) -> Flask:
     config_module.install(app, settings)
     app.config.update({key: value for key, value in overrides.items() if not config_module.is_setting(key)})
     app.url_map.converters["int"] = RowIdConverter
+    if settings.proxy_hops:
+        # Behind a reverse proxy: the client's address (rate limits, the audit log, fraud checks)
+        # and scheme (links, secure cookies) as the trusted proxies forwarded them.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     passwords.configure(app.config.get("PASSWORD_HASH_METHOD", passwords.DEFAULT_METHOD))

@@ -59,6 +59,9 @@ class Settings:
     session_cookie_secure: bool
     # How long a worker holds a job before another may take it over (it may have died).
     job_lease_seconds: int
+    # Proxies in front of the app (nginx, a load balancer) whose X-Forwarded-For/-Proto/-Host it
+    # trusts; 0 (direct) ignores those headers, which a client could otherwise make up.
+    proxy_hops: int
 
     @property
     def development(self) -> bool:
@@ -206,6 +209,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         auth_rate_limit=text("AUTH_RATE_LIMIT") or "10 per minute",
         session_cookie_secure=_as_bool("SESSION_COOKIE_SECURE", raw.get("SESSION_COOKIE_SECURE") or False),
         job_lease_seconds=number("JOB_LEASE_SECONDS", 300),
+        proxy_hops=number("PROXY_HOPS", 0),
     )
 
 

@@ -62,10 +62,14 @@ def release(store, account, key):
 
 
 def purge(store):
+    """Forget keys older than the TTL. Records are kept in the order they were made and the
+    clock only moves forward, so the expired ones are the first few."""
     cutoff = store.now() - TTL
-    for slot, record in list(store.idempotency.items()):
-        if record["created"] <= cutoff:
-            del store.idempotency[slot]
+    while store.idempotency:
+        slot, record = next(iter(store.idempotency.items()))
+        if record["created"] > cutoff:
+            break
+        del store.idempotency[slot]
 
 
 def forget_unfinished(store):

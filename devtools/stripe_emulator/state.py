@@ -1,7 +1,8 @@
 """The emulator's whole state: objects, clock, idempotency records, webhook queue.
 
 Every object is stored once, as the dict the API returns, together with a small private
-record (owner account, insertion order, data Stripe never shows). A single re-entrant
+record (owner account, insertion order, data Stripe never shows), and its id is listed under its
+kind in insertion order, so a list or a balance reads one kind's objects rather than all of them. A single re-entrant
 lock guards all of it; the HTTP threads, the webhook thread and the Python helpers all
 take it, so handlers can read-modify-write freely inside ``transaction()``.
 """
@@ -48,6 +49,7 @@ class Store:
                 saved = json.load(handle)
             for name in self._PERSISTED:
                 setattr(self, name, saved[name])
+            self._build_indexes()
 
     def reset(self):
         with self.lock:
@@ -59,6 +61,33 @@ class Store:
             self.idempotency = {}  # "account key" -> record
             self.account_links = {}  # token -> onboarding link record
             self.deliveries = []  # queued webhook deliveries, oldest first
+            self._build_indexes()
+
+    def _build_indexes(self):
+        """The indexes derived from the objects (not persisted: rebuilt on load)."""
+        self.kinds = {}  # kind -> {id: None}, in insertion order
+        self.balances = {}  # (owner, currency) -> {"available": net, "pending": net}
+        self.pending_balance = {}  # ids of pending balance transactions
+        for object_id in sorted(self.objects, key=lambda object_id: self.meta[object_id]["seq"]):
+            self._index(self.objects[object_id])
+
+    def _index(self, obj):
+        self.kinds.setdefault(obj["object"], {})[obj["id"]] = None
+        if obj["object"] == "balance_transaction":
+            self._balance_of(obj)[obj["status"]] += obj["net"]
+            if obj["status"] == "pending":
+                self.pending_balance[obj["id"]] = None
+
+    def _balance_of(self, txn):
+        return self.balances.setdefault((self.owner(txn["id"]), txn["currency"]), {"available": 0, "pending": 0})
+
+    def make_available(self, txn):
+        """A pending balance transaction's funds become available."""
+        txn["status"] = "available"
+        self.pending_balance.pop(txn["id"], None)
+        balance = self._balance_of(txn)
+        balance["pending"] -= txn["net"]
+        balance["available"] += txn["net"]
 
     _PERSISTED = (
         "platform_id",
@@ -105,6 +134,7 @@ class Store:
         self.seq += 1
         self.objects[obj["id"]] = obj
         self.meta[obj["id"]] = {"owner": owner, "seq": self.seq, **private}
+        self._index(obj)
         return obj
 
     def find(self, object_id, kind=None):
@@ -123,18 +153,25 @@ class Store:
     def owner(self, object_id):
         return self.meta[object_id]["owner"]
 
+    def of_kind(self, kind):
+        """Every object of one kind, whoever owns it, oldest first."""
+        return [self.objects[object_id] for object_id in self.kinds.get(kind, ())]
+
     def query(self, owner, kind, where=None):
         """Objects of one kind and owner, newest first, as Stripe lists them."""
         found = [
             obj
-            for object_id, obj in self.objects.items()
-            if obj["object"] == kind and self.meta[object_id]["owner"] == owner and (where is None or where(obj))
+            for obj in self.of_kind(kind)
+            if self.meta[obj["id"]]["owner"] == owner and (where is None or where(obj))
         ]
-        return sorted(found, key=lambda obj: self.meta[obj["id"]]["seq"], reverse=True)
+        found.reverse()
+        return found
 
     def remove(self, object_id):
-        self.objects.pop(object_id, None)
+        obj = self.objects.pop(object_id, None)
         self.meta.pop(object_id, None)
+        if obj is not None:
+            self.kinds.get(obj["object"], {}).pop(object_id, None)
 
     @staticmethod
     def snapshot(obj):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -117,6 +117,20 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def claim_queries(now: datetime, kinds: Collection[str] | None = None, *, postgres: bool = False) -> list[Select]:
+    """What ``claim_next`` asks, in order: a job whose lease expired, then the pending job due first."""
+    queries = []
+    for due in (
+        (Job.status == JobStatus.RUNNING) & (Job.locked_until < now),
+        (Job.status == JobStatus.PENDING) & (Job.run_after <= now),
+    ):
+        query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
+        if kinds is not None:
+            query = query.where(Job.kind.in_(kinds))
+        queries.append(query.with_for_update(skip_locked=True) if postgres else query)
+    return queries
+
+
 def claim_next(
     session: Session,
     worker: str,
@@ -124,22 +138,21 @@ def claim_next(
     kinds: Collection[str] | None = None,
     lease: timedelta = LEASE,
 ) -> Job | None:
-    """Lease the next due job (or one whose lease expired), committing the lease at once.
+    """Lease the next due job, committing the lease at once: first one whose lease expired (its
+    worker died), else the pending job due first.
 
-    PostgreSQL skips rows other workers hold (``FOR UPDATE SKIP LOCKED``); SQLite serialises
-    writers, so its ``BEGIN IMMEDIATE`` already makes claiming one-at-a-time.
+    Each is its own query on ``ix_jobs_due`` (status, run_after): one query with both conditions
+    joined by OR cannot read that index in order, so it scanned and sorted the whole backlog on
+    every claim (docs/deployment.md, "Workers"). PostgreSQL skips rows other workers hold
+    (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers, so its ``BEGIN IMMEDIATE`` already
+    makes claiming one-at-a-time.
     """
     now = now or utcnow()
-    due = or_(
-        (Job.status == JobStatus.PENDING) & (Job.run_after <= now),
-        (Job.status == JobStatus.RUNNING) & (Job.locked_until < now),
-    )
-    query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
-    if kinds is not None:
-        query = query.where(Job.kind.in_(kinds))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    job = session.scalar(query)
+    job = None
+    for query in claim_queries(now, kinds, postgres=session.get_bind().dialect.name == "postgresql"):
+        job = session.scalar(query)
+        if job is not None:
+            break
     if job is None:
         session.rollback()
         return None

@@ -1,10 +1,14 @@
 """The board reads a page from an index in its sort order, on both engines (docs/performance.md):
-without it every open problem would be read and sorted for each page."""
+without it every open problem would be read and sorted for each page. A worker claims a job the
+same way."""
+
+import re
 
 import pytest
 from sqlalchemy import select, text
 
-from marketplace.db import db
+from marketplace.db import db, utcnow
+from marketplace.jobs import service as jobs
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import PAGE_SIZE, SORTS, public_filter
 from tests import builders as build
@@ -37,3 +41,27 @@ def test_each_board_sort_reads_its_index_without_sorting(sort, app, session, wor
             plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
             assert f"ix_problems_board_{sort}" in plan, plan
             assert "Sort" not in plan, plan
+
+
+def test_a_worker_claims_a_job_from_the_index_whatever_the_backlog(app, session):
+    """Each claim reads ``ix_jobs_due``: the pending job due first in index order, the expired
+    leases among the running jobs only (as many as there are workers). A claim that scanned and
+    sorted the backlog made a queue of N jobs cost N² (docs/deployment.md, "Workers")."""
+    for number in range(300):
+        jobs.enqueue(session, "email.send", f"backlog:{number}")
+    session.commit()
+    engine = db.engine
+    expired, pending = jobs.claim_queries(utcnow(), postgres=engine.dialect.name == "postgresql")
+    for query in (expired, pending):
+        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                plan = " | ".join(row[-1] for row in connection.execute(text("EXPLAIN QUERY PLAN " + sql)))
+                assert "USING INDEX ix_jobs_due" in plan, plan
+            else:
+                connection.execute(text("ANALYZE jobs"))  # the planner must know the backlog's size
+                connection.execute(text("SET enable_seqscan = off"))  # a small table would be read whole
+                plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
+                assert "ix_jobs_due" in plan and "Bitmap" not in plan, plan
+                if query is pending:  # Read in run_after order; only equal times are sorted by id.
+                    assert not re.search(r"->\s+Sort\s", plan), plan

@@ -245,11 +245,7 @@ def expire_session(ctx, params, session):
 def expire_due(store):
     """Expire every open session whose ``expires_at`` has passed (emulator clock)."""
     now = store.now()
-    due = [
-        obj
-        for obj in store.objects.values()
-        if obj["object"] == "checkout.session" and obj["status"] == "open" and obj["expires_at"] <= now
-    ]
+    due = [obj for obj in store.of_kind("checkout.session") if obj["status"] == "open" and obj["expires_at"] <= now]
     for session in due:
         expire(Context(store, store.owner(session["id"])), session)
 

@@ -67,19 +67,15 @@ def record(
 def settle(store):
     """Move balance transactions whose ``available_on`` has passed to ``available``."""
     now = store.now()
-    for obj in store.objects.values():
-        settled = obj["object"] == "balance_transaction" and obj["available_on"] <= now
-        if settled and obj["status"] == "pending":
-            obj["status"] = "available"
+    for txn_id in list(store.pending_balance):
+        txn = store.objects[txn_id]
+        if txn["available_on"] <= now:
+            store.make_available(txn)
 
 
 def totals(ctx):
     """{currency: {"available": net, "pending": net}} for the acting account."""
-    sums = {}
-    for txn in ctx.store.query(ctx.account, "balance_transaction"):
-        bucket = sums.setdefault(txn["currency"], {"available": 0, "pending": 0})
-        bucket[txn["status"]] += txn["net"]
-    return sums
+    return {currency: dict(sums) for (owner, currency), sums in ctx.store.balances.items() if owner == ctx.account}
 
 
 @routes.get("/v1/balance")
