@@ -3,14 +3,16 @@ again" and a test ping (docs/webhooks.md). Owners and admins only; the secret is
 to creating an endpoint and to rotating its secret, and nowhere else."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.api.auth import token_required
+from marketplace.api.contract import ApiBlueprint, errors
+from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import InputSchema
 from marketplace.db import db
+from marketplace.errors import Conflict, Forbidden
 from marketplace.webhooks import service
 
-blp = Blueprint("webhooks_api", __name__, description="A company's outbound webhooks")
+blp = ApiBlueprint("webhooks_api", __name__, description="A company's outbound webhooks")
 
 EVENT_TYPE = ma.fields.String(validate=ma.validate.OneOf(list(service.EVENT_TYPES)))
 
@@ -78,6 +80,7 @@ ENDPOINT = ENDPOINTS + "/<int:endpoint_id>"
 
 
 @blp.get(ENDPOINTS)
+@errors(Forbidden)
 @token_required
 @blp.response(200, EndpointOut(many=True))
 def list_endpoints(user, company_id):
@@ -85,8 +88,17 @@ def list_endpoints(user, company_id):
 
 
 @blp.post(ENDPOINTS)
+@errors(Forbidden, Conflict)
+@idempotent
 @token_required
-@blp.arguments(EndpointIn)
+@blp.arguments(
+    EndpointIn,
+    example={
+        "url": "https://hooks.acme.example.com/marketplace",
+        "event_types": ["problem.funded", "introduction.proposed"],
+        "description": "Our hiring tracker",
+    },
+)
 @blp.response(201, EndpointWithSecretOut)
 def create_endpoint(user, data, company_id):
     """Register an endpoint: https only in production, to a public address (docs/webhooks.md)."""
@@ -95,8 +107,9 @@ def create_endpoint(user, data, company_id):
 
 
 @blp.patch(ENDPOINT)
+@errors(Forbidden)
 @token_required
-@blp.arguments(EndpointChangeIn)
+@blp.arguments(EndpointChangeIn, example={"enabled": False})
 @blp.response(200, EndpointOut)
 def update_endpoint(user, data, company_id, endpoint_id):
     """Change the URL, the event types, the description, or enable and disable the endpoint."""
@@ -104,6 +117,7 @@ def update_endpoint(user, data, company_id, endpoint_id):
 
 
 @blp.delete(ENDPOINT)
+@errors(Forbidden)
 @token_required
 @blp.response(204)
 def delete_endpoint(user, company_id, endpoint_id):
@@ -111,6 +125,8 @@ def delete_endpoint(user, company_id, endpoint_id):
 
 
 @blp.post(ENDPOINT + "/secret")
+@errors(Forbidden)
+@idempotent
 @token_required
 @blp.response(200, EndpointWithSecretOut)
 def rotate_secret(user, company_id, endpoint_id):
@@ -120,6 +136,7 @@ def rotate_secret(user, company_id, endpoint_id):
 
 
 @blp.get(ENDPOINT + "/deliveries")
+@errors(Forbidden)
 @token_required
 @blp.response(200, DeliveryOut(many=True))
 def list_deliveries(user, company_id, endpoint_id):
@@ -128,6 +145,8 @@ def list_deliveries(user, company_id, endpoint_id):
 
 
 @blp.post(ENDPOINT + "/deliveries/<int:delivery_id>/redeliver")
+@errors(Forbidden, (409, "delivery_pending"), (409, "endpoint_disabled"))
+@idempotent
 @token_required
 @blp.response(202, DeliveryOut)
 def redeliver(user, company_id, endpoint_id, delivery_id):
@@ -137,6 +156,8 @@ def redeliver(user, company_id, endpoint_id, delivery_id):
 
 
 @blp.post(ENDPOINT + "/ping")
+@errors(Forbidden)
+@idempotent
 @token_required
 @blp.response(202, DeliveryOut)
 def ping(user, company_id, endpoint_id):

@@ -49,6 +49,14 @@ TWINS = {
     "ledger.decide_dispute": ("ledger_api.uphold", "ledger_api.reject"),
     "fraud.decide_flag": ("ledger_api.clear_flag", "ledger_api.uphold_flag"),
     "admin.retry_payout": "payments_api.retry_payout",
+    "company_webhooks.create": "webhooks_api.create_endpoint",
+    "company_webhooks.update": "webhooks_api.update_endpoint",
+    "company_webhooks.enable": "webhooks_api.update_endpoint",
+    "company_webhooks.disable": "webhooks_api.update_endpoint",
+    "company_webhooks.delete": "webhooks_api.delete_endpoint",
+    "company_webhooks.rotate_secret": "webhooks_api.rotate_secret",
+    "company_webhooks.redeliver": "webhooks_api.redeliver",
+    "company_webhooks.ping": "webhooks_api.ping",
 }
 
 # Page routes that change state with no API twin, and why.
