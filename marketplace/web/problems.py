@@ -11,12 +11,14 @@ from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import Forbidden, MarketplaceError, ValidationError
 from marketplace.extensions import reach_graph
+from marketplace.ledger import settlement
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals import read_models, visibility
 from marketplace.web.caching import cached_for_visitors
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
+from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach
@@ -161,6 +163,15 @@ def render_problem_page(
         "history": history.problem_history(db.session, page),
         "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
     }
+    context["tree_picture"] = tree_picture(
+        problem,
+        context["tree"],
+        place=place,
+        introductions=page.introductions,
+        shares=settlement.link_shares(db.session, problem.id)
+        if context["tree"] and problem.status in AFTER_ACCEPTANCE
+        else {},
+    )
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)
