@@ -8,6 +8,7 @@ Each module here defines a flask-smorest blueprint for one domain; they are regi
 from flask import Flask
 from flask_smorest import Api
 
+from marketplace.api import docs
 from marketplace.api.accounts import blp as accounts_blp
 from marketplace.api.ledger import blp as ledger_blp
 from marketplace.api.network import blp as network_blp
@@ -45,3 +46,4 @@ def init_app(app: Flask) -> None:
     for blueprint in blueprints:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix="/api/v1")
+    app.register_blueprint(docs.bp)

@@ -81,12 +81,11 @@ def _introduction_states(introductions: Sequence[Introduction]) -> dict[int, lis
 
 
 def _state_of(referral: Referral, node: TreeNode, introduced: list[str], share: str | None) -> str:
-    words = [referral.status.value if referral.status != ReferralStatus.SENT else "sent, not claimed yet"]
+    words = [f"paid {share}"] if share else []  # first, so that a narrow box still shows it
+    words.append(referral.status.value if referral.status != ReferralStatus.SENT else "sent, not claimed yet")
     if node.children:
         words.append("forwarded")
     words.extend(introduced)
-    if share:
-        words.append(f"paid {share}")
     return " · ".join(words)
 
 

@@ -13,7 +13,9 @@ from marketplace.referrals.tree_layout import MIN_BOX_WIDTH, WIDTH, Branch, fit,
 def trees(max_leaves: int = 60) -> st.SearchStrategy[Branch]:
     """Random trees whose nodes get unique keys once drawn."""
     counter = itertools.count()
-    shapes = st.recursive(st.just(()), lambda children: st.lists(children, max_size=4).map(tuple), max_leaves=max_leaves)
+    shapes = st.recursive(
+        st.just(()), lambda children: st.lists(children, max_size=4).map(tuple), max_leaves=max_leaves
+    )
 
     def build(shape) -> Branch:
         return Branch(next(counter), tuple(build(child) for child in shape))
@@ -40,7 +42,7 @@ def test_no_two_boxes_overlap_and_every_box_fits_the_width(root):
     for box in drawn.boxes:
         assert box.x >= 0 and box.x + box.width <= WIDTH + 1e-9
         assert box.width >= MIN_BOX_WIDTH - 1e-9
-        assert 0 <= box.y and box.bottom <= drawn.height + 1e-9
+        assert box.y >= 0 and box.bottom <= drawn.height + 1e-9
     for a, b in itertools.combinations(drawn.boxes, 2):
         assert not overlap(a, b), (a, b)
 

@@ -23,7 +23,7 @@ def test_the_company_sees_the_paid_chain_with_each_share(session, world, open_pr
     html = owner.get(f"/problems/{problem.id}").text
     picture = picture_in(html)
     assert 'aria-labelledby="tree-picture-title tree-picture-desc"' in picture
-    assert f"<title id=\"tree-picture-title\">Referral tree of {problem.title}</title>" in picture
+    assert f'<title id="tree-picture-title">Referral tree of {problem.title}</title>' in picture
     assert "the paid chain has 2 links" in picture
     assert world.company.name in picture and world.ann.name in picture and world.bob.name in picture
     for share in result.settlement.shares:
