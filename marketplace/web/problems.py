@@ -162,6 +162,8 @@ def render_problem_page(
         "payment_cancelled": viewer is not None and request.args.get("payment") == "cancelled",
         "history": history.problem_history(db.session, page),
         "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
+        "confirming": confirming_payment(problem, role),
+        "confirming_reloads": CONFIRMING_RELOADS,
     }
     context["tree_picture"] = tree_picture(
         problem,
@@ -175,6 +177,20 @@ def render_problem_page(
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)
+
+
+# The problem page reloads itself every few seconds while Stripe confirms a payment, this many times.
+CONFIRMING_RELOADS = 40
+
+
+def confirming_payment(problem, role) -> int | None:
+    """Which reload of the "confirming with Stripe" state this is (``?confirming=N``, set by the
+    Checkout success page), for the company while its problem still awaits the webhook; None
+    otherwise, and the page then stops reloading."""
+    reload = _int_arg("confirming")
+    if reload is None or role is None or problem.status != ProblemStatus.AWAITING_PAYMENT:
+        return None
+    return min(reload, CONFIRMING_RELOADS)
 
 
 @bp.post("/problems/<int:problem_id>/publish")
