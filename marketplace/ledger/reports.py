@@ -6,8 +6,9 @@ Each is one aggregate query (GROUP BY), whatever the number of problems, chains 
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, extract, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.ledger.accounts import company_account
@@ -66,7 +67,7 @@ def problems_by_state(session: Session, company_id: int) -> list[tuple[ProblemSt
     return [(status, n) for status, n in rows]
 
 
-def _company_money(company_id: int):
+def _company_money(company_id: int) -> ColumnElement[bool]:
     """The entries that are the company's money moving: a bounty into escrow, a refund posted."""
     return and_(
         Problem.company_id == company_id,
@@ -81,7 +82,7 @@ def _company_money(company_id: int):
     )
 
 
-def _money_entries(*columns):
+def _money_entries(*columns: Any) -> Select:
     return (
         select(*columns)
         .select_from(LedgerEntry)

@@ -237,3 +237,20 @@ def test_the_company_figures_page(app, session, world, open_problem, logged_in, 
         session.commit()
 
     assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}/figures"), grow)
+
+
+def test_the_company_page_with_introductions_waiting(app, session, world, open_problem, logged_in, members):
+    """The company page's problems (with their skills) and the introductions waiting for its
+    decision grow; its statements do not."""
+    owner = logged_in(world.owner)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem(title=f"A problem for {member.name}")
+            chains.pick_from_board(session, member, problem.id)
+            introductions.introduce(
+                session, member, problem.id, candidate_user_id=member.id, message="I rebuilt exactly this last year."
+            )
+        session.commit()
+
+    assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}"), grow)
