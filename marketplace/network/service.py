@@ -13,7 +13,7 @@ from typing import cast
 from sqlalchemy import CursorResult, Select, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload
 
-from marketplace import text
+from marketplace import signals, text
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
 from marketplace.db import utcnow
@@ -74,13 +74,14 @@ def request_connection(
         raise Conflict(f"You are already connected to {other.name}.", code="already_connected")
     theirs = _pending(session, other.id, actor.id)
     if theirs is not None:
-        _confirm(session, theirs)
+        _confirm(session, theirs, actor.id)
         return theirs
     if _pending(session, actor.id, other.id) is not None:
         raise Conflict(f"You have already asked {other.name}; they have not answered yet.", code="already_requested")
     request = ConnectionRequest(from_user_id=actor.id, to_user_id=other.id, note=note)
     session.add(request)
     session.flush()
+    signals.connection_requested.send(request, session=session)
     return request
 
 
@@ -102,7 +103,7 @@ def answer_request(session: Session, actor: User, request_id: int, action: str) 
     if request.status != RequestStatus.PENDING:
         raise Conflict(f"This request is already {request.status.value}.", code="request_answered")
     if action == "confirm":
-        _confirm(session, request)
+        _confirm(session, request, actor.id)
     else:
         request.status = RequestStatus.DECLINED if action == "decline" else RequestStatus.CANCELLED
         request.decided_at = utcnow()
@@ -110,7 +111,7 @@ def answer_request(session: Session, actor: User, request_id: int, action: str) 
     return request
 
 
-def _confirm(session: Session, request: ConnectionRequest) -> None:
+def _confirm(session: Session, request: ConnectionRequest, actor_id: int) -> None:
     """Confirm the request (and the reverse one, if both asked) and store both directions."""
     a, b = request.from_user_id, request.to_user_id
     now = utcnow()
@@ -133,6 +134,7 @@ def _confirm(session: Session, request: ConnectionRequest) -> None:
     )
     session.flush()
     record_change(session, ChangeKind.CONNECT, a, b)
+    signals.connection_confirmed.send(request, session=session, actor_id=actor_id)
 
 
 def remove_connection(session: Session, actor: User, peer_id: int) -> None:
