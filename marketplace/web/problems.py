@@ -84,7 +84,9 @@ def _board_query() -> service.BoardQuery:
 def new(company_id: int):
     require_poster(db.session, current_user, company_id)
     form = ProblemForm()
-    if form.validate_on_submit():
+    if form.preview.data:
+        pass  # "Preview the split" without script: the page again, with the split below
+    elif form.validate_on_submit():
         try:
             problem = service.create_problem(
                 db.session,
@@ -105,7 +107,12 @@ def new(company_id: int):
             )
             return redirect(url_for("problems.show", problem_id=problem.id))
     return render_template(
-        "problems/edit.html", form=form, problem=None, company_id=company_id, rules=splits.SPLIT_RULES
+        "problems/edit.html",
+        form=form,
+        problem=None,
+        company_id=company_id,
+        rules=splits.SPLIT_RULES,
+        **split_preview_of(form),
     )
 
 
@@ -114,7 +121,9 @@ def new(company_id: int):
 def edit(problem_id: int):
     problem = service.company_problem(db.session, current_user, problem_id)
     form = ProblemForm.for_problem(problem)
-    if form.validate_on_submit():
+    if form.preview.data:
+        pass
+    elif form.validate_on_submit():
         try:
             service.update_draft(db.session, current_user, problem_id, form.to_input(), publish=form.publish.data)
         except MarketplaceError as error:
@@ -123,8 +132,32 @@ def edit(problem_id: int):
             flash("Saved.", "success")
             return redirect(url_for("problems.show", problem_id=problem.id))
     return render_template(
-        "problems/edit.html", form=form, problem=problem, company_id=problem.company_id, rules=splits.SPLIT_RULES
+        "problems/edit.html",
+        form=form,
+        problem=problem,
+        company_id=problem.company_id,
+        rules=splits.SPLIT_RULES,
+        **split_preview_of(form),
     )
+
+
+def split_preview_of(form: ProblemForm) -> dict[str, Any]:
+    """The split of the bounty typed so far, or what keeps it from being shown."""
+    try:
+        rows = form.split_preview(current_app.config["PLATFORM_FEE_BPS"])
+    except MarketplaceError as error:
+        return {"split_preview": None, "split_preview_error": error.message, "split_currency": form.currency.data}
+    return {"split_preview": rows, "split_preview_error": None, "split_currency": form.currency.data}
+
+
+@bp.get("/problems/split-preview")
+@login_required
+def split_preview():
+    """The posting form's split table for the values typed so far, as an HTML fragment that
+    ``static/split-preview.js`` puts in place on every change (the "Preview the split" button
+    does the same without script)."""
+    form = ProblemForm(formdata=request.args, meta={"csrf": False})
+    return render_template("problems/_split_preview.html", **split_preview_of(form))
 
 
 @bp.get("/problems/<int:problem_id>")
