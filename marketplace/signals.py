@@ -73,6 +73,12 @@ connection_requested = _signals.signal(
     doc="""A member asked another to connect. Sender: the new pending ``ConnectionRequest``.""",
 )
 
+member_invited_to_join = _signals.signal(
+    "member-invited-to-join",
+    doc="""A member invited an address that has no account to join and connect. Sender: the new
+    ``JoinInvitation``.""",
+)
+
 connection_confirmed = _signals.signal(
     "connection-confirmed",
     doc="""Two members are connected: the member asked confirmed, or both had asked each other.

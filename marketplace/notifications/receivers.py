@@ -17,7 +17,7 @@ from marketplace.db import utcnow
 from marketplace.ledger.models import Share
 from marketplace.ledger.settlement import SettlementSummary
 from marketplace.money import format_money
-from marketplace.network.models import ConnectionRequest
+from marketplace.network.models import ConnectionRequest, JoinInvitation
 from marketplace.notifications.service import (
     Message,
     due_for_expiry_warning,
@@ -522,3 +522,19 @@ def connection_confirmed(request: ConnectionRequest, *, session: Session, actor_
         data={"peer": by.name},
     )
     notify(session, told, "connection_confirmed", f"connection-confirmed:{request.id}", message)
+
+
+def member_invited_to_join(invitation: JoinInvitation, *, session: Session, **_: Any) -> None:
+    """One e-mail to the address, in the inviter's words; it joins and connects from there."""
+    inviter = invitation.inviter
+    message = Message(
+        title=f"{inviter.name} invites you to connect on Someone who knows",
+        body=(
+            f"{invitation.note} Someone who knows is where people pass problems to whoever can solve "
+            f"them, and are paid when an introduction works. Sign up with this address and confirm it: "
+            f"{inviter.name}'s connection request is waiting for you."
+        ),
+        link="/signup",
+        data={"inviter": inviter.name, "note": invitation.note},
+    )
+    email_only(session, invitation.email, "join_invitation", f"join-invitation:{invitation.id}", message)

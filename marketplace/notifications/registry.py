@@ -36,6 +36,7 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.webhook_endpoint_disabled: receivers.webhook_endpoint_disabled,
     signals.connection_requested: receivers.connection_requested,
     signals.connection_confirmed: receivers.connection_confirmed,
+    signals.member_invited_to_join: receivers.member_invited_to_join,
 }
 
 
