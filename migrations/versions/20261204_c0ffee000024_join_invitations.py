@@ -1,7 +1,7 @@
 """join invitations: a member invites an address that has no account to join and connect
 
 Revision ID: c0ffee000024
-Revises: c0ffee000014
+Revises: c0ffee000026
 Create Date: 2026-12-04 17:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import marketplace.db
 
 revision: str = "c0ffee000024"
-down_revision: str | None = "c0ffee000014"
+down_revision: str | None = "c0ffee000026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
