@@ -12,7 +12,7 @@ from tests.problems.test_problems import logged_in, new_problem_url, page_form
 
 
 def rows_of(html: str) -> list[str]:
-    return re.findall(r"<td class=\"text-nowrap\">(\d+) links?</td>", html)
+    return re.findall(r'<td data-label="Chain" class="text-nowrap">(\d+) links?</td>', html)
 
 
 def test_the_fragment_splits_the_bounty_typed_so_far(browser, world):
