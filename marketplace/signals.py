@@ -66,6 +66,25 @@ member_removed = _signals.signal(
     ``User``; ``role``: the ``Role`` they had; ``actor``: the ``User`` who removed them.""",
 )
 
+# The network ------------------------------------------------------------------------------------
+
+connection_requested = _signals.signal(
+    "connection-requested",
+    doc="""A member asked another to connect. Sender: the new pending ``ConnectionRequest``.""",
+)
+
+member_invited_to_join = _signals.signal(
+    "member-invited-to-join",
+    doc="""A member invited an address that has no account to join and connect. Sender: the new
+    ``JoinInvitation``.""",
+)
+
+connection_confirmed = _signals.signal(
+    "connection-confirmed",
+    doc="""Two members are connected: the member asked confirmed, or both had asked each other.
+    Sender: the confirmed ``ConnectionRequest``; ``actor_id``: the member whose step confirmed it.""",
+)
+
 # Problems ---------------------------------------------------------------------------------------
 
 problem_published = _signals.signal(

@@ -9,6 +9,7 @@ promises (errors, examples, idempotency, pages) is in ``docs/api.md``.
 from flask import Flask
 from flask_smorest import Api
 
+from marketplace.api import docs
 from marketplace.api.accounts import blp as accounts_blp
 from marketplace.api.ledger import blp as ledger_blp
 from marketplace.api.network import blp as network_blp
@@ -52,3 +53,4 @@ def init_app(app: Flask) -> None:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     register_periodic("prune idempotency keys", idempotency.prune)
+    app.register_blueprint(docs.bp)

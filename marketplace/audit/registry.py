@@ -52,6 +52,9 @@ NOT_RECORDED: dict[Signal, str] = {
     signals.payout_started: "the ledger's payout transaction; payout.sent or payout.failed records the outcome",
     signals.payout_account_needs_attention: "a message to the member about Stripe's requirements",
     signals.payment_alert: "a message to the platform admins about an event recorded on its own",
+    signals.connection_requested: "a request; the network's change log keeps the connection once confirmed",
+    signals.connection_confirmed: "the network's change log keeps the connection",
+    signals.member_invited_to_join: "an e-mail to an address; join_invitations keeps it",
 }
 
 

@@ -254,6 +254,15 @@ def settlement_of(session: Session, problem: Problem) -> SettlementSummary | Non
     )
 
 
+def link_shares(session: Session, problem_id: int) -> dict[int, int]:
+    """What each member of the paid chain was given, by member id (empty before acceptance):
+    the referral tree's picture marks the paid chain with it."""
+    rows = session.execute(
+        select(Share.member_id, Share.amount).where(Share.problem_id == problem_id, Share.role == ShareRole.LINK)
+    )
+    return {member_id: amount for member_id, amount in rows}
+
+
 # The guarantee period --------------------------------------------------------------------------
 
 

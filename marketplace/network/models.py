@@ -7,7 +7,7 @@ The reach index (``reach.py``) reads exactly ``connections(user_id, peer_id)`` a
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -57,6 +57,29 @@ class ConnectionRequest(Base):
 
     from_user: Mapped[User] = relationship(foreign_keys=[from_user_id])
     to_user: Mapped[User] = relationship(foreign_keys=[to_user_id])
+
+
+class JoinInvitation(Base):
+    """A member invited an address that has no account to join and connect (``invite_to_join``):
+    once per member and address. When someone proves that address is theirs, the invitation
+    becomes a connection request from the member who invited them."""
+
+    __tablename__ = "join_invitations"
+    __table_args__ = (
+        UniqueConstraint("inviter_id", "email"),
+        Index("ix_join_invitations_inviter_created", "inviter_id", "created_at"),
+        Index("ix_join_invitations_email", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inviter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it became a connection request (the address joined and proved it); None until then.
+    joined_at: Mapped[datetime | None]
+
+    inviter: Mapped[User] = relationship()
 
 
 class Connection(Base):

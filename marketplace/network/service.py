@@ -7,17 +7,17 @@ card or a request of someone else is "not found", never shown.
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import cast
 
 from sqlalchemy import CursorResult, Select, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload
 
-from marketplace import text
+from marketplace import signals, text
 from marketplace.accounts.models import User
-from marketplace.accounts.service import user_by_email
+from marketplace.accounts.service import normalize_email, user_by_email
 from marketplace.db import utcnow
-from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationError
 from marketplace.keyset import Window, seek
 from marketplace.network.changes import lock_network, record_change
 from marketplace.network.models import (
@@ -25,6 +25,7 @@ from marketplace.network.models import (
     Connection,
     ConnectionRequest,
     ContactCard,
+    JoinInvitation,
     RequestStatus,
 )
 
@@ -75,13 +76,14 @@ def request_connection(
         raise Conflict(f"You are already connected to {other.name}.", code="already_connected")
     theirs = _pending(session, other.id, actor.id)
     if theirs is not None:
-        _confirm(session, theirs)
+        _confirm(session, theirs, actor.id)
         return theirs
     if _pending(session, actor.id, other.id) is not None:
         raise Conflict(f"You have already asked {other.name}; they have not answered yet.", code="already_requested")
     request = ConnectionRequest(from_user_id=actor.id, to_user_id=other.id, note=note)
     session.add(request)
     session.flush()
+    signals.connection_requested.send(request, session=session)
     return request
 
 
@@ -103,7 +105,7 @@ def answer_request(session: Session, actor: User, request_id: int, action: str) 
     if request.status != RequestStatus.PENDING:
         raise Conflict(f"This request is already {request.status.value}.", code="request_answered")
     if action == "confirm":
-        _confirm(session, request)
+        _confirm(session, request, actor.id)
     else:
         request.status = RequestStatus.DECLINED if action == "decline" else RequestStatus.CANCELLED
         request.decided_at = utcnow()
@@ -111,7 +113,7 @@ def answer_request(session: Session, actor: User, request_id: int, action: str) 
     return request
 
 
-def _confirm(session: Session, request: ConnectionRequest) -> None:
+def _confirm(session: Session, request: ConnectionRequest, actor_id: int) -> None:
     """Confirm the request (and the reverse one, if both asked) and store both directions."""
     a, b = request.from_user_id, request.to_user_id
     now = utcnow()
@@ -134,6 +136,61 @@ def _confirm(session: Session, request: ConnectionRequest) -> None:
     )
     session.flush()
     record_change(session, ChangeKind.CONNECT, a, b)
+    signals.connection_confirmed.send(request, session=session, actor_id=actor_id)
+
+
+# Inviting someone who is not a member yet ------------------------------------------------------
+
+# A member may invite this many addresses a day: each invitation is an e-mail to a stranger.
+JOIN_INVITATIONS_PER_DAY = 10
+
+
+def invite_to_join(session: Session, actor: User, *, email: str, note: str) -> JoinInvitation:
+    """Invite an address that has no account to join and connect: one e-mail (the notifications
+    send it on ``member_invited_to_join``), once per address, at most ``JOIN_INVITATIONS_PER_DAY``
+    a day. Once someone proves the address is theirs, it becomes a connection request from the
+    actor (``join_invitations_to_requests``)."""
+    note = _clean_note(note)
+    address = normalize_email(email)
+    if not actor.email_verified:
+        raise Forbidden("Confirm your own e-mail address before inviting anyone.", code="email_not_verified")
+    if user_by_email(session, address) is not None:
+        raise Conflict("That address belongs to a member already: ask them to connect instead.", code="already_member")
+    invited = session.scalar(
+        select(JoinInvitation).where(JoinInvitation.inviter_id == actor.id, JoinInvitation.email == address)
+    )
+    if invited is not None:
+        raise Conflict(f"You invited {address} on {invited.created_at:%d %b %Y} already.", code="already_invited")
+    today = session.scalar(
+        select(func.count()).where(
+            JoinInvitation.inviter_id == actor.id, JoinInvitation.created_at > utcnow() - timedelta(days=1)
+        )
+    )
+    if (today or 0) >= JOIN_INVITATIONS_PER_DAY:
+        raise TooManyRequests(
+            f"You can invite {JOIN_INVITATIONS_PER_DAY} people a day; try again tomorrow.", retry_after=3600
+        )
+    invitation = JoinInvitation(inviter_id=actor.id, email=address, note=note)
+    session.add(invitation)
+    session.flush()
+    signals.member_invited_to_join.send(invitation, session=session)
+    return invitation
+
+
+def join_invitations_to_requests(user: User, *, session: Session, **_: object) -> None:
+    """A member proved their address: each member who invited it asks them to connect (a
+    request they confirm or decline like any other)."""
+    waiting = session.scalars(
+        select(JoinInvitation).where(JoinInvitation.email == user.email, JoinInvitation.joined_at.is_(None))
+    ).all()
+    for invitation in waiting:
+        invitation.joined_at = utcnow()
+        inviter = session.get(User, invitation.inviter_id)
+        if inviter is None or is_connected(session, inviter.id, user.id):
+            continue
+        if _pending(session, inviter.id, user.id) is None and _pending(session, user.id, inviter.id) is None:
+            request_connection(session, inviter, user_id=user.id, note=invitation.note)
+    session.flush()
 
 
 def remove_connection(session: Session, actor: User, peer_id: int) -> None:

@@ -34,6 +34,9 @@ KINDS: dict[str, Kind] = {
     "email_verification": Kind("Links that confirm your e-mail address", mandatory=True),
     "membership_ended": Kind("You were removed from a company"),
     "webhook_disabled": Kind("Your company's webhook endpoint was disabled after days of failures", mandatory=True),
+    "connection_request": Kind("A member asks to connect with you"),
+    "connection_confirmed": Kind("A member confirmed your connection"),
+    "join_invitation": Kind("A member invites you to join (to an address without an account)", mandatory=True),
 }
 
 

@@ -17,6 +17,7 @@ from marketplace.db import utcnow
 from marketplace.ledger.models import Share
 from marketplace.ledger.settlement import SettlementSummary
 from marketplace.money import format_money
+from marketplace.network.models import ConnectionRequest, JoinInvitation
 from marketplace.notifications.service import (
     Message,
     due_for_expiry_warning,
@@ -494,3 +495,46 @@ def webhook_endpoint_disabled(
             data={"url": url, "reason": reason},
         )
         notify(session, manager, "webhook_disabled", f"webhook-endpoint:{endpoint.id}:{endpoint.disabled_at}", message)
+
+
+def connection_requested(request: ConnectionRequest, *, session: Session, **_: Any) -> None:
+    """The member asked hears who asks, with their note, and where to answer."""
+    asker = request.from_user
+    message = Message(
+        title=f"{asker.name} asks to connect with you",
+        body=request.note,
+        link="/network",
+        data={"from": asker.name, "note": request.note},
+    )
+    notify(session, request.to_user, "connection_request", f"connection-request:{request.id}", message)
+
+
+def connection_confirmed(request: ConnectionRequest, *, session: Session, actor_id: int, **_: Any) -> None:
+    """The member who asked hears that the other confirmed (whoever's step made it: when both had
+    asked, the other one is told)."""
+    told, by = (
+        (request.from_user, request.to_user) if actor_id == request.to_user_id else (request.to_user, request.from_user)
+    )
+    message = Message(
+        title=f"{by.name} confirmed: you are connected",
+        body=f"You can now forward problems to {by.name}, and they to you.",
+        link="/network",
+        data={"peer": by.name},
+    )
+    notify(session, told, "connection_confirmed", f"connection-confirmed:{request.id}", message)
+
+
+def member_invited_to_join(invitation: JoinInvitation, *, session: Session, **_: Any) -> None:
+    """One e-mail to the address, in the inviter's words; it joins and connects from there."""
+    inviter = invitation.inviter
+    message = Message(
+        title=f"{inviter.name} invites you to connect on Someone who knows",
+        body=(
+            f"{invitation.note} Someone who knows is where people pass problems to whoever can solve "
+            f"them, and are paid when an introduction works. Sign up with this address and confirm it: "
+            f"{inviter.name}'s connection request is waiting for you."
+        ),
+        link="/signup",
+        data={"inviter": inviter.name, "note": invitation.note},
+    )
+    email_only(session, invitation.email, "join_invitation", f"join-invitation:{invitation.id}", message)

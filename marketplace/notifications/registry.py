@@ -34,6 +34,9 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
     signals.payout_account_needs_attention: receivers.payout_account_attention,
     signals.payment_alert: receivers.payment_alert,
     signals.webhook_endpoint_disabled: receivers.webhook_endpoint_disabled,
+    signals.connection_requested: receivers.connection_requested,
+    signals.connection_confirmed: receivers.connection_confirmed,
+    signals.member_invited_to_join: receivers.member_invited_to_join,
 }
 
 

@@ -299,14 +299,15 @@ def board_sort_key(problem: Problem, sort: str) -> tuple[Any, int]:
     return value, problem.id
 
 
-def company_problems(session: Session, actor: User, company_id: int) -> list[Problem]:
-    require_member(session, actor, company_id)
+def problems_of_company(session: Session, company_id: int) -> list[Problem]:
+    """The company's problems, newest first, for a caller that has checked the reader is one of
+    its members (the company page has: it shows their roles)."""
     return list(
         session.scalars(
             select(Problem)
             .where(Problem.company_id == company_id)
             .order_by(Problem.created_at.desc())
-            .options(defer(Problem.description))
+            .options(defer(Problem.description), selectinload(Problem.skills))
         )
     )
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, joinedload
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
 from marketplace.errors import NotFound
-from marketplace.problems.models import Problem
+from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import appearance, introductions, records, visibility
 from marketplace.referrals.chains import chain_to, place_of
-from marketplace.referrals.models import Introduction, Referral, ReferralStatus
+from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
 
 
 def involved_in(session: Session, viewer: User | None, problem: Problem) -> bool:
@@ -140,6 +140,25 @@ def tree_as_dict(node: TreeNode) -> dict:
         "claimed_at": r.claimed_at.isoformat() if r.claimed_at else None,
         "children": [tree_as_dict(c) for c in node.children],
     }
+
+
+def awaiting_decision(session: Session, company_id: int, limit: int = 50) -> list[Introduction]:
+    """Introductions the candidate agreed to on the company's open problems, waiting for the
+    company's decision, longest waiting first (the company page lists them before anything else)."""
+    return list(
+        session.scalars(
+            select(Introduction)
+            .join(Problem, Problem.id == Introduction.problem_id)
+            .where(
+                Problem.company_id == company_id,
+                Problem.status == ProblemStatus.OPEN,
+                Introduction.status == IntroductionStatus.PROPOSED,
+            )
+            .order_by(Introduction.consented_at, Introduction.id)
+            .limit(limit)
+            .options(joinedload(Introduction.problem).load_only(Problem.id, Problem.title))
+        )
+    )
 
 
 # The member's dashboard ------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from marketplace.accounts.login_throttle import DEVICE_COOKIE, DEVICE_COOKIE_MAX
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, TooManyRequests
 from marketplace.extensions import limiter, login_throttle
-from marketplace.problems.service import company_problems
+from marketplace.problems.service import problems_of_company
+from marketplace.referrals import read_models
+from marketplace.web.dashboards import company_dashboard
 from marketplace.web.forms import accounts as forms
 from marketplace.web.util import form_error, safe_next
 
@@ -303,7 +305,21 @@ def company(company_id: int):
         members=service.members_of(db.session, company_id),
         invite_form=forms.InviteForm(),
         invitations=service.pending_invitations(db.session, current_user, company_id) if role.manages else [],
-        problems=company_problems(db.session, current_user, company_id),
+        problems=problems_of_company(db.session, company_id),
+        awaiting_decision=read_models.awaiting_decision(db.session, company_id),
+    )
+
+
+@bp.get("/companies/<int:company_id>/figures")
+@login_required
+def figures(company_id: int):
+    """The company's figures as charts: problems by state, money by month, funnels."""
+    role = service.require_member(db.session, current_user, company_id)
+    return render_template(
+        "ledger/company_figures.html",
+        company=service.get_company(db.session, company_id),
+        role=role,
+        dashboard=company_dashboard(db.session, company_id),
     )
 
 

@@ -15,6 +15,8 @@ from marketplace.ledger.models import LedgerTransaction
 from marketplace.money import parse_major
 from marketplace.payments.service import payout_account, refused_payouts_of
 from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.referrals import records
+from marketplace.web.dashboards import earnings_charts, giving_chart
 from marketplace.web.forms.ledger import DecisionForm, DisputeForm, DonationForm
 from marketplace.web.util import form_error
 from marketplace.workflows import disputes as workflow_disputes
@@ -85,15 +87,18 @@ def statement_rows(statement: accounts.CurrencyStatement) -> list[StatementRow]:
 def _earnings_page(form: DonationForm):
 
     given, received = donations.giving_record(db.session, current_user.id)
+    statements = accounts.member_statement(db.session, current_user.id)
     return render_template(
         "ledger/earnings.html",
         payout_account=payout_account(db.session, current_user),
         refused_payouts=refused_payouts_of(db.session, current_user),
-        statements=[(s, statement_rows(s)) for s in accounts.member_statement(db.session, current_user.id)],
+        statements=[(s, statement_rows(s)) for s in statements],
         bucket_labels=BUCKET_LABELS,
         given=given,
         received=received,
         form=form,
+        earnings_charts=earnings_charts(statements),
+        giving_chart=giving_chart(records.giving(db.session, current_user.id), len(given), len(received)),
     )
 
 

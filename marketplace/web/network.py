@@ -13,7 +13,7 @@ from marketplace.extensions import reach_graph
 from marketplace.links import absolute
 from marketplace.network import imports, reach_service, service
 from marketplace.network.models import ImportStatus
-from marketplace.web.forms.network import CardForm, ConnectForm, ImportForm, SuggestionForm
+from marketplace.web.forms.network import CardForm, ConnectForm, ImportForm, JoinForm, SuggestionForm
 from marketplace.web.util import form_error
 from marketplace.workflows import forwarding
 
@@ -31,9 +31,12 @@ def network_counts(user) -> tuple[int, ...]:
 # Connections -----------------------------------------------------------------------------------
 
 
-def _network_page(connect_form: ConnectForm | None = None, invite_email: str | None = None):
+def _network_page(
+    connect_form: ConnectForm | None = None, invite_email: str | None = None, invite: JoinForm | None = None
+):
     return render_template(
         "network/index.html",
+        invite_form=invite,
         degrees=reach_service.degree_counts(db.session, reach_graph(), current_user),
         connections=service.connections_of(db.session, current_user),
         requests=service.pending_requests(db.session, current_user),
@@ -72,12 +75,32 @@ def connect():
             request_ = service.request_connection(db.session, current_user, email=form.email.data, note=form.note.data)
         except NotFound as error:  # Not a member yet: offer to invite them instead.
             form_error(form, error)
-            return _network_page(form, invite_email=form.email.data.strip())
+            return _network_page(
+                form, invite_email=form.email.data.strip(), invite=JoinForm(email=form.email.data, note=form.note.data)
+            )
         except MarketplaceError as error:
             form_error(form, error)
         else:
             return _connected(request_)
     return _network_page(form)
+
+
+@bp.post("/network/invite")
+@login_required
+def invite():
+    """Invite an address that has no account to join; it becomes a connection request once they
+    have (``network.service.invite_to_join``)."""
+    form = JoinForm()
+    if not form.validate_on_submit():
+        flash("Give their e-mail address and a few words on how you know each other.", "danger")
+        return redirect(url_for("network.index"))
+    invitation = service.invite_to_join(db.session, current_user, email=form.email.data, note=form.note.data)
+    flash(
+        f"We e-mailed {invitation.email} your invitation. Once they join and confirm their address, "
+        "your connection request is waiting for them.",
+        "success",
+    )
+    return redirect(url_for("network.index"))
 
 
 @bp.post("/network/suggestions/<int:user_id>/connect")

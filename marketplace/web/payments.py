@@ -34,8 +34,8 @@ def funded(problem_id: int):
         flash("Your bank payment is on its way; the problem opens when it clears, usually within days.", "info")
     elif problem.is_open:
         flash("Payment received: the bounty is in escrow and the problem is open to referrals.", "success")
-    else:
-        flash("Payment received. The problem opens as soon as Stripe confirms it, usually within seconds.", "info")
+    else:  # The problem page says so and reloads itself until the webhook lands.
+        return redirect(url_for("problems.show", problem_id=problem.id, confirming=1))
     return redirect(url_for("problems.show", problem_id=problem.id))
 
 

@@ -11,12 +11,14 @@ from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import Forbidden, MarketplaceError, ValidationError
 from marketplace.extensions import reach_graph
+from marketplace.ledger import settlement
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals import read_models, visibility
 from marketplace.web.caching import cached_for_visitors
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
+from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach
@@ -82,7 +84,9 @@ def _board_query() -> service.BoardQuery:
 def new(company_id: int):
     require_poster(db.session, current_user, company_id)
     form = ProblemForm()
-    if form.validate_on_submit():
+    if form.preview.data:
+        pass  # "Preview the split" without script: the page again, with the split below
+    elif form.validate_on_submit():
         try:
             problem = service.create_problem(
                 db.session,
@@ -103,7 +107,12 @@ def new(company_id: int):
             )
             return redirect(url_for("problems.show", problem_id=problem.id))
     return render_template(
-        "problems/edit.html", form=form, problem=None, company_id=company_id, rules=splits.SPLIT_RULES
+        "problems/edit.html",
+        form=form,
+        problem=None,
+        company_id=company_id,
+        rules=splits.SPLIT_RULES,
+        **split_preview_of(form),
     )
 
 
@@ -112,7 +121,9 @@ def new(company_id: int):
 def edit(problem_id: int):
     problem = service.company_problem(db.session, current_user, problem_id)
     form = ProblemForm.for_problem(problem)
-    if form.validate_on_submit():
+    if form.preview.data:
+        pass
+    elif form.validate_on_submit():
         try:
             service.update_draft(db.session, current_user, problem_id, form.to_input(), publish=form.publish.data)
         except MarketplaceError as error:
@@ -121,8 +132,32 @@ def edit(problem_id: int):
             flash("Saved.", "success")
             return redirect(url_for("problems.show", problem_id=problem.id))
     return render_template(
-        "problems/edit.html", form=form, problem=problem, company_id=problem.company_id, rules=splits.SPLIT_RULES
+        "problems/edit.html",
+        form=form,
+        problem=problem,
+        company_id=problem.company_id,
+        rules=splits.SPLIT_RULES,
+        **split_preview_of(form),
     )
+
+
+def split_preview_of(form: ProblemForm) -> dict[str, Any]:
+    """The split of the bounty typed so far, or what keeps it from being shown."""
+    try:
+        rows = form.split_preview(current_app.config["PLATFORM_FEE_BPS"])
+    except MarketplaceError as error:
+        return {"split_preview": None, "split_preview_error": error.message, "split_currency": form.currency.data}
+    return {"split_preview": rows, "split_preview_error": None, "split_currency": form.currency.data}
+
+
+@bp.get("/problems/split-preview")
+@login_required
+def split_preview():
+    """The posting form's split table for the values typed so far, as an HTML fragment that
+    ``static/split-preview.js`` puts in place on every change (the "Preview the split" button
+    does the same without script)."""
+    form = ProblemForm(formdata=request.args, meta={"csrf": False})
+    return render_template("problems/_split_preview.html", **split_preview_of(form))
 
 
 @bp.get("/problems/<int:problem_id>")
@@ -160,10 +195,35 @@ def render_problem_page(
         "payment_cancelled": viewer is not None and request.args.get("payment") == "cancelled",
         "history": history.problem_history(db.session, page),
         "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
+        "confirming": confirming_payment(problem, role),
+        "confirming_reloads": CONFIRMING_RELOADS,
     }
+    context["tree_picture"] = tree_picture(
+        problem,
+        context["tree"],
+        place=place,
+        introductions=page.introductions,
+        shares=settlement.link_shares(db.session, problem.id)
+        if context["tree"] and problem.status in AFTER_ACCEPTANCE
+        else {},
+    )
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)
+
+
+# The problem page reloads itself every few seconds while Stripe confirms a payment, this many times.
+CONFIRMING_RELOADS = 40
+
+
+def confirming_payment(problem, role) -> int | None:
+    """Which reload of the "confirming with Stripe" state this is (``?confirming=N``, set by the
+    Checkout success page), for the company while its problem still awaits the webhook; None
+    otherwise, and the page then stops reloading."""
+    reload = _int_arg("confirming")
+    if reload is None or role is None or problem.status != ProblemStatus.AWAITING_PAYMENT:
+        return None
+    return min(reload, CONFIRMING_RELOADS)
 
 
 @bp.post("/problems/<int:problem_id>/publish")

@@ -220,3 +220,37 @@ def test_the_webhook_delivery_log(listing, app, session, world, logged_in, api):
     reader = logged_in(world.owner) if listing == "page" else api(world.owner)
     requests = {"page": lambda: reader.get(url), "api": lambda: reader.get(url + "/deliveries")}
     assert_flat(app, requests[listing], grow)
+
+
+def test_the_company_figures_page(app, session, world, open_problem, logged_in, members):
+    """Problems, chains, introductions and payments grow; the charts' aggregate queries do not."""
+    owner = logged_in(world.owner)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem(title=f"A problem for {member.name}")
+            chains.pick_from_board(session, member, problem.id)
+            introductions.introduce(
+                session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
+                message="An expert I worked with on exactly this.",
+            )  # fmt: skip
+        session.commit()
+
+    assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}/figures"), grow)
+
+
+def test_the_company_page_with_introductions_waiting(app, session, world, open_problem, logged_in, members):
+    """The company page's problems (with their skills) and the introductions waiting for its
+    decision grow; its statements do not."""
+    owner = logged_in(world.owner)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem(title=f"A problem for {member.name}")
+            chains.pick_from_board(session, member, problem.id)
+            introductions.introduce(
+                session, member, problem.id, candidate_user_id=member.id, message="I rebuilt exactly this last year."
+            )
+        session.commit()
+
+    assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}"), grow)

@@ -115,3 +115,28 @@ def test_the_names_are_there_for_those_who_may_see_them(settled, world, browser,
     assert [(i["introducer"], i["introducer_id"], i["candidate_note"]) for i in listed] == [
         ("Anonymous member", None, "Evenings work best for me.")
     ]
+
+
+def picture_in(html: str) -> str:
+    """The referral tree's picture on a page (templates/referrals/_tree_svg.html)."""
+    found = re.search(r'<svg[^>]*role="img".*?</svg>', html, re.S)
+    assert found, "no picture of the referral tree"
+    return found.group(0)
+
+
+def test_the_tree_picture_names_only_whom_each_viewer_may_see(settled, world, browser):
+    """The picture (its boxes and their tooltips) follows the same rule as the text tree: the
+    company sees Ann and Cleo as anonymous members; Bob, who dealt with both, sees their names."""
+    problem, _, _ = settled
+    for viewer in (world.owner, world.employee, world.ann, world.bob, world.cleo):
+        person = browser()
+        person.login(viewer.email)
+        picture = picture_in(person.get(f"/problems/{problem.id}").text)
+        for what, text in secrets_hidden_from(world, viewer).items():
+            assert text not in picture, f"{what} in {viewer.name}'s picture"
+        if viewer in (world.owner, world.employee):
+            assert picture.count("Anonymous member") >= 2 and world.bob.name in picture
+    bob = browser()
+    bob.login(world.bob.email)
+    picture = picture_in(bob.get(f"/problems/{problem.id}").text)
+    assert world.ann.name in picture and world.cleo.name in picture

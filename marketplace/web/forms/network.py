@@ -1,5 +1,5 @@
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, StringField, SubmitField, TextAreaField
+from wtforms import DateField, HiddenField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.network.service import MAX_NOTE, CardData
@@ -14,6 +14,13 @@ class ConnectForm(MarketplaceForm):
         description="They read it when they decide, e.g. “we worked together at Acme”.",
     )
     submit = SubmitField("Ask to connect")
+
+
+class JoinForm(MarketplaceForm):
+    """Invite an address that has no account to join and connect."""
+
+    email = HiddenField(validators=[DataRequired(), Length(max=254)])
+    note = HiddenField(validators=[DataRequired(), Length(max=MAX_NOTE)])
 
 
 class SuggestionForm(MarketplaceForm):

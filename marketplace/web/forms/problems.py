@@ -4,6 +4,7 @@ from wtforms import DateField, IntegerField, SelectField, StringField, SubmitFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from marketplace.errors import ValidationError as DomainValidationError
 from marketplace.money import MINOR_DIGITS, major_text, parse_major
 from marketplace.problems import splits
 from marketplace.problems.service import ProblemInput
@@ -70,6 +71,7 @@ class ProblemForm(MarketplaceForm):
         ],
     )
     expires_on = DateField("Closes on", validators=[DataRequired()], default=lambda: date.today() + timedelta(days=60))
+    preview = SubmitField("Preview the split")
     save_draft = SubmitField("Save as draft")
     publish = SubmitField("Publish")
 
@@ -83,12 +85,38 @@ class ProblemForm(MarketplaceForm):
         if field.data and field.data <= date.today():
             raise ValidationError("Pick a date in the future.")
 
-    def to_input(self) -> ProblemInput:
+    def split_params(self) -> dict[str, int]:
+        """The chosen rule's parameters that the form sets (the rule's defaults fill the rest)."""
         params = {}
         if self.split_rule.data == "flat_fee_finder_rest" and self.hop_fee_percent.data is not None:
             params["f_bps"] = self.hop_fee_percent.data * 100
         if self.split_rule.data == "finder_and_first" and self.finder_percent.data is not None:
             params["s_bps"] = self.finder_percent.data * 100
+        return params
+
+    def split_preview(self, platform_fee_bps: int) -> list[splits.Settlement]:
+        """How the bounty typed so far splits for chains of 1 to the longest chain, from the
+        split fields alone (the rest of the form may still be empty); a ``MarketplaceError``
+        says what is missing or wrong."""
+        for field in (self.hop_fee_percent, self.finder_percent, self.max_depth, self.candidate_share_percent):
+            if field.process_errors:
+                raise DomainValidationError(f"{field.label.text}: give a whole number.")
+        if self.split_rule.data not in splits.SPLIT_RULES or self.currency.data not in MINOR_DIGITS:
+            raise DomainValidationError("Choose a currency and a split rule.")
+        if not (self.bounty.data or "").strip():
+            raise DomainValidationError("Give a bounty to see how it splits.")
+        max_depth = min(max(self.max_depth.data or 6, 1), 12)
+        return splits.preview(
+            parse_major(self.bounty.data, self.currency.data),
+            rule=self.split_rule.data,
+            params=splits.normalize_params(self.split_rule.data, self.split_params(), max_depth=max_depth),
+            platform_fee_bps=platform_fee_bps,
+            candidate_share_bps=min(max(self.candidate_share_percent.data or 0, 0), 50) * 100,
+            max_links=max_depth,
+        )
+
+    def to_input(self) -> ProblemInput:
+        params = self.split_params()
         closes = datetime.combine(self.expires_on.data, datetime.max.time().replace(microsecond=0), tzinfo=UTC)
         return ProblemInput(
             title=self.title.data,
