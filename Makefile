@@ -39,5 +39,10 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
+## The HTTP benchmark (docs/performance.md, "HTTP"): seeds SQLite and PostgreSQL, serves the app
+## under gunicorn and loads it with wrk; a few minutes. BENCH_ARGS="--quick" for a short run.
+bench: install
+	$(BIN)/python -m bench.http $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
