@@ -212,8 +212,11 @@ def seed(engine, sizes: Sizes, rng: random.Random) -> Fixture:
         next_id = 1
         for problem_id in range(1, sizes.problems + 1):
             holders = rng.sample(member_ids, links * CHAINS_PER_PROBLEM)
-            if problem_id <= MEMBER_PLACES and member_id not in holders:
-                holders[1] = member_id  # The measured member: second link of the first chain.
+            if problem_id <= MEMBER_PLACES:  # The measured member: second link of the first chain.
+                if member_id in holders:
+                    holders.remove(member_id)
+                holders.insert(1, member_id)
+                holders = holders[: links * CHAINS_PER_PROBLEM]
             head, seq = "", 0
             for chain in range(CHAINS_PER_PROBLEM):
                 parent: Referral | None = None
