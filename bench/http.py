@@ -305,6 +305,11 @@ def seed(engine, sizes: Sizes, rng: random.Random) -> Fixture:
 GUNICORN_SETTINGS = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
 
 
+def use_workers(count: int) -> None:
+    """Both apps get ``count`` sync workers (``--workers``; 2 by default, one per core here)."""
+    GUNICORN_SETTINGS[1] = str(count)
+
+
 class Server:
     """A gunicorn serving ``app`` on ``port``, stopped (by its own pid) on exit."""
 
@@ -401,7 +406,9 @@ def ensure_wrk() -> str:
     if found:
         return found
     print("wrk is missing: apt-get install -y wrk", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)  # a fresh machine's lists
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
     found = shutil.which("wrk")
     if not found:
         raise RuntimeError("wrk could not be installed")
@@ -601,7 +608,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds per page per round")
     parser.add_argument("--port", type=int, default=5100, help="first port of 100 the servers may take")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers, for both apps")
     args = parser.parse_args()
+    use_workers(args.workers)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (2 if args.quick else 5)
     engines = args.engine or ("both" if postgres_reachable(args.postgres) else "sqlite")
