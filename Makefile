@@ -39,6 +39,12 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
-bench: install ; $(BIN)/python -m bench.worker
+## The benchmarks (docs/performance.md): the HTTP pages under gunicorn beside a one-route Flask
+## app (SQLite and PostgreSQL, wrk; a few minutes), then the outbox with four workers against the
+## Stripe emulator. BENCH_ARGS="--quick" for a short HTTP run.
+bench: install
+	$(BIN)/python -m bench.http $(BENCH_ARGS)
+	$(BIN)/python -m bench.worker
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

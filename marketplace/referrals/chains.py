@@ -14,7 +14,7 @@ import secrets
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, or_, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from marketplace import signals
 from marketplace.accounts.models import User
@@ -125,7 +125,18 @@ def _chain_member_ids() -> Prepared:
 
 
 def referral_by_token(session: Session, token: str) -> Referral:
-    referral = session.scalar(select(Referral).where(Referral.token == (token or "")))
+    """The referral a link names, with what opening or claiming it reads in the same statement:
+    its problem and the company that posted it, its sender and its parent (where the chain
+    continues); each would otherwise be a round trip of its own."""
+    referral = session.scalar(
+        select(Referral)
+        .where(Referral.token == (token or ""))
+        .options(
+            joinedload(Referral.problem).joinedload(Problem.company),
+            joinedload(Referral.sender),
+            joinedload(Referral.parent),
+        )
+    )
     if referral is None:
         raise NotFound("This referral link is not valid.")
     return referral
