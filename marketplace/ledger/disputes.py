@@ -10,7 +10,7 @@ shares are released and the problem is settled. The problem's state changes are 
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace import signals
 from marketplace.accounts.models import User
@@ -138,7 +138,10 @@ def claw_back(session: Session, problem: Problem) -> None:
 
 
 def dispute_of(session: Session, problem_id: int) -> Dispute | None:
-    return session.scalar(select(Dispute).where(Dispute.problem_id == problem_id))
+    """The problem's dispute, if any, with the member who opened it (the page names them)."""
+    return session.scalar(
+        select(Dispute).where(Dispute.problem_id == problem_id).options(joinedload(Dispute.opened_by))
+    )
 
 
 def disputes_for_admin(session: Session, actor: User) -> list[Dispute]:

@@ -11,14 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, case, func, or_, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace import signals
+from marketplace.accounts.models import User
 from marketplace.db import connection_of, insert_of
 from marketplace.errors import NotFound, ValidationError
 from marketplace.ledger.accounts import PLATFORM_FEES, STRIPE_BALANCE, company_account, escrow_account, member_account
-from marketplace.ledger.models import LedgerTransaction, Share, ShareRole, ShareStatus, TransactionKind
+from marketplace.ledger.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Share,
+    ShareRole,
+    ShareStatus,
+    TransactionKind,
+)
 from marketplace.ledger.posting import Entry, Posted, balance, post, transaction_by_key
 from marketplace.problems import splits
 from marketplace.problems.models import Problem
@@ -233,34 +242,77 @@ def paid_chain_head(session: Session, problem_id: int) -> str | None:
     return chain_head_of(reference) if reference else None
 
 
-def settlement_of(session: Session, problem: Problem) -> SettlementSummary | None:
-    """The settlement of an accepted problem, read back from the ledger (None before acceptance)."""
-    settled = transaction_by_key(session, settle_key(problem.id))
-    remainder = transaction_by_key(session, remainder_key(problem.id))
-    if settled is None and remainder is None:
-        return None
+@dataclass(frozen=True)
+class ProblemBooks:
+    """What the ledger says about one problem's money after it was funded: its settlement (None
+    before acceptance), its refunds to the company, and the members its shares pay, loaded."""
+
+    settlement: "SettlementSummary | None"
+    refunds: list["RefundLine"]
+    members: dict[int, User]
+
+
+def books_of(session: Session, problem: Problem) -> ProblemBooks:
+    """The problem's settlement and refunds in two statements, however long its chain: its
+    settlement, remainder and refund transactions with their sums (one grouped read over their
+    entries), then its shares with their members."""
+    keys = {settle_key(problem.id): "settled", remainder_key(problem.id): "remainder"}
+    rows = session.execute(
+        select(
+            LedgerTransaction.idempotency_key,
+            LedgerTransaction.reference,
+            LedgerTransaction.kind,
+            LedgerEntry.currency,
+            func.sum(case((LedgerAccount.code == PLATFORM_FEES, LedgerEntry.amount), else_=0)),
+            func.sum(case((LedgerEntry.amount > 0, LedgerEntry.amount), else_=0)),
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(
+            LedgerTransaction.problem_id == problem.id,
+            or_(LedgerTransaction.idempotency_key.in_(keys), LedgerTransaction.kind == TransactionKind.REFUND),
+        )
+        .group_by(
+            LedgerTransaction.id,
+            LedgerTransaction.idempotency_key,
+            LedgerTransaction.reference,
+            LedgerTransaction.kind,
+            LedgerEntry.currency,
+        )
+        .order_by(LedgerTransaction.id)
+    ).all()
+    found = {
+        keys[key]: (reference, int(fee), int(incoming)) for key, reference, _, _, fee, incoming in rows if key in keys
+    }
+    refund_keys = {key for key, _, kind, *_ in rows if kind == TransactionKind.REFUND}
+    refunds = [
+        RefundLine(key, int(incoming), currency, key + ":done" in refund_keys)
+        for key, _, kind, currency, _, incoming in rows
+        if kind == TransactionKind.REFUND and not key.endswith(":done") and incoming
+    ]
+    if not found:
+        return ProblemBooks(None, refunds, {})
     shares = session.scalars(
         select(Share)
         .where(Share.problem_id == problem.id, Share.role != ShareRole.GIFT)
         .order_by(Share.role.desc(), Share.position)
+        .options(joinedload(Share.member))
     ).all()
-    return SettlementSummary(
+    settled, remainder = found.get("settled"), found.get("remainder")
+    summary = SettlementSummary(
         problem.currency,
         tuple(ShareLine(s.member_id, s.position, s.amount) for s in shares if s.role == ShareRole.LINK),
-        sum(e.amount for e in settled.entries if e.account.code == PLATFORM_FEES) if settled else 0,
+        settled[1] if settled else 0,
         sum(s.amount for s in shares if s.role == ShareRole.CANDIDATE),
-        sum(e.amount for e in remainder.entries if e.amount > 0) if remainder else 0,
-        chain_head_of(settled.reference) if settled else None,
+        remainder[2] if remainder else 0,
+        chain_head_of(settled[0]) if settled else None,
     )
+    return ProblemBooks(summary, refunds, {s.member_id: s.member for s in shares})
 
 
-def link_shares(session: Session, problem_id: int) -> dict[int, int]:
-    """What each member of the paid chain was given, by member id (empty before acceptance):
-    the referral tree's picture marks the paid chain with it."""
-    rows = session.execute(
-        select(Share.member_id, Share.amount).where(Share.problem_id == problem_id, Share.role == ShareRole.LINK)
-    )
-    return {member_id: amount for member_id, amount in rows}
+def settlement_of(session: Session, problem: Problem) -> SettlementSummary | None:
+    """The settlement of an accepted problem, read back from the ledger (None before acceptance)."""
+    return books_of(session, problem).settlement
 
 
 # The guarantee period --------------------------------------------------------------------------
@@ -350,16 +402,4 @@ class RefundLine:
 
 def refunds_of(session: Session, problem: Problem) -> list[RefundLine]:
     """Every refund of the problem to its company, and whether the payment provider returned it."""
-    transactions = session.scalars(
-        select(LedgerTransaction)
-        .where(LedgerTransaction.problem_id == problem.id, LedgerTransaction.kind == TransactionKind.REFUND)
-        .order_by(LedgerTransaction.id)
-    ).all()
-    keys = {t.idempotency_key for t in transactions}
-    return [
-        RefundLine(t.idempotency_key, owed.amount, owed.currency, t.idempotency_key + ":done" in keys)
-        for t in transactions
-        if not t.idempotency_key.endswith(":done")
-        for owed in t.entries
-        if owed.amount > 0
-    ]
+    return books_of(session, problem).refunds

@@ -111,11 +111,10 @@ class ProblemPage:
 
 
 def problem_page(session: Session, viewer: User | None, problem_id: int) -> ProblemPage:
-    """Everything the problem page needs from this domain in five statements, whatever the
-    number of chains and introductions: the problem, the viewer's role, every referral with its
-    people, and for the company the introductions with their introducers and their records."""
-    problem = visibility.get_visible(session, viewer, problem_id)
-    role = role_in(session, viewer, problem.company_id)
+    """Everything the problem page needs from this domain in four statements, whatever the
+    number of chains and introductions: the problem with the viewer's role, every referral with
+    its people, and for the company the introductions with their introducers and their records."""
+    problem, role = visibility.visible_with_role(session, viewer, problem_id)
     chains = chain_view(session, viewer, problem, is_company=role is not None)
     listed = introductions.review_list(session, problem) if role is not None else []
     track = records.track_records(session, sorted({i.introducer_id for i in listed}))

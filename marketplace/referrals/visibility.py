@@ -3,10 +3,10 @@ members, and a private one to the people on its chains. Chains are this domain's
 the rule lives here and not with problems (docs/architecture.md, "Layers").
 """
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
+from sqlalchemy.orm import Session, aliased, joinedload
 
-from marketplace.accounts.models import Membership, User
+from marketplace.accounts.models import Membership, Role, User
 from marketplace.errors import NotFound
 from marketplace.keyset import Window
 from marketplace.problems import service as problems
@@ -39,19 +39,31 @@ def visible_filter(user: User | None) -> ColumnElement[bool]:
 
 
 def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
-    # The company and the skills come in the same statement: every page of a problem shows them.
-    problem = (
-        session.execute(
-            select(Problem)
-            .where(Problem.id == problem_id, visible_filter(user))
-            .options(joinedload(Problem.company), joinedload(Problem.skills))
-        )
-        .unique()
-        .scalar_one_or_none()
+    return visible_with_role(session, user, problem_id)[0]
+
+
+def visible_with_role(session: Session, user: User | None, problem_id: int) -> tuple[Problem, Role | None]:
+    """The problem if ``user`` may see it, and their role in its company (None for anyone else).
+    The company, the skills and the role come in the same statement: every page of a problem
+    shows the first two, and the problem page decides by the third."""
+    user_id = getattr(user, "id", None)
+    # An alias, so that the membership test inside ``visible_filter`` is not correlated to it.
+    viewer_membership = aliased(Membership)
+    query = (
+        select(Problem, viewer_membership.role if user_id is not None else literal(None))
+        .where(Problem.id == problem_id, visible_filter(user))
+        .options(joinedload(Problem.company), joinedload(Problem.skills))
     )
-    if problem is None:
+    if user_id is not None:
+        query = query.outerjoin(
+            viewer_membership,
+            and_(viewer_membership.company_id == Problem.company_id, viewer_membership.user_id == user_id),
+        )
+    row = session.execute(query).unique().one_or_none()
+    if row is None:
         raise NotFound("No such problem, or it is not shared with you.")
-    return problem
+    problem, role = row
+    return problem, Role(role) if role is not None else None
 
 
 def board(

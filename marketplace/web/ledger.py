@@ -4,9 +4,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import Role
 from marketplace.accounts.service import user_by_email
 from marketplace.db import db, utcnow
 from marketplace.errors import MarketplaceError, NotFound
@@ -136,12 +135,6 @@ def give():
     return _earnings_page(form)
 
 
-@bp.app_context_processor
-def problem_money_helper():
-    """``problem_money(problem, role)`` for the company's side of the problem page."""
-    return {"problem_money": _problem_money}
-
-
 # Before a problem is matched nothing has been settled, refunded or disputed: no query needed.
 _NO_MONEY_YET: dict[str, object] = {
     "settlement": None,
@@ -149,12 +142,15 @@ _NO_MONEY_YET: dict[str, object] = {
     "refunds": [],
     "dispute": None,
     "guarantee_ends": None,
+    "dispute_form": None,
 }
 
 
-def _problem_money(problem: Problem, role: Role | None) -> dict:
-    if problem.status in (ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN):
-        return {**_NO_MONEY_YET, "dispute_form": None}
+def problem_money(problem: Problem, role: Role | None, books: settlement.ProblemBooks | None) -> dict:
+    """The company's side of the problem page: the settlement, refunds and dispute, read from
+    ``books`` (``settlement.books_of``, read once by the page) and one look for a dispute."""
+    if books is None:
+        return _NO_MONEY_YET
     ends = settlement.guarantee_ends(problem)
     can_dispute = (
         role is not None
@@ -163,12 +159,10 @@ def _problem_money(problem: Problem, role: Role | None) -> dict:
         and ends is not None
         and utcnow() < ends
     )
-    summary = settlement.settlement_of(db.session, problem)
-    paid = [line.user_id for line in summary.shares] if summary else []
     return {
-        "settlement": summary,
-        "members": {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(paid)))},
-        "refunds": settlement.refunds_of(db.session, problem),
+        "settlement": books.settlement,
+        "members": books.members,
+        "refunds": books.refunds,
         "dispute": disputes.dispute_of(db.session, problem.id),
         "guarantee_ends": ends,
         "dispute_form": DisputeForm() if can_dispute else None,

@@ -15,14 +15,14 @@ from marketplace.ledger import settlement
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
-from marketplace.referrals import read_models, visibility
+from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.caching import cached_for_visitors
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
+from marketplace.web.ledger import problem_money
 from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
 from marketplace.web.util import form_error
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach
-from marketplace.workflows.settlement import chain_fingerprint
 
 bp = Blueprint("problems", __name__)
 
@@ -194,23 +194,31 @@ def render_problem_page(
         # Checkout's cancel address (marketplace.links.checkout_urls) comes back here.
         "payment_cancelled": viewer is not None and request.args.get("payment") == "cancelled",
         "history": history.problem_history(db.session, page),
-        "chain_fingerprint": chain_fingerprint(db.session, viewer, problem) if page.involved else None,
         "confirming": confirming_payment(problem, role),
         "confirming_reloads": CONFIRMING_RELOADS,
     }
+    # The ledger is read once, for the company's money section, the paid chain in the tree's
+    # picture and the fingerprint of the chain it paid.
+    books = settlement.books_of(db.session, problem) if page.involved and problem.status not in UNFUNDED else None
+    paid = books.settlement if books else None
+    context["money"] = problem_money(problem, role, books) if role is not None else None
+    context["chain_fingerprint"] = attribution.fingerprint(paid.chain_head) if paid else None
     context["tree_picture"] = tree_picture(
         problem,
         context["tree"],
         place=place,
         introductions=page.introductions,
-        shares=settlement.link_shares(db.session, problem.id)
-        if context["tree"] and problem.status in AFTER_ACCEPTANCE
+        shares={line.user_id: line.amount for line in paid.shares}
+        if paid and context["tree"] and problem.status in AFTER_ACCEPTANCE
         else {},
     )
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
     return render_template("problems/show.html", **context)
 
+
+# Nothing is settled, refunded or disputed before a problem is funded: the ledger is not read.
+UNFUNDED = (ProblemStatus.DRAFT, ProblemStatus.AWAITING_PAYMENT, ProblemStatus.OPEN)
 
 # The problem page reloads itself every few seconds while Stripe confirms a payment, this many times.
 CONFIRMING_RELOADS = 40

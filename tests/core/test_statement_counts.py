@@ -254,3 +254,26 @@ def test_the_company_page_with_introductions_waiting(app, session, world, open_p
         session.commit()
 
     assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}"), grow)
+
+
+@pytest.mark.parametrize("viewer", ["company", "chain member"])
+def test_a_settled_problem_page(viewer, app, session, world, open_problem, logged_in, members):
+    """After the accept the page adds the settlement, its shares, refunds, the dispute and the
+    history: still flat, whether the paid chain is short or long and the tree small or large."""
+
+    def settled_with(links: int, others: int):
+        problem = open_problem(guarantee_days=30)
+        chain = members(links)
+        for member in members(others):  # the rest of the tree: members who picked it and stopped
+            chains.pick_from_board(session, member, problem.id)
+        build.accepted(session, world.owner, problem, chain, world.dev)
+        return problem, chain[0]
+
+    counts = []
+    for links, others in ((2, FEW), (6, MANY)):
+        problem, first_link = settled_with(links, others)
+        person = logged_in(world.owner if viewer == "company" else first_link)
+        counts.append(count(app, lambda person=person, url=f"/problems/{problem.id}": person.get(url)))
+    (few, _), (many, many_log) = counts
+    assert few == many, f"{few} statements with a short chain, {many} with a long one:\n{many_log}"
+    assert many <= MOST, f"{many} statements:\n{many_log}"
