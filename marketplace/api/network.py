@@ -12,7 +12,7 @@ from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cur
 from marketplace.api.problems import ROW_ID
 from marketplace.api.referrals import ReferralOut
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, ValidationError
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, TooManyRequests, ValidationError
 from marketplace.extensions import reach_graph
 from marketplace.keyset import cut
 from marketplace.network import imports, reach_service, service
@@ -36,6 +36,17 @@ class ConnectionsOut(CursorPageOut):
 class ConnectIn(InputSchema):
     user_id = ma.fields.Integer(required=True, strict=True, validate=ROW_ID)
     note = ma.fields.String(required=True)
+
+
+class JoinInvitationIn(InputSchema):
+    email = ma.fields.String(required=True)
+    note = ma.fields.String(required=True)
+
+
+class JoinInvitationOut(ma.Schema):
+    id = ma.fields.Integer()
+    email = ma.fields.String()
+    created_at = ma.fields.DateTime()
 
 
 class RequestOut(ma.Schema):
@@ -158,6 +169,18 @@ def my_requests(user):
 def request_connection(user, data):
     request = service.request_connection(db.session, user, user_id=data["user_id"], note=data["note"])
     return request
+
+
+@blp.post("/connections/invitations")
+@errors(EmailUnverified, Conflict, TooManyRequests)
+@idempotent
+@token_required
+@blp.arguments(JoinInvitationIn, example={"email": "sam@example.org", "note": "We ran the Berlin data meetup together"})
+@blp.response(201, JoinInvitationOut)
+def invite_to_join(user, data):
+    """Invite an address that has no account: one e-mail in your name, once per address, ten a
+    day; once they join and confirm the address, your connection request waits for them."""
+    return service.invite_to_join(db.session, user, email=data["email"], note=data["note"])
 
 
 def _answer(user, request_id: int, action: str):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload
 
 from marketplace import signals, text
 from marketplace.accounts.models import User
-from marketplace.accounts.service import normalize_email, user_by_email
+from marketplace.accounts.service import normalize_email, require_verified_email, user_by_email
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationError
 from marketplace.keyset import Window, seek
@@ -152,8 +152,7 @@ def invite_to_join(session: Session, actor: User, *, email: str, note: str) -> J
     actor (``join_invitations_to_requests``)."""
     note = _clean_note(note)
     address = normalize_email(email)
-    if not actor.email_verified:
-        raise Forbidden("Confirm your own e-mail address before inviting anyone.", code="email_not_verified")
+    require_verified_email(actor, "invite anyone")
     if user_by_email(session, address) is not None:
         raise Conflict("That address belongs to a member already: ask them to connect instead.", code="already_member")
     invited = session.scalar(

@@ -94,7 +94,12 @@ def invite():
     if not form.validate_on_submit():
         flash("Give their e-mail address and a few words on how you know each other.", "danger")
         return redirect(url_for("network.index"))
-    invitation = service.invite_to_join(db.session, current_user, email=form.email.data, note=form.note.data)
+    try:
+        invitation = service.invite_to_join(db.session, current_user, email=form.email.data, note=form.note.data)
+    except MarketplaceError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return redirect(url_for("network.index"))
     flash(
         f"We e-mailed {invitation.email} your invitation. Once they join and confirm their address, "
         "your connection request is waiting for them.",

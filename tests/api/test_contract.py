@@ -35,6 +35,7 @@ TWINS = {
     "network.connect_suggestion": "network_api.request_connection",
     "network.answer": ("network_api.confirm_request", "network_api.decline_request", "network_api.cancel_request"),
     "network.remove": "network_api.remove_connection",
+    "network.invite": "network_api.invite_to_join",
     "network.forward_to": "network_api.forward_to_connection",
     "network.add_card": "network_api.create_card",
     "network.edit_card": "network_api.update_card",
