@@ -268,22 +268,34 @@ def test_the_whole_loop_through_pages_only(chromium, live, emulator, app, sessio
     assert fresh(session, status) == ProblemStatus.SETTLED
     run_jobs(app)
 
-    # The paid members onboard on the hosted page; the worker sends their transfers.
-    for name, page in (("ann", ann), ("bob", bob)):
+    # Each person in the chain sees the problem paid out; the paid members see their share waiting.
+    shares = {"ann": (ann, "$90.00"), "bob": (bob, "$1,710.00")}
+    employee.goto(f"{live}/problems/{problem_id}")
+    expect(employee.locator("main")).to_contain_text("Northwind Data · paid out ·")
+    for name, (page, share) in shares.items():
+        page.goto(f"{live}/problems/{problem_id}")
+        expect(page.locator("main")).to_contain_text("Northwind Data · paid out ·")
+        check(page, "25-problem-paid-out", name)
         page.goto(live + "/me/earnings")
-        check(page, "25-earnings-before-onboarding", name)
+        expect(page.locator("[data-figure=available]")).to_have_text(share)
+        expect(page.locator("[data-figure=paid]")).to_have_text("$0.00")
+        check(page, "26-earnings-before-onboarding", name)
+
+    # They set up payouts on the hosted onboarding page; the worker sends their transfers.
+    for name, (page, _) in shares.items():
         page.get_by_role("button", name="Set up payouts").click()
-        check(page, "26-onboarding", name)
+        check(page, "27-onboarding", name)
         page.get_by_role("button", name="Submit", exact=True).click()
         expect(page.locator(".alert-info")).to_contain_text("Stripe is checking your details")
     deliver(emulator, app)  # account.updated: ready, so the worker transfers each share
     run_jobs(app)
     deliver(emulator, app)
-    for name, page, share in (("ann", ann, "$90.00"), ("bob", bob, "$1,710.00")):
+    for name, (page, share) in shares.items():
         page.goto(live + "/me/earnings")
-        expect(page.locator("main")).to_contain_text("Paid to your bank")
-        expect(page.locator("main")).to_contain_text(share)
-        check(page, "27-earnings-paid", name)
+        expect(page.locator("[data-figure=paid]")).to_have_text(share)
+        expect(page.locator("[data-figure=available]")).to_have_text("$0.00")
+        expect(page.locator("main")).to_contain_text("Payout to your bank")
+        check(page, "28-earnings-paid", name)
 
     for context in contexts.values():
         context.close()
