@@ -4,10 +4,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.db import db
-from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.errors import Conflict, Forbidden, ValidationError
 from marketplace.problems import service as problems
 from marketplace.referrals import appearance, chains, introductions, read_models
-from marketplace.referrals.models import Introduction, IntroductionStatus
+from marketplace.referrals.models import IntroductionStatus
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm
 from marketplace.web.problems import render_problem_page
 from marketplace.workflows import settlement
@@ -119,9 +119,7 @@ def consent(token: str):
 @login_required
 def confirm_accept(introduction_id: int):
     """Before money moves: who is paid how much if the company accepts, and what comes back."""
-    introduction = db.session.get(Introduction, introduction_id)
-    if introduction is None:
-        raise NotFound("No such introduction.")
+    introduction = introductions.get_visible_introduction(db.session, current_user, introduction_id)
     page = read_models.problem_page(db.session, current_user, introduction.problem_id)
     if page.role is None or not page.role.manages:
         raise Forbidden("Only the company's owner or an admin can accept an introduction.")

@@ -18,7 +18,6 @@ from marketplace import signals
 from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager
 from marketplace.db import utcnow
-from marketplace.errors import NotFound
 from marketplace.jobs.service import enqueue
 from marketplace.ledger import settlement
 from marketplace.ledger.settlement import SettlementSummary
@@ -46,9 +45,8 @@ def accept_introduction(session: Session, actor: User, introduction_id: int) -> 
     introduction moves first so that an introduction accepted twice is told so, whatever state
     its problem is in by then.
     """
-    introduction = session.get(Introduction, introduction_id)
-    if introduction is None:
-        raise NotFound("No such introduction.")
+    # Another company's people are told nothing exists, the same answer as for a wrong id.
+    introduction = introductions.get_visible_introduction(session, actor, introduction_id)
     problem = introduction.problem
     require_manager(session, actor, problem.company_id)
     now = utcnow()

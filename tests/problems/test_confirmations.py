@@ -17,7 +17,10 @@ def test_the_accept_confirmation_states_each_share_and_only_managers_see_it(brow
     assert "Link 1: Ann Li" in page.text and "Link 3: Cleo Duarte" in page.text and "Platform fee" in page.text
     assert f'action="/introductions/{introduction.id}/accept"' in page.text and 'name="csrf_token"' in page.text
     assert logged_in(browser, world.employee).get(url).status_code == 403
-    assert logged_in(browser, world.ann).get(url).status_code == 403
+    # Whoever may not see the introduction is told it does not exist, as the API answers them.
+    for outsider in (world.ann, world.outsider):
+        refused = logged_in(browser, outsider).get(url)
+        assert refused.status_code == 404 and "No such introduction." in refused.text
 
 
 def test_a_decided_introduction_or_a_closed_problem_is_not_offered_again(browser, world, open_problem, session):
