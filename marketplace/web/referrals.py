@@ -143,7 +143,10 @@ def confirm_accept(introduction_id: int):
 def decide(introduction_id: int, action: str):
     if action == "accept":
         introduction = settlement.accept_introduction(db.session, current_user, introduction_id).introduction
-        message = "Accepted. The bounty is shared along the chain; each share is paid when the guarantee period ends."
+        days = introduction.problem.guarantee_days
+        message = "Accepted. The bounty is shared along the chain; " + (
+            f"each share is paid when the {days}-day guarantee period ends." if days else "each share is paid now."
+        )
     elif action == "decline":
         note = request.form.get("note", "")
         introduction = introductions.decline(db.session, current_user, introduction_id, note=note)

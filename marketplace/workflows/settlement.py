@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from marketplace import signals
 from marketplace.accounts.models import User
-from marketplace.accounts.service import require_manager
+from marketplace.accounts.service import role_in
 from marketplace.db import utcnow
+from marketplace.errors import Forbidden
 from marketplace.jobs.service import enqueue
 from marketplace.ledger import settlement
 from marketplace.ledger.settlement import SettlementSummary
@@ -48,7 +49,10 @@ def accept_introduction(session: Session, actor: User, introduction_id: int) -> 
     # Another company's people are told nothing exists, the same answer as for a wrong id.
     introduction = introductions.get_visible_introduction(session, actor, introduction_id)
     problem = introduction.problem
-    require_manager(session, actor, problem.company_id)
+    role = role_in(session, actor, problem.company_id)
+    if role is None or not role.manages:
+        # Someone who may see it (a member of its chain, an employee) is told who decides.
+        raise Forbidden("Only the company's owner or an admin can accept an introduction.")
     now = utcnow()
     chain = introductions.accept(session, actor, introduction, now)
     settled = ProblemStatus.SETTLED if problem.guarantee_days == 0 else ProblemStatus.IN_GUARANTEE

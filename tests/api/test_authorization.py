@@ -233,7 +233,7 @@ MATRIX = {
     "POST /problems/{public}/introductions":         (401,      403,     201,   201,    201),
     "GET /problems/{public}/introductions":          (401,      404,     404,   200,    200),
     "POST /introductions/{awaiting}/consent":        (401,      404,     403,   403,    403),
-    "POST /introductions/{proposed}/accept":         (401,      404,     404,   403,    200),
+    "POST /introductions/{proposed}/accept":         (401,      404,     403,   403,    200),
     "POST /introductions/{proposed}/decline":        (401,      404,     404,   403,    200),
     "POST /introductions/{proposed}/withdraw":       (401,      404,     200,   403,    403),
     "GET /me/notifications":                         (401,      200,     200,   200,    200),

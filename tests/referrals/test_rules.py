@@ -535,11 +535,13 @@ def test_the_candidate_answers_only_once(second_answer, session, awaiting, world
 
 
 def test_only_the_owner_or_an_admin_can_accept(proposed, world, api, refused):
-    """An employee is refused; the introducer, not being in the company, is told there is no such company."""
-    employee, ann = api(world.employee), api(world.ann)
+    """An employee and a member of the chain (who may see the introduction) are told who decides;
+    someone who may not see it is told nothing exists."""
+    employee, ann, otto = api(world.employee), api(world.ann), api(world.outsider)
 
     refused.api(lambda: employee.post(f"/introductions/{proposed.id}/accept"), 403, "forbidden")
-    refused.api(lambda: ann.post(f"/introductions/{proposed.id}/accept"), 404, "not_found")
+    refused.api(lambda: ann.post(f"/introductions/{proposed.id}/accept"), 403, "forbidden")
+    refused.api(lambda: otto.post(f"/introductions/{proposed.id}/accept"), 404, "not_found")
 
 
 def test_an_introduction_awaiting_the_candidate_cannot_be_accepted(awaiting, world, api, refused):
