@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from marketplace import create_app
 from marketplace.accounts import passwords
@@ -56,10 +57,30 @@ def database_url(tmp_path, postgres_engine, sqlite_template):
     if postgres_engine is None:
         shutil.copyfile(sqlite_template, tmp_path / "test.db")
         return f"sqlite:///{tmp_path / 'test.db'}"
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with postgres_engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_postgres_tables(postgres_engine)
     return os.environ["TEST_DATABASE_URL"]
+
+
+def empty_postgres_tables(engine, attempts: int = 3) -> None:
+    """Empty every table for the next test. A request the previous test's server thread is still
+    answering (a page's script fired just before the browser went away) may hold a lock the
+    TRUNCATE needs, in another order: such busy connections are ended first, and a deadlock
+    found anyway is tried again."""
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND state <> 'idle'"
+                    )
+                )
+                connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
 
 
 @pytest.fixture
