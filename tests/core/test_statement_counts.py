@@ -88,9 +88,8 @@ def members(session, make_user):
     return more
 
 
-def test_the_problem_page_for_the_company(app, session, world, open_problem, logged_in, members):
-    problem = open_problem()
-    owner = logged_in(world.owner)
+def introductions_grow(session, problem, members):
+    """``grow(n)``: n more members each pick the problem from the board and introduce an expert."""
 
     def grow(n: int) -> None:
         for member in members(n):
@@ -101,6 +100,14 @@ def test_the_problem_page_for_the_company(app, session, world, open_problem, log
             )  # fmt: skip
         session.commit()
 
+    return grow
+
+
+def test_the_problem_page_for_the_company(app, session, world, open_problem, logged_in, members):
+    problem = open_problem()
+    owner = logged_in(world.owner)
+
+    grow = introductions_grow(session, problem, members)
     assert_flat(app, lambda: owner.get(f"/problems/{problem.id}"), grow)
 
 
@@ -109,15 +116,7 @@ def test_the_api_lists_of_a_problem(listing, app, session, world, open_problem, 
     problem = open_problem()
     owner = api(world.owner)
 
-    def grow(n: int) -> None:
-        for member in members(n):
-            chains.pick_from_board(session, member, problem.id)
-            introductions.introduce(
-                session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
-                message="An expert I worked with on exactly this.",
-            )  # fmt: skip
-        session.commit()
-
+    grow = introductions_grow(session, problem, members)
     assert_flat(app, lambda: owner.get(f"/problems/{problem.id}/{listing}"), grow)
 
 
