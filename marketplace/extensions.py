@@ -25,7 +25,7 @@ login_manager.login_message_category = "info"
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
-# Rendered pages for visitors who are not logged in (``web.caching``): SimpleCache in each
+# Rendered pages for visitors who are not logged in (``marketplace.caching``): SimpleCache in each
 # process by default, Redis when CACHE_URL is set.
 page_cache = Cache()
 

@@ -8,6 +8,7 @@ from marketplace.api.contract import ApiBlueprint, errors
 from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, window
+from marketplace.caching import cached_for_visitors
 from marketplace.db import db
 from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
 from marketplace.keyset import cut
@@ -164,6 +165,7 @@ def create_problem(user, data):
 
 
 @blp.get("/problems")
+@cached_for_visitors
 @errors(*PAGE_ERRORS, (401, "bad_token"))
 @blp.arguments(BoardArgs, location="query")
 @blp.response(200, BoardOut)
@@ -189,6 +191,7 @@ def list_problems(args):
 
 
 @blp.get("/problems/<int:problem_id>")
+@cached_for_visitors
 @errors((401, "bad_token"))
 @blp.response(200, ProblemDetailOut)
 def get_problem(problem_id):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, UnaryExpression, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from marketplace import signals, text
@@ -246,11 +246,11 @@ def _bound(value: int) -> int:
     return min(max(value, 0), MAX_BOUNTY_MINOR + 1)
 
 
-def last_change(session: Session) -> datetime | None:
+def last_change(bind: Session | Connection) -> datetime | None:
     """When any problem last changed: every write to a problem sets its ``updated_at`` (the
     ORM's ``onupdate``, and ``transition`` for guarded updates), so this stamp moves whenever
     anything a visitor's page shows of problems does (docs/performance.md, "Caching")."""
-    return session.scalar(select(func.max(Problem.updated_at)))
+    return bind.scalar(select(func.max(Problem.updated_at)))
 
 
 def public_filter() -> ColumnElement[bool]:

@@ -7,13 +7,13 @@ from werkzeug.exceptions import HTTPException
 
 from marketplace import origin
 from marketplace.accounts.service import user_for_session
+from marketplace.caching import VisitorFastPath, private_by_default
 from marketplace.config import settings_of
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, TooManyRequests
 from marketplace.extensions import login_manager
 from marketplace.web.accounts import bp as accounts_bp
 from marketplace.web.admin import bp as admin_bp
-from marketplace.web.caching import private_by_default
 from marketplace.web.filters import register_filters
 from marketplace.web.fraud import bp as fraud_bp
 from marketplace.web.ledger import bp as ledger_bp
@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_filters(app)
+    app.wsgi_app = VisitorFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request
     def _declare_origin() -> None:

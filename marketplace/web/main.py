@@ -4,12 +4,12 @@ from flask import Blueprint, current_app, redirect, render_template, send_from_d
 from flask_login import current_user, login_required
 
 from marketplace.accounts.models import User
+from marketplace.caching import cached_for_visitors
 from marketplace.db import db
 from marketplace.errors import NotFound
 from marketplace.ledger import donations
 from marketplace.problems import service as problems
 from marketplace.referrals import read_models, records, visibility
-from marketplace.web.caching import cached_for_visitors
 
 bp = Blueprint("main", __name__)
 

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from marketplace.accounts.service import require_poster
 from marketplace.audit import history
+from marketplace.caching import cached_for_visitors
 from marketplace.config import current_settings
 from marketplace.db import db
 from marketplace.errors import Forbidden, MarketplaceError, ValidationError
@@ -16,7 +17,6 @@ from marketplace.money import parse_major
 from marketplace.problems import service, splits
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals import attribution, read_models, visibility
-from marketplace.web.caching import cached_for_visitors
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
 from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture

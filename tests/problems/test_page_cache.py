@@ -1,13 +1,16 @@
 """Visitors' pages come from a cache that is never stale, and nothing of a logged-in member's
-is ever cached or marked storable by a shared cache (marketplace/web/caching.py)."""
+is ever cached or marked storable by a shared cache (marketplace/caching.py)."""
 
 import pytest
+from flask import request_started
 
 from marketplace.workflows import funding
 from tests import builders as build
 from tests.statements import statements
 
-VISITOR_PAGES = ["/", "/problems", "/problems?sort=bounty", "/problems/{id}"]
+WEB_PAGES = ["/", "/problems", "/problems?sort=bounty", "/problems/{id}"]
+API_ANSWERS = ["/api/v1/problems", "/api/v1/problems?limit=5", "/api/v1/problems/{id}"]
+VISITOR_PAGES = WEB_PAGES + API_ANSWERS
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def test_no_cached_page_is_stale_after_a_write(page, session, client, world, pro
     after = client.get(url, headers={"If-None-Match": before.headers["ETag"]})
 
     assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
-    if page.startswith("/problems/"):
+    if page.endswith("/problems/{id}"):
         assert "cancelled" in after.text
     else:
         assert "Tune our Kafka consumers" not in after.text  # the board lists open problems only
@@ -56,7 +59,7 @@ def test_a_new_problem_is_on_the_board_at_once(session, client, world, problem):
     assert "Fix our Postgres replication lag" in client.get("/problems").text
 
 
-@pytest.mark.parametrize("page", VISITOR_PAGES)
+@pytest.mark.parametrize("page", WEB_PAGES)
 def test_no_logged_in_content_is_cached_or_served_from_the_cache(page, client, browser, world, problem):
     url = page.format(id=problem.id)
     client.get(url)  # a visitor's copy is in the cache
@@ -86,3 +89,52 @@ def test_a_visitor_with_a_message_waiting_is_not_served_from_the_cache(client, b
 def test_every_other_response_is_private(client, world, api):
     assert client.get("/login").headers["Cache-Control"] == "private, no-cache"
     assert api(world.ann).get("/me").headers["Cache-Control"] == "private, no-cache"
+
+
+@pytest.mark.parametrize("page", VISITOR_PAGES)
+def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, client, problem):
+    """The fast path (``VisitorFastPath``): after the first visitor, the same page under the same
+    stamp costs one statement and no Flask request at all, with the same headers and body."""
+    url = page.format(id=problem.id)
+    first = client.get(url)
+    started = []
+
+    def record(sender, **extra):
+        started.append(sender)
+
+    with request_started.connected_to(record, app), statements(app) as log:
+        again = client.get(url)
+        unchanged = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+
+    assert started == [] and len(log) == 2, str(log)  # the stamp, once per request
+    assert again.status_code == 200 and again.data == first.data
+    assert {k: v for k, v in again.headers.items()} == {k: v for k, v in first.headers.items()}
+    assert unchanged.status_code == 304 and unchanged.data == b"" and unchanged.headers["ETag"] == first.headers["ETag"]
+
+
+def test_a_visitor_with_a_session_cookie_still_gets_the_cached_body_through_the_app(app, client, problem):
+    client.get("/login")  # a session cookie now holds the form's CSRF token
+    first = client.get("/problems")
+    started = []
+
+    def record(sender, **extra):
+        started.append(sender)
+
+    with request_started.connected_to(record, app), statements(app) as log:
+        again = client.get("/problems")
+    assert started == [app] and len(log) == 1, str(log)
+    assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
+
+
+def test_an_api_caller_with_a_token_gets_their_own_answer_never_a_visitors(app, client, api, session, world, problem):
+    hidden = build.problem(
+        session, world.owner, world.company.id, "open", title="Quietly hire a CFO", visibility="private"
+    )
+    for_visitors = client.get("/api/v1/problems")
+    assert for_visitors.headers["Cache-Control"] == "public, no-cache" and "Quietly hire a CFO" not in for_visitors.text
+
+    owners = api(world.owner).get("/problems")
+    assert "Quietly hire a CFO" in owners.text  # the company sees its private problem
+    assert owners.headers["Cache-Control"] == "private, no-cache" and "ETag" not in owners.headers
+    assert "Quietly hire a CFO" not in client.get("/api/v1/problems").text  # and it was not kept for visitors
+    assert client.get(f"/api/v1/problems/{hidden.id}").status_code == 404

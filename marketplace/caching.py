@@ -1,0 +1,164 @@
+"""Pages for visitors who are not logged in, served from a cache that is never stale
+(docs/performance.md, "Caching").
+
+The board, the home page, a public problem's page and the API's board show visitors nothing but
+problems, so ``problems.service.last_change`` (the newest ``updated_at``, one indexed read) is a
+version stamp for all of them: every write to a problem moves it. A visitor's page is kept under
+its path and that stamp, and answered with an ``ETag`` made of the same, so a browser that has it
+gets a 304 and a write makes every older copy unreachable at once.
+
+Two layers share that key. ``cached_for_visitors`` keeps a rendered page's body for any visitor
+the view would treat alike. ``VisitorFastPath`` answers a request that carries no cookie and no
+token (the usual first visit, a crawler, an API client reading the board) before the app's
+request cycle runs at all, from the whole response (status, headers, body) the app gave the
+first such request: it reads the stamp and the cache and nothing else, which is what makes a
+cached page cost little more than the smallest Flask route.
+
+Nothing a logged-in member sees is cached or stored by a shared cache: their requests skip both
+layers, and ``private_by_default`` marks every other response ``private, no-cache``. A visitor
+with a message waiting (a flash after logging out, say) is not served from the cache either, so
+the message is shown once and never stored.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from cachelib import BaseCache
+from flask import Flask, Response, make_response, request, session
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_etags, quote_etag
+from werkzeug.wrappers import Request
+
+from marketplace.db import db
+from marketplace.extensions import page_cache
+from marketplace.problems import service as problems
+
+# How long an entry may sit unused; correctness does not depend on it (the stamp does that).
+KEEP_SECONDS = 600
+# Any cache may keep a visitor's page, but must ask again each time (the ETag makes that a 304).
+VISITOR_CACHE_CONTROL = "public, no-cache"
+
+
+def visitor_etag(stamp: datetime | None, full_path: str) -> str:
+    """The key of a visitor's page: its path and query, under the stamp of what it shows."""
+    return hashlib.sha256(f"{stamp}|{full_path}".encode()).hexdigest()[:32]
+
+
+def _is_visitor() -> bool:
+    """Nobody to tell apart: not logged in, no API token, no message waiting."""
+    return not (current_user.is_authenticated or session.get("_flashes") or "Authorization" in request.headers)
+
+
+def cached_for_visitors(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not _is_visitor():
+            return view(*args, **kwargs)
+        stamp = problems.last_change(db.session)
+        etag = visitor_etag(stamp, request.full_path)
+        if request.if_none_match.contains(etag):
+            response = Response(status=304)
+        else:
+            kept = page_cache.get(etag)
+            if kept is None:
+                rendered = make_response(view(*args, **kwargs))
+                if rendered.status_code != 200:
+                    return rendered
+                kept = (rendered.get_data(), rendered.mimetype)
+                page_cache.set(etag, kept, timeout=KEEP_SECONDS)
+            body, mimetype = kept
+            response = Response(body, mimetype=mimetype)
+        response.set_etag(etag)
+        if stamp is not None:
+            response.last_modified = stamp
+        response.headers["Cache-Control"] = VISITOR_CACHE_CONTROL
+        response.vary.add("Cookie")
+        return response
+
+    wrapper.cached_for_visitors = True  # type: ignore[attr-defined]  # what VisitorFastPath looks for
+    return wrapper
+
+
+StartResponse = Callable[..., Any]
+
+
+class VisitorFastPath:
+    """WSGI middleware: a cookie-less, token-less GET whose whole response is kept for the
+    current stamp is answered from it (or with a 304) without entering Flask. Anything else, and
+    the first request of each page and stamp, goes to the app; a response the app marked as a
+    visitor's page under the same key, setting no cookie, is kept for the next one."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+        self.url_map = app.url_map
+        self.view_functions = app.view_functions
+        self.engine = app.extensions["database"].engine
+        self.cache: BaseCache = app.extensions["cache"][page_cache]
+        self.personal_cookies = (
+            app.config.get("SESSION_COOKIE_NAME", "session"),
+            app.config.get("REMEMBER_COOKIE_NAME", "remember_token"),
+        )
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._for_the_cache(environ):
+            return self.wsgi_app(environ, start_response)
+        # One statement and no transaction around it: on PostgreSQL no BEGIN and COMMIT round trips.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            stamp = problems.last_change(connection)
+        etag = visitor_etag(stamp, Request(environ).full_path)
+        kept = self.cache.get(f"response:{etag}")
+        if kept is None:
+            return self._fill(environ, start_response, etag)
+        status, headers, body = kept
+        if etag in parse_etags(environ.get("HTTP_IF_NONE_MATCH")):
+            start_response("304 NOT MODIFIED", [(k, v) for k, v in headers if k.lower() != "content-length"])
+            return []
+        start_response(status, headers)
+        return [body]
+
+    def _for_the_cache(self, environ: dict) -> bool:
+        """A GET with no cookie of ours and no token, to a view cached for visitors."""
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
+            return False
+        cookies = environ.get("HTTP_COOKIE", "")
+        if any(f"{name}=" in cookies for name in self.personal_cookies):
+            return False
+        try:
+            endpoint, _ = self.url_map.bind_to_environ(environ).match()
+        except HTTPException:  # a 404, a 405 or a redirect: the app answers those
+            return False
+        return getattr(self.view_functions.get(endpoint), "cached_for_visitors", False)
+
+    def _fill(self, environ: dict, start_response: StartResponse, etag: str) -> Iterable[bytes]:
+        answered: list = []
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], Any]:
+            answered[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = answered
+        named = {name.lower(): value for name, value in headers}
+        if (
+            status.startswith("200 ")
+            and named.get("etag") == quote_etag(etag)
+            and named.get("cache-control") == VISITOR_CACHE_CONTROL
+            and "set-cookie" not in named
+        ):
+            self.cache.set(f"response:{etag}", (status, headers, body), timeout=KEEP_SECONDS)
+        return [body]
+
+
+def private_by_default(response: Response) -> Response:
+    """Every response not marked cacheable above is for one person: never in a shared cache."""
+    response.headers.setdefault("Cache-Control", "private, no-cache")
+    return response
