@@ -38,7 +38,7 @@ main{{max-width:28rem;margin:2rem auto;padding:1.5rem;background:#fff;border-rad
   box-shadow:0 2px 12px rgba(26,31,54,.08)}}
 h1{{font-size:1.35rem;margin:0 0 1rem}} h2{{margin:1.25rem 0 .25rem;font-weight:600}}
 table{{width:100%;border-collapse:collapse;margin-bottom:.5rem}}
-td{{padding:.35rem 0;border-bottom:1px solid #e3e8ee}} td:last-child{{text-align:right}}
+td{{padding:.35rem 0;border-bottom:1px solid #e3e8ee}} td:last-child{{text-align:right;white-space:nowrap}}
 .total{{font-size:1.25rem}} .muted{{color:#697386;font-size:.85rem}}
 label{{display:block;margin:.75rem 0 .25rem;font-size:.9rem;color:#3c4257}}
 input{{width:100%;padding:.55rem .7rem;border:1px solid #cfd7df;border-radius:6px;font:inherit}}
