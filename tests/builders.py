@@ -13,6 +13,7 @@ from marketplace.accounts import service as accounts
 from marketplace.db import db, utcnow
 from marketplace.network import service as network
 from marketplace.network.models import RequestStatus
+from marketplace.payments.models import CheckoutSession
 from marketplace.problems import service as problems
 from marketplace.problems.service import ProblemInput
 from marketplace.referrals import chains, introductions
@@ -78,6 +79,20 @@ def problem(session, owner, company_id: int, state: str = "open", **overrides):
         funding.fund_problem(session, made.id)
     session.commit()
     return made
+
+
+def paid_at_stripe(session, problem) -> CheckoutSession:
+    """What paying the problem's bounty through Checkout leaves behind once ``record_charge`` ran:
+    the completed attempt with its charge and the charge's receipt at Stripe."""
+    checkout = CheckoutSession(
+        problem_id=problem.id, attempt=1, stripe_id=f"cs_test_{problem.id}", status="complete",
+        payment_intent_id=f"pi_test_{problem.id}", charge_id=f"ch_test_{problem.id}",
+        receipt_url=f"https://pay.stripe.com/receipts/payment/test_{problem.id}",
+        amount=problem.bounty_amount, currency=problem.currency, completed_at=utcnow(),
+    )  # fmt: skip
+    session.add(checkout)
+    session.commit()
+    return checkout
 
 
 def chain(session, problem, members) -> list:

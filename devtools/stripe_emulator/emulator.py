@@ -160,7 +160,7 @@ class Emulator:
     def settle_checkout(self, session_id, succeed=True):
         """Finish a Checkout Session paid by a delayed method (bank debit)."""
         with self.store.transaction():
-            return self.store.snapshot(checkout.settle_async(self.store, session_id, succeed))
+            return self.store.snapshot(checkout.settle_async(self.store, session_id, succeed, self.url))
 
     def configure(self, **settings):
         """Change behaviour switches (see ``DEFAULT_SETTINGS``); returns them all."""

@@ -1,4 +1,4 @@
-"""Hosted pages standing in for Stripe Checkout and Connect onboarding.
+"""Hosted pages standing in for Stripe Checkout, Connect onboarding and charge receipts.
 
 They are plain HTML forms so that tests can drive them with any HTTP client (GET the page,
 POST the form) and a developer can click through them in a browser.
@@ -6,11 +6,12 @@ POST the form) and a developer can click through them in a browser.
 
 import hashlib
 import re
+import time
 from html import escape
 from urllib.parse import parse_qsl
 
 from .lifecycle import tick
-from .resources import checkout, connect
+from .resources import checkout, connect, payments
 from .resources.common import Context
 from .web import Response
 
@@ -35,9 +36,9 @@ body{{margin:0;background:#f6f8fb;color:#1a1f36;
 .bar b{{letter-spacing:.02em}} .test{{background:#ffde92;color:#5e4200;border-radius:4px;padding:0 .4rem}}
 main{{max-width:28rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:12px;
   box-shadow:0 2px 12px rgba(26,31,54,.08)}}
-h1{{font-size:1.35rem;margin:0 0 1rem}}
+h1{{font-size:1.35rem;margin:0 0 1rem}} h2{{margin:1.25rem 0 .25rem;font-weight:600}}
 table{{width:100%;border-collapse:collapse;margin-bottom:.5rem}}
-td{{padding:.35rem 0;border-bottom:1px solid #e3e8ee}} td:last-child{{text-align:right}}
+td{{padding:.35rem 0;border-bottom:1px solid #e3e8ee}} td:last-child{{text-align:right;white-space:nowrap}}
 .total{{font-size:1.25rem}} .muted{{color:#697386;font-size:.85rem}}
 label{{display:block;margin:.75rem 0 .25rem;font-size:.9rem;color:#3c4257}}
 input{{width:100%;padding:.55rem .7rem;border:1px solid #cfd7df;border-radius:6px;font:inherit}}
@@ -59,6 +60,10 @@ def _page(status, title, body=""):
 
 
 def handle(store, request):
+    receipt = re.fullmatch(r"/pages/receipts/([^/]+)/([^/]+)", request.path)
+    if receipt and request.method == "GET":
+        with store.lock:
+            return _receipt(store, *receipt.groups())
     match = re.fullmatch(r"/pages/(checkout|onboarding)/([^/]+)", request.path)
     if not match or request.method not in ("GET", "POST"):
         return _page(404, "Page not found")
@@ -73,6 +78,51 @@ def handle(store, request):
 
 def _money(amount, currency):
     return f"{amount / 100:.2f} {currency.upper()}"
+
+
+def _day(timestamp):
+    return time.strftime("%B %d, %Y", time.gmtime(timestamp))
+
+
+def _receipt(store, charge_id, secret):
+    """A charge's receipt as it stands now: what was paid, when, for what, and its refunds."""
+    charge = payments.charge_of_receipt(store, charge_id, secret)
+    if charge is None:
+        return _page(404, "Receipt not found")
+    card = (charge["payment_method_details"] or {}).get("card")
+    method = f"{card['brand'].title()} ending in {card['last4']}" if card else "—"
+    rows = "".join(
+        f"<tr><td>{escape(description)}</td><td>{_money(amount, charge['currency'])}</td></tr>"
+        for description, amount in _bought(store, charge)
+    )
+    refunds = store.query(store.owner(charge_id), "refund", lambda refund: refund["charge"] == charge_id)
+    refunded = "".join(
+        f"<tr><td>Refund {escape(refund['status'])}, {_day(refund['created'])} <code>{escape(refund['id'])}</code></td>"
+        f"<td>−{_money(refund['amount'], refund['currency'])}</td></tr>"
+        for refund in reversed(refunds)
+    )
+    refunds_table = f'<h2 class="muted">Refunds</h2><table id="refunds">{refunded}</table>' if refunds else ""
+    body = f"""<p class="muted">Receipt from {escape(charge["calculated_statement_descriptor"] or "")}</p>
+<table>
+<tr><td>Amount paid</td><td class="total" id="amount"><b>{_money(charge["amount"], charge["currency"])}</b></td></tr>
+<tr><td>Date paid</td><td>{_day(charge["created"])}</td></tr>
+<tr><td>Payment method</td><td>{escape(method)}</td></tr>
+</table>
+<h2 class="muted">Summary</h2>
+<table>{rows}</table>
+{refunds_table}
+<p class="muted">Charge <code>{escape(charge_id)}</code></p>"""
+    return _page(200, "Receipt", body)
+
+
+def _bought(store, charge):
+    """What the charge paid for: the line items of the Checkout Session that made it, or the
+    charge's own description."""
+    intent = charge["payment_intent"]
+    paid_by = [s for s in store.of_kind("checkout.session") if intent and s["payment_intent"] == intent]
+    if paid_by:
+        return [(line["description"], line["amount_total"]) for line in store.meta[paid_by[0]["id"]]["line_items"]]
+    return [(charge["description"] or "Payment", charge["amount"])]
 
 
 def _checkout(store, request, session_id, form):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, extract, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.ledger.accounts import company_account
@@ -35,7 +35,8 @@ class MonthOfMoney:
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    """One payment or refund as the ledger recorded it, with the payment provider's reference."""
+    """One payment or refund as the ledger recorded it, with the payment provider's reference
+    and the receipt of the payment (a refund's is the receipt of the payment it gives back)."""
 
     at: datetime
     kind: TransactionKind
@@ -44,6 +45,7 @@ class PaymentRecord:
     amount: int
     currency: str
     reference: str
+    receipt_url: str | None
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,13 @@ def money_by_month(session: Session, company_id: int) -> list[MonthOfMoney]:
     return [MonthOfMoney(int(y), int(m), currency, int(spent), int(back)) for y, m, currency, spent, back in rows]
 
 
-def payment_records(session: Session, company_id: int) -> list[PaymentRecord]:
-    """The newest payments and refunds, each with the reference Stripe gave it."""
+def payment_records(session: Session, company_id: int, receipts: FromClause) -> list[PaymentRecord]:
+    """The newest payments and refunds, each with the reference Stripe gave it and its receipt.
+
+    ``receipts`` holds each funded problem's receipt (``problem_id``, ``receipt_url``): the
+    payment layer keeps them (``payments.service.funding_receipts``), and they are joined here,
+    so the records stay one query.
+    """
     rows = session.execute(
         _money_entries(
             LedgerTransaction.created_at,
@@ -123,7 +130,9 @@ def payment_records(session: Session, company_id: int) -> list[PaymentRecord]:
             LedgerEntry.amount,
             LedgerEntry.currency,
             LedgerTransaction.reference,
+            receipts.c.receipt_url,
         )
+        .outerjoin(receipts, receipts.c.problem_id == Problem.id)
         .where(_company_money(company_id))
         .order_by(LedgerTransaction.id.desc())
         .limit(RECEIPTS_SHOWN)

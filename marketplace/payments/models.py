@@ -35,6 +35,9 @@ class CheckoutSession(Base):
     status: Mapped[str] = mapped_column(String(16), default="creating")
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The charge's hosted receipt at Stripe, which shows its refunds too: the company's proof of
+    # payment, linked from its figures page.
+    receipt_url: Mapped[str | None] = mapped_column(Text)
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Subquery, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -428,7 +428,8 @@ def _sweep_one(session: Session, checkout: CheckoutSession, now: datetime) -> st
 
 
 def record_charge(session: Session, job: Job) -> dict:
-    """The problem's charge (the source of its transfers) and Stripe's fee on it, borne by the platform."""
+    """The problem's charge (the source of its transfers), its receipt, and Stripe's fee on it,
+    borne by the platform."""
     checkout = session.get_one(CheckoutSession, job.payload["checkout_id"])
     payment_intent = checkout.payment_intent_id
     session.commit()
@@ -440,7 +441,7 @@ def record_charge(session: Session, job: Job) -> dict:
     charge = intent.latest_charge
     fee = charge.balance_transaction.fee if charge.balance_transaction else 0
     checkout = session.get_one(CheckoutSession, job.payload["checkout_id"])
-    checkout.charge_id = charge.id
+    checkout.charge_id, checkout.receipt_url = charge.id, charge.receipt_url
     if fee:
         ledger.record_processor_fee(
             session, amount=fee, currency=charge.currency, reference=charge.id, problem_id=checkout.problem_id
@@ -459,6 +460,17 @@ def expire_checkout(session: Session, job: Job) -> dict:
 def funding_checkout(session: Session, problem_id: int) -> CheckoutSession | None:
     return session.scalar(
         select(CheckoutSession).where(CheckoutSession.problem_id == problem_id, CheckoutSession.status == "complete")
+    )
+
+
+def funding_receipts() -> Subquery:
+    """Each funded problem's receipt (``problem_id``, ``receipt_url``): that of the one attempt
+    that paid its bounty, whose charge any refund of the problem goes back to. For reports that
+    join it by problem (``ledger.reports.payment_records``)."""
+    return (
+        select(CheckoutSession.problem_id, CheckoutSession.receipt_url)
+        .where(CheckoutSession.status == "complete", CheckoutSession.receipt_url.is_not(None))
+        .subquery("funding_receipts")
     )
 
 

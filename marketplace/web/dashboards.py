@@ -8,6 +8,7 @@ from datetime import datetime
 from marketplace.ledger import reports
 from marketplace.ledger.accounts import CurrencyStatement
 from marketplace.money import format_money
+from marketplace.payments.service import funding_receipts
 from marketplace.referrals.records import Giving
 from marketplace.web.charts import BLUE, GREEN, GREY, ORANGE, Chart, Series, columns, count, rows
 
@@ -32,7 +33,7 @@ def _shown_in(currency: str):
 
 def company_dashboard(session, company_id: int) -> CompanyDashboard:
     """Problems by state, spend and refunds by month per currency, the newest problems'
-    funnels, and the payment records: four aggregate queries."""
+    funnels, and the payment records with their receipts: four aggregate queries."""
     by_state = [(state.value.replace("_", " "), n) for state, n in reports.problems_by_state(session, company_id)]
     bounties = rows("bounties", "Problems by state", by_state, count) if by_state else None
     months: dict[str, list[reports.MonthOfMoney]] = {}
@@ -64,7 +65,8 @@ def company_dashboard(session, company_id: int) -> CompanyDashboard:
         )
         for f in reports.funnels(session, company_id)
     ]
-    return CompanyDashboard(bounties, money, funnels, reports.payment_records(session, company_id))
+    payments = reports.payment_records(session, company_id, receipts=funding_receipts())
+    return CompanyDashboard(bounties, money, funnels, payments)
 
 
 EARNING_SERIES = (("held", "Held", GREY), ("available", "Available", BLUE), ("paid", "Paid", GREEN))

@@ -1,6 +1,7 @@
 """A real browser (Debian's Chromium driven by Playwright) against the app served over HTTP on a
 free port, with the demo's people and chains in the test database: one introduction accepted and
-settled (so the earnings pages have lines), one waiting for the company's decision."""
+settled (so the earnings pages have lines; its bounty paid through Checkout, with a receipt), one
+waiting for the company's decision."""
 
 import os
 import threading
@@ -22,6 +23,7 @@ from marketplace.referrals.models import Introduction, Referral
 from marketplace.webhooks import service as webhooks
 from marketplace.webhooks.models import DeliveryStatus, WebhookAttempt
 from marketplace.workflows import settlement
+from tests import builders as build
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -96,6 +98,8 @@ def demo_world(app, session) -> DemoWorld:
         replication = problems["Fix our PostgreSQL replication lag"]
         autoscaling = problems["Kubernetes autoscaling keeps flapping"]
         retention = problems["Design a data retention policy for GDPR"]
+        # Acme paid the replication bounty through Checkout: its figures link the receipt.
+        build.paid_at_stripe(session, replication)
         # Dev agrees and Acme accepts: the chain Ann → Bob → Cleo is settled.
         intro = session.scalars(select(Introduction).where(Introduction.problem_id == replication.id)).one()
         introductions.consent(session, intro, people["dev"], accept=True, note="Happy to help.")

@@ -44,6 +44,7 @@ def owner_pages(world):
     return [
         "/dashboard",
         f"/companies/{world.company_id}",
+        f"/companies/{world.company_id}/figures",
         f"/companies/{world.company_id}/problems/new",
         f"/companies/{world.company_id}/webhooks",
         f"/companies/{world.company_id}/webhooks/{world.webhook_endpoint_id}",

@@ -222,12 +222,14 @@ def test_the_webhook_delivery_log(listing, app, session, world, logged_in, api):
 
 
 def test_the_company_figures_page(app, session, world, open_problem, logged_in, members):
-    """Problems, chains, introductions and payments grow; the charts' aggregate queries do not."""
+    """Problems, chains, introductions and payments with their receipts grow; the charts'
+    aggregate queries do not."""
     owner = logged_in(world.owner)
 
     def grow(n: int) -> None:
         for member in members(n):
             problem = open_problem(title=f"A problem for {member.name}")
+            build.paid_at_stripe(session, problem)
             chains.pick_from_board(session, member, problem.id)
             introductions.introduce(
                 session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",

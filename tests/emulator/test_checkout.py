@@ -73,6 +73,8 @@ def test_paying_on_the_hosted_page(client, checkout_session, browse):
     assert intent.metadata.to_dict() == {"introduction_id": "9"}
     assert intent.latest_charge.status == "succeeded"
     assert intent.latest_charge.transfer_group == "intro-9"
+    status, _, receipt = browse(intent.latest_charge.receipt_url)
+    assert status == 200 and "Introduction to Ada" in receipt and "50.00 USD" in receipt
     types = [e.type for e in client.v1.events.list().data]
     assert types[0] == "checkout.session.completed"
     assert {"charge.succeeded", "payment_intent.succeeded"} <= set(types)
@@ -155,6 +157,8 @@ def test_delayed_payment_method_completes_unpaid_then_settles(emulator, client, 
     intent = client.v1.payment_intents.retrieve(completed.payment_intent)
     if succeed:
         assert (settled["payment_status"], intent.status) == ("paid", "succeeded")
+        paid = client.v1.charges.retrieve(intent.latest_charge)
+        assert paid.receipt_url.startswith(emulator.url) and browse(paid.receipt_url)[0] == 200
         assert _types(client)[-1] == "checkout.session.async_payment_succeeded"
     else:
         assert (settled["payment_status"], intent.status) == ("unpaid", "requires_payment_method")

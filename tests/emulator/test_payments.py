@@ -57,6 +57,26 @@ def test_declined_card_is_a_402_card_error(client):
     assert (failed.status, failed.failure_code) == ("failed", "card_declined")
     types = [e.type for e in client.v1.events.list().data]
     assert types[:2] == ["payment_intent.payment_failed", "charge.failed"]
+    assert failed.receipt_url is None
+
+
+def test_a_paid_charge_links_a_hosted_receipt_that_shows_its_refunds(emulator, client, charge, browse):
+    intent, ch = charge(amount=12345, description="Bounty: a hard problem")
+    assert ch.receipt_url.startswith(f"{emulator.url}/pages/receipts/{ch.id}/")
+    status, headers, page = browse(ch.receipt_url)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "123.45 USD" in page and "Bounty: a hard problem" in page and ch.id in page
+    assert "Visa ending in 4242" in page and 'id="refunds"' not in page
+
+    refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 2345})
+    _, _, page = browse(ch.receipt_url)
+    assert 'id="refunds"' in page and refund.id in page and "−23.45 USD" in page
+
+
+def test_a_receipt_address_nobody_was_given_is_not_found(client, charge, browse):
+    _, ch = charge()
+    assert browse(ch.receipt_url.rsplit("/", 1)[0] + "/guessed")[0] == 404
+    assert browse(ch.receipt_url.replace(ch.id, "ch_unknown"))[0] == 404
 
 
 def test_manual_capture(client):

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marketplace.web.charts import PLOT_HEIGHT, PLOT_TOP, WIDTH, Series, columns, count, rows
+from marketplace.workflows import funding
 from tests import builders as build
 
 
@@ -65,6 +66,26 @@ def test_the_company_sees_its_figures_with_their_numbers(session, world, open_pr
     assert "Forwards: 1" in funnel and "Places claimed: 2" in funnel and "Accepted: 1" in funnel
     assert "<details>" in funnel and "<table" in funnel
     assert 'id="payment-records"' in html and "bounty paid" in html
+
+
+def test_each_payment_record_links_its_receipt_and_a_refund_links_the_payment_s(session, world, open_problem, browser):
+    paid = open_problem(title="Paid through Stripe")
+    receipt = build.paid_at_stripe(session, paid).receipt_url
+    funding.cancel_problem(session, world.owner, paid.id)
+    open_problem(title="Funded without Stripe")
+    session.commit()
+    owner = build.logged_in(browser, world.owner)
+    html = owner.get(f"/companies/{world.company.id}/figures").text
+    table = re.search(r'<table class="[^"]*table-stack[^"]*" id="payment-records">.*?</table>', html, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr><td.*?</tr>", table.group(0), re.S)
+    link = r'<td data-label="Receipt"[^>]*><a href="([^"]+)" target="_blank" rel="noopener">'
+    # Newest first: the problem funded without Stripe, the refund, the payment.
+    assert [re.findall(link, row) for row in rows] == [[], [receipt], [receipt]]
+    assert "Funded without Stripe" in rows[0] and "refund" in rows[1] and "bounty paid" in rows[2]
+    for row in rows:
+        labels = re.findall(r'<td data-label="([^"]+)"', row)
+        assert labels == ["Date", "Problem", "What", "Amount", "Stripe reference", "Receipt"]
 
 
 def test_figures_are_for_the_company_s_people_only(world, browser):

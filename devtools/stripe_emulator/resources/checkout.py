@@ -328,13 +328,14 @@ def pay_later(ctx, session, email=None):
     return None
 
 
-def settle_async(store, session_id, succeed=True):
+def settle_async(store, session_id, succeed=True, base_url=""):
     """The delayed payment of a completed session succeeds or fails:
-    ``checkout.session.async_payment_succeeded`` or ``..._failed``."""
+    ``checkout.session.async_payment_succeeded`` or ``..._failed``. ``base_url`` is where the
+    emulator is reached (the charge's receipt page is there)."""
     session = store.find(session_id, "checkout.session")
     if session is None:
         raise not_found("checkout.session", session_id)
-    ctx = Context(store, store.owner(session_id))
+    ctx = Context(store, store.owner(session_id), base_url)
     intent = store.find(session["payment_intent"] or "", "payment_intent")
     if session["status"] != "complete" or intent is None or intent["status"] != "processing":
         raise invalid(f"Checkout Session {session_id} has no payment in progress.")

@@ -1,12 +1,14 @@
 """Payment intents, the charges they create, and the test payment methods behind them."""
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 
 from ..errors import StripeError, invalid
 from ..params import Bool, Currency, Enum, Int, ListOf, Metadata, Obj, Str
 from ..routing import Router
+from ..state import random_token
 from . import ledger
 from .common import add_list, add_retrieve, add_update, list_object
 
@@ -147,6 +149,21 @@ def new_charge(ctx, *, amount, currency, **fields):
     return ctx.insert(charge)
 
 
+def give_receipt(ctx, charge):
+    """Give a paid charge its ``receipt_url``: a hosted page (``pages.py``) at an address nobody
+    can guess, as Stripe's ``pay.stripe.com/receipts/…`` is, showing the charge as it stands."""
+    secret = random_token(32)
+    ctx.private(charge)["receipt_secret"] = secret
+    charge["receipt_url"] = f"{ctx.base_url}/pages/receipts/{charge['id']}/{secret}"
+
+
+def charge_of_receipt(store, charge_id, secret):
+    """The charge a receipt address shows, or None when the address is not one we gave."""
+    charge = store.find(charge_id, "charge")
+    given = charge and store.meta[charge_id].get("receipt_secret")
+    return charge if given and secrets.compare_digest(given, secret) else None
+
+
 def _outcome(card):
     declined = card.decline_code is not None
     return {
@@ -263,6 +280,7 @@ def confirm_intent(ctx, intent, payment_method=None, email=None):
     intent["latest_charge"] = charge["id"]
     if declined:
         _decline(ctx, intent, charge, method, card)
+    give_receipt(ctx, charge)
     intent["payment_method"] = method["id"]
     intent["last_payment_error"] = None
     if intent["capture_method"] == "manual":
