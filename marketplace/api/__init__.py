@@ -11,6 +11,7 @@ from flask_smorest import Api
 
 from marketplace.api import docs
 from marketplace.api.accounts import blp as accounts_blp
+from marketplace.api.document import DocumentPlugin
 from marketplace.api.ledger import blp as ledger_blp
 from marketplace.api.network import blp as network_blp
 from marketplace.api.notifications import blp as notifications_blp
@@ -33,7 +34,7 @@ class MarketplaceApi(Api):
         pass
 
 
-api = MarketplaceApi()
+api = MarketplaceApi(spec_kwargs={"extra_plugins": [DocumentPlugin()]})
 
 
 def init_app(app: Flask) -> None:

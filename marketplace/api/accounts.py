@@ -10,7 +10,7 @@ from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import AS_TYPED, MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, PageArgs, cursor_after, next_link, window
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden, TooManyRequests, ValidationError
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, TooManyRequests
 from marketplace.extensions import limiter, login_throttle
 from marketplace.keyset import cut
 
@@ -131,7 +131,7 @@ def create_user(data):
 
 
 @blp.post("/tokens")
-@errors((401, "bad_credentials"), TooManyRequests, RATE_LIMITED, EmailUnverified)
+@errors((401, "bad_credentials"), TooManyRequests, RATE_LIMITED)
 @limiter.limit(_auth_limit)
 @blp.arguments(TokenIn, example={"email": "sam@example.org", "password": "a long passphrase", "name": "Laptop"})
 @blp.response(201, TokenOut)
@@ -182,7 +182,7 @@ def revoke_token(user, token_id):
 
 
 @blp.post("/companies")
-@errors(EmailUnverified, Conflict)
+@errors(Conflict)
 @idempotent
 @token_required
 @blp.arguments(CompanyIn, example={"name": "Acme Data", "description": "Data pipelines for retailers."})
@@ -193,7 +193,7 @@ def create_company(user, data):
 
 
 @blp.post("/companies/<int:company_id>/members")
-@errors(Forbidden, EmailUnverified, Conflict)
+@errors(Forbidden, Conflict)
 @idempotent
 @token_required
 @blp.arguments(MemberIn, example={"email": "new.hire@example.org", "role": "employee"})
@@ -223,7 +223,7 @@ def remove_member(user, company_id, user_id):
 
 
 @blp.post("/invitations/<token>/accept")
-@errors(Forbidden, Conflict, ValidationError)
+@errors(Forbidden, EmailUnverified, Conflict)
 @idempotent
 @token_required
 @blp.response(200, CompanyOut)

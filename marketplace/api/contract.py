@@ -28,9 +28,11 @@ class ErrorOut(ma.Schema):
     error = ma.fields.Nested(ErrorDetailOut, required=True)
 
 
-# What a route may answer whatever it does: a malformed request (a body that is not JSON, a
-# query string too long) is refused before any route runs.
-ALWAYS: tuple[type[MarketplaceError] | tuple[int, str], ...] = ((400, "bad_request"),)
+# What a route may answer whatever it does: a body nested too deep or too large is refused
+# before any route runs (``marketplace.web.request_limits``), whether the route reads one or not.
+ALWAYS: tuple[type[MarketplaceError] | tuple[int, str], ...] = ((400, "bad_json"), (413, "request_entity_too_large"))
+# What a route reading a JSON body may answer when the body is not JSON.
+MALFORMED_BODY = (400, "bad_request")
 
 
 def _status_and_code(error: type[MarketplaceError] | tuple[int, str]) -> tuple[int, str]:
@@ -90,5 +92,8 @@ def _implied(rule: str, view: Any) -> Iterable[type[MarketplaceError] | tuple[in
         yield (Unauthorized.status, "bad_token")
     if "<" in rule:
         yield NotFound
-    if getattr(view, "_apidoc", {}).get("arguments"):
+    arguments = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    if arguments:
         yield ValidationError
+    if any(argument["in"] == "json" for argument in arguments):
+        yield MALFORMED_BODY

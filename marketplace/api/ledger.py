@@ -92,7 +92,7 @@ def balance(user):
 
 
 @blp.post("/me/donations")
-@errors(NotFound, Forbidden, Conflict, (422, "insufficient_funds"))
+@errors(NotFound, Conflict, (422, "insufficient_funds"))
 @idempotent
 @token_required
 @blp.arguments(DonationIn, example={"to_user_id": 7, "amount": 500, "currency": "usd", "note": "Thanks for the intro"})

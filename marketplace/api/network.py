@@ -12,7 +12,7 @@ from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cur
 from marketplace.api.problems import ROW_ID
 from marketplace.api.referrals import ReferralOut
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, TooManyRequests, ValidationError
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, TooManyRequests
 from marketplace.extensions import reach_graph
 from marketplace.keyset import cut
 from marketplace.network import imports, reach_service, service
@@ -161,7 +161,7 @@ def my_requests(user):
 
 
 @blp.post("/connections")
-@errors(NotFound, Forbidden, EmailUnverified, Conflict)
+@errors(NotFound, Conflict)
 @idempotent
 @token_required
 @blp.arguments(ConnectIn, example={"user_id": 7, "note": "We worked together at Acme"})
@@ -307,7 +307,7 @@ def problem_reach(user, args, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/forward-to/<int:user_id>")
-@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@errors(Conflict)
 @idempotent
 @token_required
 @blp.response(201, ReferralOut)
@@ -334,7 +334,6 @@ class ImportOut(ma.Schema):
 
 
 @blp.post("/me/card-imports")
-@errors((413, "request_entity_too_large"))
 @idempotent
 @token_required
 @blp.arguments(ImportFileIn, location="files", example={"file": "(a LinkedIn Connections.csv or a .vcf file)"})

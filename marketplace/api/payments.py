@@ -39,7 +39,7 @@ class PayoutsOut(CursorPageOut):
 
 
 @blp.post("/problems/<int:problem_id>/checkout")
-@errors(Forbidden, EmailUnverified, Conflict)
+@errors(Forbidden, Conflict)
 @idempotent
 @token_required
 @blp.response(201, CheckoutOut)

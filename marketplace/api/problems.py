@@ -10,7 +10,7 @@ from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, window
 from marketplace.caching import cached_for_visitors
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
+from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.keyset import cut
 from marketplace.problems import service
 from marketplace.problems.service import ProblemInput
@@ -147,7 +147,7 @@ PROBLEM_EXAMPLE = {
 
 
 @blp.post("/problems")
-@errors(NotFound, Forbidden, EmailUnverified)
+@errors(NotFound)
 @idempotent
 @token_required
 @blp.arguments(ProblemIn, example={"company_id": 1, **PROBLEM_EXAMPLE, "publish": False})
@@ -199,7 +199,7 @@ def get_problem(problem_id):
 
 
 @blp.put("/problems/<int:problem_id>")
-@errors(Forbidden, Conflict)
+@errors(Conflict)
 @token_required
 @blp.arguments(ProblemUpdateIn, example={**PROBLEM_EXAMPLE, "publish": True})
 @blp.response(200, ProblemOut)
@@ -208,7 +208,7 @@ def update_problem(user, data, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/publish")
-@errors(Forbidden, Conflict, EmailUnverified)
+@errors(Conflict)
 @idempotent
 @token_required
 @blp.response(200, ProblemOut)

@@ -10,7 +10,7 @@ from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, PageArgs, cursor_after, next_link, window
 from marketplace.db import db
-from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound, ValidationError
+from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
 from marketplace.keyset import cut
 from marketplace.ledger import donations
 from marketplace.ledger.settlement import paid_chain_head
@@ -129,7 +129,7 @@ def _chain(referral):
 
 
 @blp.post("/problems/<int:problem_id>/pick")
-@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@errors(Conflict)
 @idempotent
 @token_required
 @blp.response(201, ClaimOut)
@@ -139,7 +139,7 @@ def pick(user, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/referrals")
-@errors(Forbidden, EmailUnverified, Conflict)
+@errors(Forbidden, Conflict)
 @idempotent
 @token_required
 @blp.arguments(ForwardIn, example={"to_email": "kim@example.org", "note": "You know replication people."})
@@ -149,7 +149,7 @@ def forward(user, data, problem_id):
 
 
 @blp.post("/referrals/<token>/claim")
-@errors(Forbidden, EmailUnverified, Conflict, ValidationError)
+@errors(Forbidden, EmailUnverified, Conflict)
 @idempotent
 @token_required
 @blp.response(200, ClaimOut)
@@ -175,7 +175,7 @@ def tree(user, problem_id):
 
 
 @blp.post("/problems/<int:problem_id>/introductions")
-@errors(Forbidden, EmailUnverified, Conflict)
+@errors(Forbidden, Conflict)
 @idempotent
 @token_required
 @blp.arguments(
@@ -201,7 +201,7 @@ def list_introductions(user, args, problem_id):
 
 
 @blp.post("/introductions/<int:introduction_id>/consent")
-@errors(Forbidden, Conflict)
+@errors(Forbidden, EmailUnverified, Conflict)
 @idempotent
 @token_required
 @blp.arguments(ConsentIn, example={"accept": True, "note": "Happy to talk this week."})
@@ -213,7 +213,7 @@ def consent(user, data, introduction_id):
 
 
 @blp.post("/introductions/<int:introduction_id>/accept")
-@errors(Forbidden, EmailUnverified, Conflict)
+@errors(Forbidden, Conflict)
 @idempotent
 @token_required
 @blp.alt_response(200, schema=AcceptedOut, success=True)

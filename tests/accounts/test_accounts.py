@@ -553,6 +553,24 @@ def test_fourth_api_signup_within_a_minute_is_429_json(limited_app):
     assert set(response.json["error"]) == {"code", "message"}
 
 
+def test_a_fourth_password_or_address_change_within_a_minute_is_429_json(limited_app):
+    """The routes that check the current password are limited like the log-in page, so a
+    stolen token cannot be used to guess the password."""
+    client = limited_app.test_client()
+    client.post("/api/v1/users", json={"email": "sam@example.com", "password": PASSWORD, "name": "Sam"})
+    token = client.post("/api/v1/tokens", json={"email": "sam@example.com", "password": PASSWORD}).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    guesses = {
+        "/api/v1/me/password": {"current_password": "a guess", "new_password": "an entirely new passphrase 42"},
+        "/api/v1/me/email": {"email": "sam.new@example.com", "password": "a guess"},
+    }
+
+    for url, body in guesses.items():
+        statuses = [client.post(url, json=body, headers=headers).status_code for _ in range(4)]
+
+        assert statuses == [401, 401, 401, 429], url
+
+
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
 
 

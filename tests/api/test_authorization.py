@@ -71,20 +71,31 @@ def app(tmp_path_factory, postgres_engine, emulator):
     db.engine.dispose()
 
 
+def copy_back(engine, kept: str) -> None:
+    """SQLite: the database file replaced by its copy named ``kept``, beside it."""
+    engine.dispose()
+    path = Path(engine.url.database)
+    for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(path.with_name(kept), path)
+
+
+def delete_every_row(connection) -> None:
+    """PostgreSQL: every row deleted in ``connection``'s transaction, with row triggers off (the
+    ledger refuses DELETE; TRUNCATE is far slower here)."""
+    connection.execute(text("SET LOCAL session_replication_role = replica"))
+    for table in reversed(metadata.sorted_tables):
+        connection.execute(table.delete())
+
+
 def empty_tables(engine) -> None:
-    """Back to an empty schema. The ledger refuses DELETE, so SQLite gets a fresh copy of the empty
-    database file and PostgreSQL deletes with its row triggers off (TRUNCATE is far slower here)."""
+    """Back to an empty schema: SQLite gets a fresh copy of the empty database file, PostgreSQL
+    deletes every row."""
     if engine.dialect.name == "sqlite":
-        engine.dispose()
-        path = Path(engine.url.database)
-        for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            leftover.unlink(missing_ok=True)
-        shutil.copyfile(path.with_name("empty.db"), path)
+        copy_back(engine, "empty.db")
         return
     with engine.begin() as connection:
-        connection.execute(text("SET LOCAL session_replication_role = replica"))
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
+        delete_every_row(connection)
 
 
 @pytest.fixture(autouse=True)

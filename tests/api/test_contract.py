@@ -1,7 +1,8 @@
 """What the API promises beside its answers: every action of the pages has an API twin, every
 route declares the errors it may answer (``{"error": {"code", "message"}}``, per status), every
-request body carries an example, and every action that creates or moves something takes an
-``Idempotency-Key``."""
+request body carries an example, every action that creates or moves something takes an
+``Idempotency-Key`` and declares the ``Idempotent-Replayed`` header of a replay, and every link
+from a creating answer opens a real operation with the parameters it needs."""
 
 from marketplace.api.contract import declared_errors
 
@@ -151,3 +152,80 @@ def test_every_authenticated_post_takes_an_idempotency_key(app):
             continue
         headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
         assert "Idempotency-Key" in headers, name
+
+
+def test_operation_ids_are_the_endpoints_and_unique(app):
+    names = [operation["operationId"] for _, operation in api_operations(app)]
+    assert len(names) == len(set(names))
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert set(names) <= endpoints
+
+
+def schema_of(document, response: dict) -> dict:
+    schema = response["content"]["application/json"]["schema"]
+    return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+
+
+def points_into(document, schema: dict, pointer: str) -> bool:
+    """Whether the JSON pointer ``pointer`` names a property ``schema`` (or its nested ones) declares."""
+    for name in pointer.strip("/").split("/"):
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        if name not in schema.get("properties", {}):
+            return False
+        schema = schema["properties"][name]
+    return True
+
+
+def path_parameters(document) -> dict[str, set[str]]:
+    """Each operation's path parameters (declared on its path, shared by its methods), by operationId."""
+    return {
+        operation["operationId"]: {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        for item in document["paths"].values()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def test_every_link_opens_an_operation_with_the_parameters_it_fills(app):
+    """A link names an existing operation, fills exactly that operation's path parameters, and
+    takes each value from a path parameter of its own request or a field of its own answer."""
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    parameters = path_parameters(document)
+    links = 0
+    for name, operation in api_operations(app):
+        for status, response in operation["responses"].items():
+            for link_name, link in response.get("links", {}).items():
+                links += 1
+                where = f"{name} {status} {link_name}"
+                assert link["operationId"] in parameters, f"{where}: no operation {link['operationId']}"
+                assert set(link["parameters"]) == parameters[link["operationId"]], where
+                for expression in link["parameters"].values():
+                    source, _, pointer = expression.partition("#")
+                    if source == "$response.body":
+                        assert points_into(document, schema_of(document, response), pointer), f"{where}: {expression}"
+                    else:
+                        own = parameters[operation["operationId"]]
+                        assert source.removeprefix("$request.path.") in own, f"{where}: {expression}"
+    assert links >= 40
+
+
+def test_every_idempotent_route_declares_the_key_and_the_replay_header(app):
+    """Every route taking ``Idempotency-Key`` says so, and says that each answer a key can replay
+    (a success, or a refusal kept with the key: 403, 404, 409) may carry ``Idempotent-Replayed``."""
+    operations = {operation["operationId"]: operation for _, operation in api_operations(app)}
+    idempotent = [
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if "idempotency_key_reused" in declared_errors(view).get(409, [])
+    ]
+    assert len(idempotent) > 30
+    for endpoint in idempotent:
+        operation = operations[endpoint]
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in headers, endpoint
+        replayable = [s for s in operation["responses"] if int(s) < 300 or int(s) in (403, 404, 409)]
+        assert any(int(s) < 300 for s in replayable), endpoint
+        for status in replayable:
+            replayed = operation["responses"][status].get("headers", {}).get("Idempotent-Replayed", {})
+            assert replayed.get("schema") == {"type": "string", "enum": ["true"]}, (endpoint, status)
