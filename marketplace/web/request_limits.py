@@ -50,10 +50,14 @@ def check_url(path_is_api: bool) -> None:
         raise MarketplaceError("The address holds control characters.", code="invalid_query")
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 def check_json_body(path_is_json: bool) -> None:
     """Refuse a JSON body (an ``application/json`` one, or any body sent to the API or a webhook,
     ``path_is_json``) that is too large (413) or too deep (400 ``bad_json``)."""
-    if not (request.is_json or (path_is_json and request.content_length)):
+    uploaded_form = request.mimetype in FORM_TYPES  # a file upload keeps MAX_CONTENT_LENGTH
+    if not (request.is_json or (path_is_json and request.content_length and not uploaded_form)):
         return
     request.max_content_length = current_app.config["MAX_JSON_LENGTH"]
     body = request.get_data(cache=True)  # past the limit: RequestEntityTooLarge, a 413

@@ -8,6 +8,7 @@ single-line field refuses every invisible character with a 422 naming it; a mult
 is ever a 500, and the mail the requests cause is delivered, never parked.
 """
 
+import io
 import re
 from dataclasses import dataclass
 
@@ -183,6 +184,26 @@ def test_a_json_body_over_the_limit_is_a_413_in_the_error_shape(app, call):
     response = call("post", path="/api/v1/companies", data=too_long, content_type="application/json")
     assert response.status_code == 413
     assert set(response.get_json()["error"]) == {"code", "message"}
+
+
+def test_a_file_upload_to_the_api_is_held_to_the_upload_limit_not_the_json_one(app, call):
+    """A vCard file of 1.5 MiB is past the JSON limit but within the 5 MiB upload limit."""
+    cards = "".join(
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Contact Number {n}\r\nEMAIL:contact{n}@example.org\r\nEND:VCARD\r\n"
+        for n in range(20_000)
+    ).encode()
+    assert app.config["MAX_JSON_LENGTH"] < len(cards) < app.config["MAX_CONTENT_LENGTH"]
+
+    response = call("post", path="/api/v1/me/card-imports", data={"file": (io.BytesIO(cards), "contacts.vcf")})
+
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["status"] == "preview"
+    too_big = call(
+        "post",
+        path="/api/v1/me/card-imports",
+        data={"file": (io.BytesIO(b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)), "contacts.vcf")},
+    )
+    assert too_big.status_code == 413 and too_big.get_json()["error"]["code"]
 
 
 def test_multi_line_text_is_stored_with_plain_line_breaks_and_no_zero_width_characters(api, world, session):
