@@ -119,19 +119,17 @@ def redeliver(company_id: int, endpoint_id: int, delivery_id: int):
     return redirect(url_for(".endpoint", company_id=company_id, endpoint_id=endpoint_id))
 
 
-@bp.post("/<int:endpoint_id>/enable")
-@login_required
-def enable(company_id: int, endpoint_id: int):
-    service.update_endpoint(db.session, current_user, company_id, endpoint_id, enabled=True)
-    flash("The endpoint is enabled: new events are sent to it again.", "success")
-    return redirect(url_for(".endpoint", company_id=company_id, endpoint_id=endpoint_id))
+SWITCHED = {
+    "enable": ("The endpoint is enabled: new events are sent to it again.", "success"),
+    "disable": ("The endpoint is disabled: nothing is sent to it until you enable it.", "info"),
+}
 
 
-@bp.post("/<int:endpoint_id>/disable")
+@bp.post("/<int:endpoint_id>/<any(enable, disable):switch>")
 @login_required
-def disable(company_id: int, endpoint_id: int):
-    service.update_endpoint(db.session, current_user, company_id, endpoint_id, enabled=False)
-    flash("The endpoint is disabled: nothing is sent to it until you enable it.", "info")
+def switch(company_id: int, endpoint_id: int, switch: str):
+    service.update_endpoint(db.session, current_user, company_id, endpoint_id, enabled=switch == "enable")
+    flash(*SWITCHED[switch])
     return redirect(url_for(".endpoint", company_id=company_id, endpoint_id=endpoint_id))
 
 

@@ -5,6 +5,7 @@ request body carries an example, every action that creates or moves something ta
 from a creating answer opens a real operation with the parameters it needs."""
 
 from marketplace.api.contract import declared_errors
+from tests.api.openapi import document_of, operations
 
 # Each state-changing page route (a POST of the web blueprints) and the API route doing the same.
 TWINS = {
@@ -53,8 +54,7 @@ TWINS = {
     "admin.retry_payout": "payments_api.retry_payout",
     "company_webhooks.create": "webhooks_api.create_endpoint",
     "company_webhooks.update": "webhooks_api.update_endpoint",
-    "company_webhooks.enable": "webhooks_api.update_endpoint",
-    "company_webhooks.disable": "webhooks_api.update_endpoint",
+    "company_webhooks.switch": "webhooks_api.update_endpoint",
     "company_webhooks.delete": "webhooks_api.delete_endpoint",
     "company_webhooks.rotate_secret": "webhooks_api.rotate_secret",
     "company_webhooks.redeliver": "webhooks_api.redeliver",
@@ -99,11 +99,8 @@ def test_every_action_of_the_pages_has_an_api_twin(app):
 
 
 def api_operations(app):
-    document = app.test_client().get("/api/v1/openapi.json").get_json()
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if method in ("get", "post", "put", "patch", "delete"):
-                yield f"{method.upper()} {path}", operation
+    for method, path, _, operation in operations(document_of(app)):
+        yield f"{method.upper()} {path}", operation
 
 
 def test_every_route_declares_its_error_answers(app):
@@ -180,17 +177,15 @@ def points_into(document, schema: dict, pointer: str) -> bool:
 def path_parameters(document) -> dict[str, set[str]]:
     """Each operation's path parameters (declared on its path, shared by its methods), by operationId."""
     return {
-        operation["operationId"]: {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
-        for item in document["paths"].values()
-        for method, operation in item.items()
-        if method in ("get", "post", "put", "patch", "delete")
+        operation["operationId"]: {p["name"] for p in parameters}
+        for _, _, parameters, operation in operations(document)
     }
 
 
 def test_every_link_opens_an_operation_with_the_parameters_it_fills(app):
     """A link names an existing operation, fills exactly that operation's path parameters, and
     takes each value from a path parameter of its own request or a field of its own answer."""
-    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    document = document_of(app)
     parameters = path_parameters(document)
     links = 0
     for name, operation in api_operations(app):

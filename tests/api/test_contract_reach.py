@@ -29,6 +29,7 @@ from marketplace.fraud.models import FraudFlag
 from marketplace.ledger.models import Share
 from marketplace.network.service import JOIN_INVITATIONS_PER_DAY
 from tests import builders as build
+from tests.api.openapi import declared_answers, document_of, operations
 from tests.api.test_authorization import (  # noqa: F401  (the module's app, its emptied tables and scene)
     MATRIX,
     PROBLEM,
@@ -40,23 +41,6 @@ from tests.api.test_authorization import (  # noqa: F401  (the module's app, its
     scene,
 )
 from tests.conftest import PASSWORD
-
-METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def document_of(app) -> dict:
-    return app.test_client().get("/api/v1/openapi.json").get_json()
-
-
-def declared_answers(document) -> set[tuple[str, str, int]]:
-    """(method, path, status) for every answer the document declares."""
-    return {
-        (method.upper(), path, int(status))
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if method in METHODS
-        for status in operation["responses"]
-    }
 
 
 def shape(path: str) -> str:
@@ -289,14 +273,6 @@ def test_an_answer_that_needs_its_own_state(operation, status, scene, world, ses
 NO_SUCH_TOKEN = "mp_no-such-token"
 
 
-def operations(document):
-    for path, item in document["paths"].items():
-        path_parameters = [p for p in item.get("parameters", []) if p["in"] == "path"]
-        for method, operation in item.items():
-            if method in METHODS:
-                yield method.upper(), path, path_parameters, operation
-
-
 def nothing_has(path: str, path_parameters: list[dict], scene) -> str:
     """``path`` with ids and tokens nothing has."""
     for parameter in path_parameters:
@@ -367,7 +343,7 @@ def test_refusals_every_route_gives(app, scene, world, api, client, session, mon
         for status in refusals_of(path, path_parameters, operation):
             response = client.open(url, method=method, **requests[status])
             if response.status_code != status:
-                unreached.append(f"{method} {url}: {status} declared, {response.status_code} answered")
+                unreached.append(f"{method.upper()} {url}: {status} declared, {response.status_code} answered")
                 continue
             assert_error_shape(response)
 
@@ -391,7 +367,7 @@ def test_every_declared_answer_is_reached(app):
     declared = declared_answers(document)
     by_matrix = reached_by_the_matrix()
     by_shape = {
-        (method, path, status)
+        (method.upper(), path, status)
         for method, path, path_parameters, operation in operations(document)
         for status in refusals_of(path, path_parameters, operation)
     }

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from marketplace.db import db
 from marketplace.models import metadata
+from tests.api.openapi import declared_answers
 from tests.api.test_authorization import (  # noqa: F401  (the module's app, its emptied tables and scene)
     app,
     clean_slate,
@@ -119,13 +120,7 @@ def test_every_operation_answers_as_documented(app, scene, world, api):
 
     report = "\n".join(f"{n:4} x {failure}" for failure, n in failures.most_common())
     assert not failures, f"{sum(failures.values())} of {cases} cases broke the contract:\n{report}"
-    declared = {
-        (method.upper(), path, int(status))
-        for path, item in schema.raw_schema["paths"].items()
-        for method, operation in item.items()
-        if method in ("get", "post", "put", "patch", "delete")
-        for status in operation["responses"]
-    }
+    declared = declared_answers(schema.raw_schema)
     reached = {(method, path, status) for method, path, status in seen if (method, path, status) in declared}
     # That every declared answer is reached by some request is test_contract_reach.py's to show.
     print(f"{cases} generated cases; {len(reached)} of {len(declared)} declared answers reached")

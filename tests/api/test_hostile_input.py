@@ -19,6 +19,7 @@ from marketplace.db import db
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains
+from tests.api.openapi import operations
 
 LINE_BREAKS = {"CR LF": "Plain\r\nBcc: evil@example.com", "LF": "Plain\nline"}
 ALWAYS_REFUSED = {"NUL": "Plain\x00text", "bidi override": "Plain \u202etxt.exe"}
@@ -66,20 +67,9 @@ def _strings(spec: dict, schema: dict, name: tuple[str, ...] = ()):
         yield from _strings(spec, prop, (*name, key))
 
 
-METHODS = {"get", "post", "put", "patch", "delete"}
-
-
-def operations(spec: dict):
-    """(method, path, operation) of every route in the document."""
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS:
-                yield method, path, operation
-
-
 def text_fields(spec: dict) -> list[TextField]:
     fields = []
-    for method, path, operation in operations(spec):
+    for method, path, _, operation in operations(spec):
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "query":
                 for name, prop in _strings(spec, parameter["schema"], (parameter["name"],)):
@@ -167,7 +157,7 @@ def test_look_alike_letters_and_like_wildcards_are_never_a_server_error(spec, ca
 def test_json_nested_100k_deep_is_a_bad_json_400_on_every_route_with_a_body(spec, call):
     routes = [
         (method, re.sub(r"\{[^}]+\}", "1", path))
-        for method, path, operation in operations(spec)
+        for method, path, _, operation in operations(spec)
         if "requestBody" in operation
     ]
     assert len(routes) > 10

@@ -4,6 +4,7 @@ settled (so the earnings pages have lines; its bounty paid through Checkout, wit
 waiting for the company's decision."""
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -148,6 +149,18 @@ def demo_world(app, session) -> DemoWorld:
         assert to_dev.token
         session.commit()
     return world
+
+
+def publish_problem(page) -> int:
+    """On the new-problem form: a $2,000 problem for a Postgres expert, published at once (so
+    awaiting payment, with no guarantee period); returns its id from the page it lands on."""
+    page.fill("input[name=title]", "Fix our Postgres replication lag")
+    page.fill("textarea[name=description]", "Replicas fall minutes behind at peak hours; we need an expert.")
+    page.fill("input[name=skills]", "PostgreSQL, replication")
+    page.fill("input[name=bounty]", "2000")
+    page.fill("input[name=guarantee_days]", "0")
+    page.get_by_role("button", name="Publish").click()
+    return int(re.search(r"/problems/(\d+)", page.url).group(1))
 
 
 def log_in(context, base: str, email: str, password: str = demo.PASSWORD) -> None:

@@ -2,14 +2,12 @@
 to a confirmation stating the amounts, and the whole loop (post, fund through the emulator's
 hosted Checkout, forward, consent, accept) clicked through in the browser."""
 
-import re
-
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import Introduction
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, publish_problem
 from tests.builders import PASSWORD
 from tests.payments.test_payments import emulator, live  # noqa: F401 (fixtures)
 
@@ -91,13 +89,7 @@ def test_the_whole_loop_clicked_through(chromium, live, emulator, world, session
 
     # The company posts a problem and goes to the hosted Checkout page; it turns back first.
     owner.goto(f"{live}/companies/{world.company.id}/problems/new")
-    owner.fill("input[name=title]", "Fix our Postgres replication lag")
-    owner.fill("textarea[name=description]", "Replicas fall minutes behind at peak hours; we need an expert.")
-    owner.fill("input[name=skills]", "PostgreSQL, replication")
-    owner.fill("input[name=bounty]", "2000")
-    owner.fill("input[name=guarantee_days]", "0")
-    owner.get_by_role("button", name="Publish").click()
-    problem_id = int(re.search(r"/problems/(\d+)", owner.url).group(1))
+    problem_id = publish_problem(owner)
     owner.get_by_role("button", name="Fund the bounty").click()
     expect(owner.locator("h1")).to_have_text("Pay")
     owner.locator("#cancel").click()

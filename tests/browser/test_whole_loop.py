@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral
 from tests import builders as build
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, publish_problem
 from tests.builders import PASSWORD
 from tests.payments.test_payments import deliver, emulator, live, run_jobs  # noqa: F401 (fixtures)
 
@@ -153,13 +153,7 @@ def test_the_whole_loop_through_pages_only(chromium, live, emulator, app, sessio
     # The owner posts a problem and funds it: a declined card first, then a good one.
     owner.goto(f"{live}/companies/{company_id}/problems/new")
     check(owner, "07-new-problem", "owner")
-    owner.fill("input[name=title]", "Fix our Postgres replication lag")
-    owner.fill("textarea[name=description]", "Replicas fall minutes behind at peak hours; we need an expert.")
-    owner.fill("input[name=skills]", "PostgreSQL, replication")
-    owner.fill("input[name=bounty]", "2000")
-    owner.fill("input[name=guarantee_days]", "0")
-    owner.get_by_role("button", name="Publish").click()
-    problem_id = int(re.search(r"/problems/(\d+)", owner.url).group(1))
+    problem_id = publish_problem(owner)
     check(owner, "08-problem-awaiting-payment", "owner")
     owner.get_by_role("button", name="Fund the bounty").click()
     check(owner, "09-checkout", "owner")

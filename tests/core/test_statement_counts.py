@@ -88,16 +88,21 @@ def members(session, make_user):
     return more
 
 
+def introduce_from_the_board(session, member, problem) -> None:
+    """The member picks the problem from the board and introduces an expert of their own."""
+    chains.pick_from_board(session, member, problem.id)
+    introductions.introduce(
+        session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
+        message="An expert I worked with on exactly this.",
+    )  # fmt: skip
+
+
 def introductions_grow(session, problem, members):
     """``grow(n)``: n more members each pick the problem from the board and introduce an expert."""
 
     def grow(n: int) -> None:
         for member in members(n):
-            chains.pick_from_board(session, member, problem.id)
-            introductions.introduce(
-                session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
-                message="An expert I worked with on exactly this.",
-            )  # fmt: skip
+            introduce_from_the_board(session, member, problem)
         session.commit()
 
     return grow
@@ -230,11 +235,7 @@ def test_the_company_figures_page(app, session, world, open_problem, logged_in, 
         for member in members(n):
             problem = open_problem(title=f"A problem for {member.name}")
             build.paid_at_stripe(session, problem)
-            chains.pick_from_board(session, member, problem.id)
-            introductions.introduce(
-                session, member, problem.id, candidate_email=f"expert-of-{member.id}@elsewhere.example",
-                message="An expert I worked with on exactly this.",
-            )  # fmt: skip
+            introduce_from_the_board(session, member, problem)
         session.commit()
 
     assert_flat(app, lambda: owner.get(f"/companies/{world.company.id}/figures"), grow)
