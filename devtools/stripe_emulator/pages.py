@@ -25,9 +25,17 @@ def default_account_number(account_id: str) -> str:
     return f"0001{digits:08d}"
 
 
+# The hosted pages name their icon inline: without one a browser asks for /favicon.ico, which
+# the emulator, like Stripe's API, answers 401 for want of a key (an error in the console).
+ICON = (
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
+    "%3Crect width='16' height='16' rx='3' fill='%23635bff'/%3E%3C/svg%3E"
+)
+
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<link rel="icon" href="{icon}">
 <style>
 *{{box-sizing:border-box}}
 body{{margin:0;background:#f6f8fb;color:#1a1f36;
@@ -56,7 +64,7 @@ a{{color:#635bff}} code{{word-break:break-all}}
 
 
 def _page(status, title, body=""):
-    return Response.html(status, _LAYOUT.format(title=escape(title), body=body))
+    return Response.html(status, _LAYOUT.format(title=escape(title), body=body, icon=ICON))
 
 
 def handle(store, request):

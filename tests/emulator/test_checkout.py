@@ -53,6 +53,12 @@ def test_expires_at_must_be_within_half_an_hour_and_a_day(emulator, checkout_ses
     assert raised.value.param == "expires_at"
 
 
+def test_the_hosted_page_names_its_icon_so_no_browser_asks_for_one(checkout_session, browse):
+    """A page without an icon makes the browser fetch /favicon.ico, which needs an API key here."""
+    status, _, page = browse(checkout_session(success_url=PAID_URL).url)
+    assert status == 200 and '<link rel="icon" href="data:image/svg+xml,' in page
+
+
 def test_paying_on_the_hosted_page(client, checkout_session, browse):
     session = checkout_session(
         success_url=PAID_URL,
