@@ -141,6 +141,7 @@ def seed(engine, sizes: Sizes, rng: random.Random) -> Fixture:
                     "session_version": 1,
                     "email_verified_at": now,
                     "created_at": now,
+                    "updated_at": now,
                 }
             )
         _bulk(session, User.__table__, users)
@@ -235,6 +236,7 @@ def seed(engine, sizes: Sizes, rng: random.Random) -> Fixture:
                         token=secrets.token_urlsafe(24),
                         depth=depth,
                         created_at=utcnow(),
+                        updated_at=utcnow(),
                         status=ReferralStatus.CLAIMED if claimed else ReferralStatus.SENT,
                         holder_id=recipient if claimed else None,
                     )

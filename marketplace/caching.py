@@ -3,9 +3,12 @@
 
 The board, the home page, a public problem's page and the API's board show visitors nothing but
 problems, so ``problems.service.last_change`` (the newest ``updated_at``, one indexed read) is a
-version stamp for all of them: every write to a problem moves it. A visitor's page is kept under
-its path and that stamp, and answered with an ``ETag`` made of the same, so a browser that has it
-gets a 304 and a write makes every older copy unreachable at once.
+version stamp for all of them: every write to a problem moves it. The landing page a referral
+link opens shows the referral and the people on its chain as well, so its stamp,
+``referrals.chains.last_change``, adds the newest ``updated_at`` of referrals and of members, in
+the same one statement. A visitor's page is kept under its path and its stamp, and answered with
+an ``ETag`` made of the same, so a browser that has it gets a 304 and a write makes every older
+copy unreachable at once.
 
 Two layers share that key. ``cached_for_visitors`` keeps a rendered page's body for any visitor
 the view would treat alike. ``VisitorFastPath`` answers a request that carries no cookie and no
@@ -23,12 +26,14 @@ the message is shown once and never stored.
 import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from cachelib import BaseCache
 from flask import Flask, Response, make_response, request, session
 from flask_login import current_user
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_etags, quote_etag
 from werkzeug.wrappers import Request
@@ -42,10 +47,20 @@ KEEP_SECONDS = 600
 # Any cache may keep a visitor's page, but must ask again each time (the ETag makes that a 304).
 VISITOR_CACHE_CONTROL = "public, no-cache"
 
+# When what a page shows last changed: one time, or one per table it reads (None for an empty one).
+Stamp = datetime | tuple[datetime | None, ...] | None
+StampReader = Callable[[Session | Connection], Stamp]
 
-def visitor_etag(stamp: datetime | None, full_path: str) -> str:
+
+def visitor_etag(stamp: Stamp, full_path: str) -> str:
     """The key of a visitor's page: its path and query, under the stamp of what it shows."""
     return hashlib.sha256(f"{stamp}|{full_path}".encode()).hexdigest()[:32]
+
+
+def _newest(stamp: Stamp) -> datetime | None:
+    """The stamp as one time, for ``Last-Modified``."""
+    times = stamp if isinstance(stamp, tuple) else (stamp,)
+    return max((time for time in times if time is not None), default=None)
 
 
 def _is_visitor() -> bool:
@@ -53,12 +68,19 @@ def _is_visitor() -> bool:
     return not (current_user.is_authenticated or session.get("_flashes") or "Authorization" in request.headers)
 
 
-def cached_for_visitors(view: Callable[..., Any]) -> Callable[..., Any]:
+def cached_for_visitors(view: Callable[..., Any] | None = None, /, *, stamp: StampReader = problems.last_change) -> Any:
+    """Keep the view's page for visitors under ``stamp``, which must move with every write to
+    anything the page shows a visitor (``@cached_for_visitors`` for pages of problems only,
+    ``@cached_for_visitors(stamp=…)`` for others)."""
+    if view is None:
+        return partial(cached_for_visitors, stamp=stamp)
+    read_stamp = stamp
+
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _is_visitor():
             return view(*args, **kwargs)
-        stamp = problems.last_change(db.session)
+        stamp = read_stamp(db.session)
         etag = visitor_etag(stamp, request.full_path)
         if request.if_none_match.contains(etag):
             response = Response(status=304)
@@ -73,13 +95,13 @@ def cached_for_visitors(view: Callable[..., Any]) -> Callable[..., Any]:
             body, mimetype = kept
             response = Response(body, mimetype=mimetype)
         response.set_etag(etag)
-        if stamp is not None:
-            response.last_modified = stamp
+        if (newest := _newest(stamp)) is not None:
+            response.last_modified = newest
         response.headers["Cache-Control"] = VISITOR_CACHE_CONTROL
         response.vary.add("Cookie")
         return response
 
-    wrapper.cached_for_visitors = True  # type: ignore[attr-defined]  # what VisitorFastPath looks for
+    wrapper.cached_for_visitors = read_stamp  # type: ignore[attr-defined]  # what VisitorFastPath looks for
     return wrapper
 
 
@@ -107,10 +129,11 @@ class VisitorFastPath:
         )
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        if not self._for_the_cache(environ):
+        read_stamp = self._stamp_reader(environ)
+        if read_stamp is None:
             return self.wsgi_app(environ, start_response)
         with self.engine.connect() as connection:
-            stamp = problems.last_change(connection.execution_options(**self.stamp_options))
+            stamp = read_stamp(connection.execution_options(**self.stamp_options))
         etag = visitor_etag(stamp, Request(environ).full_path)
         kept = self.cache.get(f"response:{etag}")
         if kept is None:
@@ -122,18 +145,19 @@ class VisitorFastPath:
         start_response(status, headers)
         return [body]
 
-    def _for_the_cache(self, environ: dict) -> bool:
-        """A GET with no cookie of ours and no token, to a view cached for visitors."""
+    def _stamp_reader(self, environ: dict) -> StampReader | None:
+        """For a GET with no cookie of ours and no token, to a view cached for visitors: how to
+        read that view's stamp."""
         if environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
-            return False
+            return None
         cookies = environ.get("HTTP_COOKIE", "")
         if any(f"{name}=" in cookies for name in self.personal_cookies):
-            return False
+            return None
         try:
             endpoint, _ = self.url_map.bind_to_environ(environ).match()
         except HTTPException:  # a 404, a 405 or a redirect: the app answers those
-            return False
-        return getattr(self.view_functions.get(endpoint), "cached_for_visitors", False)
+            return None
+        return getattr(self.view_functions.get(endpoint), "cached_for_visitors", None)
 
     def _fill(self, environ: dict, start_response: StartResponse, etag: str) -> Iterable[bytes]:
         answered: list = []

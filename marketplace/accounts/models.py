@@ -62,6 +62,8 @@ class User(UserMixin, Base):
     # introductions are addressed to it, so an unproven address is not trusted with them.
     email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Moved by every write (the landing page's version stamp, docs/performance.md "Caching").
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     skills: Mapped[list[Skill]] = relationship(secondary=user_skills, order_by=Skill.slug)
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")

@@ -11,9 +11,10 @@ import functools
 import hashlib
 import json
 import secrets
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, or_, select, update
+from sqlalchemy import Connection, CursorResult, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from marketplace import signals
@@ -140,6 +141,23 @@ def referral_by_token(session: Session, token: str) -> Referral:
     if referral is None:
         raise NotFound("This referral link is not valid.")
     return referral
+
+
+# Built once: it is read on every visitor's request for a landing page.
+_LANDING_CHANGE = select(
+    select(func.max(Problem.updated_at)).scalar_subquery(),
+    select(func.max(Referral.updated_at)).scalar_subquery(),
+    select(func.max(User.updated_at)).scalar_subquery(),
+)
+
+
+def last_change(bind: Session | Connection) -> tuple[datetime | None, ...]:
+    """When anything a visitor's landing page shows last changed, in one statement of three
+    indexed reads: its problem (and the company's name, which never changes), the referral's
+    state, and the names and anonymity of the people on its chain. Every write to a problem, a
+    referral or a member moves its ``updated_at`` (the ORM's ``onupdate`` covers the guarded
+    ``UPDATE``s of claims and expiries too), so the stamp moves with any of them."""
+    return tuple(bind.execute(_LANDING_CHANGE).one())
 
 
 # Forwarding and claiming -----------------------------------------------------------------------

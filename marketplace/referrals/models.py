@@ -54,6 +54,8 @@ class Referral(Base):
     )
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     claimed_at: Mapped[datetime | None]
+    # Moved by every write (the landing page's version stamp, docs/performance.md "Caching").
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     problem: Mapped[Problem] = relationship()
     parent: Mapped["Referral | None"] = relationship(remote_side=[id])

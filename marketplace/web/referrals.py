@@ -3,6 +3,7 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from marketplace.caching import cached_for_visitors
 from marketplace.db import db
 from marketplace.errors import Conflict, Forbidden, ValidationError
 from marketplace.problems import service as problems
@@ -72,6 +73,7 @@ def introduce(problem_id: int):
 
 
 @bp.get("/r/<token>")
+@cached_for_visitors(stamp=chains.last_change)
 def landing(token: str):
     """Where a referral link lands: who forwarded it, the chain so far, and a way to join."""
     referral = chains.referral_by_token(db.session, token)

@@ -4,6 +4,8 @@ is ever cached or marked storable by a shared cache (marketplace/caching.py)."""
 import pytest
 from flask import request_started
 
+from marketplace.accounts import service as accounts
+from marketplace.referrals import chains
 from marketplace.workflows import funding
 from tests import builders as build
 from tests.statements import statements
@@ -138,3 +140,86 @@ def test_an_api_caller_with_a_token_gets_their_own_answer_never_a_visitors(app, 
     assert owners.headers["Cache-Control"] == "private, no-cache" and "ETag" not in owners.headers
     assert "Quietly hire a CFO" not in client.get("/api/v1/problems").text  # and it was not kept for visitors
     assert client.get(f"/api/v1/problems/{hidden.id}").status_code == 404
+
+
+# The landing page a referral link opens ---------------------------------------------------------
+
+
+@pytest.fixture
+def link(session, world, problem):
+    """The address of a link Bob sent Cleo, unclaimed, on a chain Ann started."""
+    build.chain(session, problem, [world.ann, world.bob])
+    sent = chains.forward(session, world.bob, problem.id, to_user_id=world.cleo.id)
+    session.commit()
+    return f"/r/{sent.token}"
+
+
+def test_a_visitor_opening_a_link_is_answered_from_the_cache(app, client, link):
+    first = client.get(link)
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "public, no-cache"
+    assert "Bob Martins thinks you can help" in first.text and "Ann Li" in first.text
+    started = []
+
+    def record(sender, **extra):
+        started.append(sender)
+
+    with request_started.connected_to(record, app), statements(app) as log:
+        again = client.get(link)
+    assert started == [] and len(log) == 1, str(log)  # one statement reads the three stamps
+    assert again.data == first.data
+
+
+def _claim(session, world, problem, token):
+    chains.claim(session, world.cleo, token)
+
+
+def _rename_the_sender(session, world, problem, token):
+    accounts.update_profile(session, world.bob, name="Robert Martins", headline="", skills="", show_name_on_chains=True)
+
+
+def _hide_the_first_link(session, world, problem, token):
+    accounts.update_profile(session, world.ann, name="Ann Li", headline="", skills="", show_name_on_chains=False)
+
+
+def _close_the_problem(session, world, problem, token):
+    funding.cancel_problem(session, world.owner, problem.id)
+
+
+@pytest.mark.parametrize(
+    ("write", "shown", "gone"),
+    [
+        (_claim, "This link has been used", "Sign up to join"),
+        (_rename_the_sender, "Robert Martins thinks you can help", "Bob Martins"),
+        (_hide_the_first_link, "Anonymous member", "Ann Li"),
+        (_close_the_problem, "This problem is no longer open", "Sign up to join"),
+    ],
+    ids=["the link is claimed", "its sender is renamed", "a link above hides its name", "the problem closes"],
+)
+def test_no_cached_landing_is_stale_after_a_write_to_what_it_shows(
+    write, shown, gone, session, client, world, problem, link
+):
+    before = client.get(link)
+    assert gone in before.text and shown not in before.text
+
+    write(session, world, problem, link.removeprefix("/r/"))
+    session.commit()
+    after = client.get(link, headers={"If-None-Match": before.headers["ETag"]})
+
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert shown in after.text and gone not in after.text
+
+
+def test_the_member_a_link_was_sent_to_gets_their_own_landing(client, browser, world, link):
+    assert "Join the chain" not in client.get(link).text  # a visitor's copy is in the cache
+    cleo = browser()
+    cleo.login(world.cleo.email)
+
+    mine = cleo.get(link)
+
+    assert "Join the chain" in mine.text and mine.headers["Cache-Control"] == "private, no-cache"
+    assert "Join the chain" not in client.get(link).text
+
+
+def test_a_link_nobody_was_given_is_not_found_and_not_kept(client):
+    assert client.get("/r/no-such-token").status_code == 404
+    assert client.get("/r/no-such-token").status_code == 404
