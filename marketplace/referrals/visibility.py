@@ -3,7 +3,9 @@ members, and a private one to the people on its chains. Chains are this domain's
 the rule lives here and not with problems (docs/architecture.md, "Layers").
 """
 
-from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
+import functools
+
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, literal, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Membership, Role, User
@@ -14,7 +16,7 @@ from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals.models import Introduction, Referral
 
 
-def participant_filter(user_id: int) -> ColumnElement[bool]:
+def participant_filter(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
     """Problems where the user takes part: holds or was sent a referral, or was introduced.
 
     Forwarding and introducing need a place in a chain or a role in the company, so they are not
@@ -31,35 +33,47 @@ def participant_filter(user_id: int) -> ColumnElement[bool]:
 
 def visible_filter(user: User | None) -> ColumnElement[bool]:
     """Who sees what: public problems once published; private ones only to the company and chain."""
+    return _visible_to(getattr(user, "id", None) if user is not None else None)
+
+
+def _visible_to(user_id: int | BindParameter[int] | None) -> ColumnElement[bool]:
     public = problems.public_filter()
-    if user is None or not getattr(user, "id", None):
+    if user_id is None:
         return public
-    member = exists().where(Membership.company_id == Problem.company_id, Membership.user_id == user.id)
-    return or_(public, member, and_(Problem.status != ProblemStatus.DRAFT, participant_filter(user.id)))
+    member = exists().where(Membership.company_id == Problem.company_id, Membership.user_id == user_id)
+    return or_(public, member, and_(Problem.status != ProblemStatus.DRAFT, participant_filter(user_id)))
 
 
 def get_visible(session: Session, user: User | None, problem_id: int) -> Problem:
     return visible_with_role(session, user, problem_id)[0]
 
 
-def visible_with_role(session: Session, user: User | None, problem_id: int) -> tuple[Problem, Role | None]:
-    """The problem if ``user`` may see it, and their role in its company (None for anyone else).
-    The company, the skills and the role come in the same statement: every page of a problem
-    shows the first two, and the problem page decides by the third."""
-    user_id = getattr(user, "id", None)
-    # An alias, so that the membership test inside ``visible_filter`` is not correlated to it.
+@functools.cache
+def _problem_with_role(for_member: bool) -> Select:
+    """Built once per kind of viewer: every page of a problem runs it, and building it cost twice
+    as much as running it. The company, the skills and the role come in the same statement:
+    every such page shows the first two, and the problem page decides by the third."""
+    viewer_id = bindparam("viewer_id") if for_member else None
+    # An alias, so that the membership test inside ``_visible_to`` is not correlated to it.
     viewer_membership = aliased(Membership)
     query = (
-        select(Problem, viewer_membership.role if user_id is not None else literal(None))
-        .where(Problem.id == problem_id, visible_filter(user))
+        select(Problem, viewer_membership.role if for_member else literal(None))
+        .where(Problem.id == bindparam("problem_id"), _visible_to(viewer_id))
         .options(joinedload(Problem.company), joinedload(Problem.skills))
     )
-    if user_id is not None:
+    if for_member:
         query = query.outerjoin(
             viewer_membership,
-            and_(viewer_membership.company_id == Problem.company_id, viewer_membership.user_id == user_id),
+            and_(viewer_membership.company_id == Problem.company_id, viewer_membership.user_id == viewer_id),
         )
-    row = session.execute(query).unique().one_or_none()
+    return query
+
+
+def visible_with_role(session: Session, user: User | None, problem_id: int) -> tuple[Problem, Role | None]:
+    """The problem if ``user`` may see it, and their role in its company (None for anyone else)."""
+    user_id = getattr(user, "id", None)
+    params = {"problem_id": problem_id} if user_id is None else {"problem_id": problem_id, "viewer_id": user_id}
+    row = session.execute(_problem_with_role(user_id is not None), params).unique().one_or_none()
     if row is None:
         raise NotFound("No such problem, or it is not shared with you.")
     problem, role = row
