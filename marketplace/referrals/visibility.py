@@ -5,7 +5,7 @@ the rule lives here and not with problems (docs/architecture.md, "Layers").
 
 import functools
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, literal, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, Select, and_, bindparam, exists, literal, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Membership, Role, User
@@ -53,7 +53,7 @@ def _problem_with_role(for_member: bool) -> Select:
     """Built once per kind of viewer: every page of a problem runs it, and building it cost twice
     as much as running it. The company, the skills and the role come in the same statement:
     every such page shows the first two, and the problem page decides by the third."""
-    viewer_id = bindparam("viewer_id") if for_member else None
+    viewer_id: BindParameter[int] | None = bindparam("viewer_id", type_=Integer) if for_member else None
     # An alias, so that the membership test inside ``_visible_to`` is not correlated to it.
     viewer_membership = aliased(Membership)
     query = (

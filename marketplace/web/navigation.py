@@ -1,12 +1,12 @@
 """What the navigation bar shows a logged-in member: their companies and their unread count."""
 
-from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy import BindParameter, Integer, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Company, Membership, Role, User
 from marketplace.notifications.models import Notification
 
-_MEMBER = bindparam("member_id")
+_MEMBER: BindParameter[int] = bindparam("member_id", type_=Integer)
 _UNREAD = select(func.count()).where(Notification.user_id == _MEMBER, Notification.read_at.is_(None))
 _ONE_ROW = select(literal(1).label("one")).subquery()
 # Built once: it runs on every page a member sees, where building it cost more than running it.
