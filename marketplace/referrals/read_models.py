@@ -3,10 +3,11 @@
 Names follow each member's privacy choice (``referrals.appearance``).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import ColumnElement, Row, or_, select
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
@@ -165,47 +166,77 @@ def awaiting_decision(session: Session, company_id: int, limit: int = 50) -> lis
 
 @dataclass
 class Dashboard:
-    received: list[Referral]
-    sent: list[Referral]
-    places: list[Referral]
-    introductions_made: list[Introduction]
-    introductions_received: list[Introduction]
+    """Plain rows of the columns each list shows, not mapped objects: loading up to 500 rows as
+    referrals with their problem and people cost about seven times as much as reading the columns
+    (docs/performance.md, "What limits them")."""
+
+    received: Sequence[Row]
+    sent: Sequence[Row]
+    places: Sequence[Row]
+    introductions_made: Sequence[Row]
+    introductions_received: Sequence[Row]
+
+
+DASHBOARD_LIST_LIMIT = 100
+_SENDER, _RECIPIENT, _INTRODUCER = aliased(User), aliased(User), aliased(User)
+# Built once; each list adds its own condition.
+_REFERRAL_ROWS = (
+    select(
+        Referral.id,
+        Referral.problem_id,
+        Referral.token,
+        Referral.depth,
+        Referral.status,
+        Referral.created_at,
+        Referral.recipient_email,
+        Problem.title,
+        Problem.bounty_amount,
+        Problem.currency,
+        _SENDER.name.label("sender_name"),
+        _RECIPIENT.name.label("recipient_name"),
+    )
+    .join(Problem, Problem.id == Referral.problem_id)
+    .outerjoin(_SENDER, _SENDER.id == Referral.sender_id)
+    .outerjoin(_RECIPIENT, _RECIPIENT.id == Referral.recipient_user_id)
+    .order_by(Referral.created_at.desc())
+    .limit(DASHBOARD_LIST_LIMIT)
+)
+_INTRODUCTION_ROWS = (
+    select(
+        Introduction.id,
+        Introduction.problem_id,
+        Introduction.consent_token,
+        Introduction.status,
+        Introduction.created_at,
+        Introduction.consented_at,
+        Introduction.decided_at,
+        Introduction.candidate_name,
+        Introduction.candidate_email,
+        Problem.title,
+        _INTRODUCER.name.label("introducer_name"),
+    )
+    .join(Problem, Problem.id == Introduction.problem_id)
+    .join(_INTRODUCER, _INTRODUCER.id == Introduction.introducer_id)
+    .order_by(Introduction.created_at.desc())
+    .limit(DASHBOARD_LIST_LIMIT)
+)
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
-    """What the member sent, holds and received; what was sent to their address shows only once
-    they have proven it is theirs."""
-    # Each list is one query with what its rows show joined in; a problem's description is not shown.
-    problem_of_referral = joinedload(Referral.problem).defer(Problem.description)
-    problem_of_introduction = joinedload(Introduction.problem).defer(Problem.description)
-
-    def referrals(*conditions: ColumnElement[bool]) -> list[Referral]:
-        return list(
-            session.scalars(
-                select(Referral)
-                .where(*conditions)
-                .order_by(Referral.created_at.desc())
-                .limit(100)
-                .options(problem_of_referral, joinedload(Referral.sender), joinedload(Referral.recipient_user))
-            )
-        )
-
-    def introductions(*conditions: ColumnElement[bool]) -> list[Introduction]:
-        return list(
-            session.scalars(
-                select(Introduction)
-                .where(*conditions)
-                .order_by(Introduction.created_at.desc())
-                .limit(100)
-                .options(problem_of_introduction, joinedload(Introduction.introducer))
-            )
-        )
-
+    """What the member sent, holds and received, newest first, one statement per list; what was
+    sent to their address shows only once they have proven it is theirs."""
     sent_to_them: list[ColumnElement[bool]] = [Referral.recipient_user_id == user.id]
     introduced_to_them: list[ColumnElement[bool]] = [Introduction.candidate_user_id == user.id]
     if user.email_verified:
         sent_to_them.append(Referral.recipient_email == user.email)
         introduced_to_them.append(Introduction.candidate_email == user.email)
+
+    def referrals(*conditions: ColumnElement[bool]) -> Sequence[Row]:
+        return session.execute(_REFERRAL_ROWS.where(*conditions)).all()
+
+    def introductions(*conditions: ColumnElement[bool]) -> Sequence[Row]:
+        return session.execute(_INTRODUCTION_ROWS.where(*conditions)).all()
+
     return Dashboard(
         received=referrals(or_(*sent_to_them), Referral.sender_id.is_not(None)),
         sent=referrals(Referral.sender_id == user.id),

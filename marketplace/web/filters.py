@@ -100,7 +100,10 @@ def render_markdown(text: str) -> Markup:
     return Markup(nh3.clean(html, tags=_ALLOWED_TAGS, link_rel="noopener noreferrer nofollow"))
 
 
+# ``typed``: the states of two kinds may share a value ("expired") and not a label.
+@functools.lru_cache(maxsize=256, typed=True)
 def status_badge(status) -> Markup:
+    """Memoised: a list page shows one per row, and formatting Markup is slow beside a lookup."""
     value = getattr(status, "value", status)
     style = STATUS_STYLES.get(value, "secondary")
     return Markup('<span class="badge text-bg-{}">{}</span>').format(style, status_label(status))
