@@ -59,6 +59,11 @@ STATUS_STYLES = {
     "withdrawn": "secondary",
     "duplicate": "secondary",
 }
+# Where a kind's state means something else than the same value of another kind: an open
+# problem is good news, an open dispute holds everyone's payout until an admin decides.
+STATUS_STYLES_OF_KIND = {
+    "DisputeStatus": {"open": "warning", "upheld": "secondary", "rejected": "primary"},
+}
 
 
 # Each state in people's words, by the kind of thing it is the state of (the same value means
@@ -105,7 +110,7 @@ def render_markdown(text: str) -> Markup:
 def status_badge(status) -> Markup:
     """Memoised: a list page shows one per row, and formatting Markup is slow beside a lookup."""
     value = getattr(status, "value", status)
-    style = STATUS_STYLES.get(value, "secondary")
+    style = STATUS_STYLES_OF_KIND.get(type(status).__name__, {}).get(value) or STATUS_STYLES.get(value, "secondary")
     return Markup('<span class="badge text-bg-{}">{}</span>').format(style, status_label(status))
 
 

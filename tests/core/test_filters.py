@@ -1,6 +1,8 @@
 """The template filters that are memoised give each input its own answer
 (marketplace/web/filters.py)."""
 
+from marketplace.ledger.models import DisputeStatus
+from marketplace.problems.models import ProblemStatus
 from marketplace.referrals.models import IntroductionStatus, ReferralStatus
 from marketplace.web.filters import render_markdown, status_badge
 
@@ -30,3 +32,8 @@ def test_a_description_is_rendered_once_and_an_edited_one_afresh():
 
 def test_memoised_markdown_is_still_sanitised():
     assert "<script" not in render_markdown("<script>alert(1)</script> [x](javascript:alert(1))")
+
+
+def test_an_open_dispute_is_a_warning_where_an_open_problem_is_good_news():
+    assert "text-bg-warning" in status_badge(DisputeStatus.OPEN)
+    assert "text-bg-success" in status_badge(ProblemStatus.OPEN)
