@@ -246,15 +246,16 @@ def _bound(value: int) -> int:
     return min(max(value, 0), MAX_BOUNTY_MINOR + 1)
 
 
-# Built once: it is read on every visitor's request, where building it would cost more than running it.
-_LAST_CHANGE = select(func.max(Problem.updated_at))
+# Built once: it is read on every visitor's request, where building it would cost more than
+# running it. Other stamps that cover problems among other things read it as a subquery.
+LAST_CHANGE = select(func.max(Problem.updated_at))
 
 
 def last_change(bind: Session | Connection) -> datetime | None:
     """When any problem last changed: every write to a problem sets its ``updated_at`` (the
     ORM's ``onupdate``, and ``transition`` for guarded updates), so this stamp moves whenever
     anything a visitor's page shows of problems does (docs/performance.md, "Caching")."""
-    return bind.scalar(_LAST_CHANGE)
+    return bind.scalar(LAST_CHANGE)
 
 
 def public_filter() -> ColumnElement[bool]:

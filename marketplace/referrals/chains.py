@@ -22,6 +22,7 @@ from marketplace.accounts.models import User
 from marketplace.accounts.service import normalize_email, require_verified_email, role_in, verified_user_by_email
 from marketplace.db import Prepared, connection_of, utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
+from marketplace.problems import service as problems
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import attribution, visibility
 from marketplace.referrals.models import Introduction, IntroductionStatus, Referral, ReferralStatus
@@ -145,7 +146,7 @@ def referral_by_token(session: Session, token: str) -> Referral:
 
 # Built once: it is read on every visitor's request for a landing page.
 _LANDING_CHANGE = select(
-    select(func.max(Problem.updated_at)).scalar_subquery(),
+    problems.LAST_CHANGE.scalar_subquery(),
     select(func.max(Referral.updated_at)).scalar_subquery(),
     select(func.max(User.updated_at)).scalar_subquery(),
 )

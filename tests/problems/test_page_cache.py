@@ -1,6 +1,8 @@
 """Visitors' pages come from a cache that is never stale, and nothing of a logged-in member's
 is ever cached or marked storable by a shared cache (marketplace/caching.py)."""
 
+from contextlib import contextmanager
+
 import pytest
 from flask import request_started
 
@@ -13,6 +15,18 @@ from tests.statements import statements
 WEB_PAGES = ["/", "/problems", "/problems?sort=bounty", "/problems/{id}"]
 API_ANSWERS = ["/api/v1/problems", "/api/v1/problems?limit=5", "/api/v1/problems/{id}"]
 VISITOR_PAGES = WEB_PAGES + API_ANSWERS
+
+
+@contextmanager
+def requests_started(app):
+    """The apps whose request cycle started while inside: the fast path starts none."""
+    started = []
+
+    def record(sender, **extra):
+        started.append(sender)
+
+    with request_started.connected_to(record, app):
+        yield started
 
 
 @pytest.fixture
@@ -99,12 +113,7 @@ def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, cl
     stamp costs one statement and no Flask request at all, with the same headers and body."""
     url = page.format(id=problem.id)
     first = client.get(url)
-    started = []
-
-    def record(sender, **extra):
-        started.append(sender)
-
-    with request_started.connected_to(record, app), statements(app) as log:
+    with requests_started(app) as started, statements(app) as log:
         again = client.get(url)
         unchanged = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
 
@@ -117,12 +126,7 @@ def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, cl
 def test_a_visitor_with_a_session_cookie_still_gets_the_cached_body_through_the_app(app, client, problem):
     client.get("/login")  # a session cookie now holds the form's CSRF token
     first = client.get("/problems")
-    started = []
-
-    def record(sender, **extra):
-        started.append(sender)
-
-    with request_started.connected_to(record, app), statements(app) as log:
+    with requests_started(app) as started, statements(app) as log:
         again = client.get("/problems")
     assert started == [app] and len(log) == 1, str(log)
     assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
@@ -158,12 +162,7 @@ def test_a_visitor_opening_a_link_is_answered_from_the_cache(app, client, link):
     first = client.get(link)
     assert first.status_code == 200 and first.headers["Cache-Control"] == "public, no-cache"
     assert "Bob Martins thinks you can help" in first.text and "Ann Li" in first.text
-    started = []
-
-    def record(sender, **extra):
-        started.append(sender)
-
-    with request_started.connected_to(record, app), statements(app) as log:
+    with requests_started(app) as started, statements(app) as log:
         again = client.get(link)
     assert started == [] and len(log) == 1, str(log)  # one statement reads the three stamps
     assert again.data == first.data
