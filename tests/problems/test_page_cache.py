@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import pytest
 from flask import request_started
+from redis import Redis
 
 from marketplace.accounts import service as accounts
 from marketplace.referrals import chains
@@ -222,3 +223,25 @@ def test_the_member_a_link_was_sent_to_gets_their_own_landing(client, browser, w
 def test_a_link_nobody_was_given_is_not_found_and_not_kept(client):
     assert client.get("/r/no-such-token").status_code == 404
     assert client.get("/r/no-such-token").status_code == 404
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.mark.parametrize("app_overrides", [{"FRAUD_SCREENING": False, "CACHE_URL": REDIS_URL}])
+def test_with_a_cache_url_the_visitors_pages_live_in_redis_for_every_process(app, client, problem):
+    """CACHE_URL puts the page cache in Redis, where every worker process finds what one of them
+    rendered: the fast path answers from it, and without it the page is rendered again."""
+    store = Redis.from_url(REDIS_URL)
+    store.flushdb()
+    first = client.get("/problems")
+    assert store.dbsize() > 0  # the page went to Redis, not to this process's memory
+
+    with requests_started(app) as started:
+        again = client.get("/problems")
+    assert started == [] and again.data == first.data
+
+    store.flushdb()
+    with requests_started(app) as started:
+        rendered = client.get("/problems")
+    assert started == [app] and rendered.data == first.data
