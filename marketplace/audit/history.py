@@ -6,7 +6,7 @@ Both reads are one statement each, whatever the number of entries (the actor is 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from marketplace.accounts.models import User
@@ -80,6 +80,15 @@ class HistoryLine:
     what: str
 
 
+# Built once: the problem page of everyone involved reads it (docs/performance.md).
+_PROBLEM_ENTRIES = (
+    select(AuditEntry)
+    .options(joinedload(AuditEntry.actor))
+    .where(AuditEntry.problem_id == bindparam("problem_id", type_=Integer))
+    .order_by(AuditEntry.id)
+)
+
+
 def problem_history(session: Session, page: ProblemPage) -> list[HistoryLine]:
     """The problem's entries, oldest first, for the people involved (``ProblemPage.involved``):
     the company's members and the members holding a place in one of its chains; nobody else sees
@@ -87,12 +96,7 @@ def problem_history(session: Session, page: ProblemPage) -> list[HistoryLine]:
     details stay with admins."""
     if not page.involved:
         return []
-    entries = session.scalars(
-        select(AuditEntry)
-        .options(joinedload(AuditEntry.actor))
-        .where(AuditEntry.problem_id == page.problem.id)
-        .order_by(AuditEntry.id)
-    )
+    entries = session.scalars(_PROBLEM_ENTRIES, {"problem_id": page.problem.id})
     return [
         HistoryLine(
             entry.at,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, select
+from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User, user_skills
@@ -20,6 +20,17 @@ from marketplace.network.reach import Reach, ReachIndex
 MAX_HOPS = 3
 ANONYMOUS = "a member"
 _CHANGES = select(NetworkChange.id, NetworkChange.kind, NetworkChange.a, NetworkChange.b, NetworkChange.created_at)
+# Built once: every search catches up first, and a page that shows names along paths reads them
+# (building these statements cost more than running them; docs/performance.md).
+_CHANGES_FROM = _CHANGES.where(NetworkChange.id >= bindparam("from_id", type_=Integer)).order_by(NetworkChange.id)
+_PEOPLE_AS_SEEN = (
+    select(User.id, User.name, User.show_name_on_chains, Connection.peer_id.is_not(None))
+    .outerjoin(
+        Connection,
+        and_(Connection.user_id == bindparam("viewer_id", type_=Integer), Connection.peer_id == User.id),
+    )
+    .where(User.id.in_(bindparam("user_ids", expanding=True, type_=Integer)))
+)
 
 
 class AcceptedCount(Protocol):
@@ -70,9 +81,7 @@ class ReachGraph:
         if self._index is None:
             return False
         last = self._last_change
-        rows = session.execute(
-            _CHANGES.where(NetworkChange.id >= (last[0] if last else 0)).order_by(NetworkChange.id)
-        ).all()
+        rows = session.execute(_CHANGES_FROM, {"from_id": last[0] if last else 0}).all()
         if last is not None:
             if not rows or tuple(rows[0]) != last:
                 return False
@@ -115,11 +124,7 @@ def people_as_seen(session: Session, viewer: User, found: list[Reach], always_na
     ids = {user_id for reach in found for user_id in reach.path}
     if not ids:
         return {}
-    rows = session.execute(
-        select(User.id, User.name, User.show_name_on_chains, Connection.peer_id.is_not(None))
-        .outerjoin(Connection, and_(Connection.user_id == viewer.id, Connection.peer_id == User.id))
-        .where(User.id.in_(ids))
-    )
+    rows = session.execute(_PEOPLE_AS_SEEN, {"viewer_id": viewer.id, "user_ids": sorted(ids)})
     close = always_named | {viewer.id}
     people = {user_id: Person(None, ANONYMOUS) for user_id in ids}
     for user_id, name, shown, connected in rows:

@@ -6,7 +6,7 @@ Names follow each member's privacy choice (``referrals.appearance``).
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Row, or_, select
+from sqlalchemy import ColumnElement, Integer, Row, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
@@ -78,15 +78,17 @@ class ChainView:
         return [n for n in (build(root, False) for root in children.get(None, [])) if n is not None]
 
 
+# Built once: every page of a problem reads its chains (docs/performance.md, "What limits them").
+_CHAINS_OF_PROBLEM = (
+    select(Referral)
+    .where(Referral.problem_id == bindparam("problem_id", type_=Integer))
+    .order_by(Referral.id)
+    .options(joinedload(Referral.holder), joinedload(Referral.recipient_user))
+)
+
+
 def chain_view(session: Session, viewer: User | None, problem: Problem, *, is_company: bool) -> ChainView:
-    referrals = list(
-        session.scalars(
-            select(Referral)
-            .where(Referral.problem_id == problem.id)
-            .order_by(Referral.id)
-            .options(joinedload(Referral.holder), joinedload(Referral.recipient_user))
-        )
-    )
+    referrals = list(session.scalars(_CHAINS_OF_PROBLEM, {"problem_id": problem.id}))
     viewer_id = getattr(viewer, "id", None)
     place = next(
         (r for r in referrals if viewer_id and r.holder_id == viewer_id and r.status == ReferralStatus.CLAIMED), None

@@ -8,7 +8,7 @@ who already holds a place on its chains, which is why it is a workflow.
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Membership, User
@@ -16,6 +16,14 @@ from marketplace.network.reach import Reach
 from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph, people_as_seen
 from marketplace.problems.models import Problem
 from marketplace.referrals.models import Referral
+
+# Built once, like every statement a page runs on each request: building them cost more than
+# running them (docs/performance.md, "What limits them").
+_COMPANY_MEMBERS = select(Membership.user_id).where(Membership.company_id == bindparam("company_id", type_=Integer))
+_HOLDERS_AMONG = select(Referral.holder_id).where(
+    Referral.problem_id == bindparam("problem_id", type_=Integer),
+    Referral.holder_id.in_(bindparam("user_ids", expanding=True, type_=Integer)),
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ def _reach(
     session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int
 ) -> tuple[list[ReachResult], set[int]]:
     """The results and the ids of the company's members."""
-    company = set(session.scalars(select(Membership.user_id).where(Membership.company_id == problem.company_id)))
+    company = set(session.scalars(_COMPANY_MEMBERS, {"company_id": problem.company_id}))
     index = graph.index(session)
     skill_ids = [skill.id for skill in problem.skills]
     if viewer.id in company:
@@ -123,11 +131,7 @@ def _via(session: Session, problem: Problem, results: list[ReachResult], company
         if result.hops == 1:
             experts.add(result.user_id)
     in_chains = set(
-        session.scalars(
-            select(Referral.holder_id).where(
-                Referral.problem_id == problem.id, Referral.holder_id.in_([p.user_id for p in counts])
-            )
-        )
+        session.scalars(_HOLDERS_AMONG, {"problem_id": problem.id, "user_ids": [p.user_id for p in counts]})
     )
     via = [
         Via(
