@@ -40,10 +40,12 @@ lint: install
 	$(BIN)/mypy
 
 ## The benchmarks (docs/performance.md): the HTTP pages under gunicorn beside a one-route Flask
-## app (SQLite and PostgreSQL, wrk; a few minutes), then the outbox with four workers against the
-## Stripe emulator. BENCH_ARGS="--quick" for a short HTTP run.
+## app (SQLite and PostgreSQL, wrk; a few minutes), the instructions each page executes (callgrind),
+## then the outbox with four workers against the Stripe emulator. BENCH_ARGS="--quick" for a short
+## HTTP run.
 bench: install
 	$(BIN)/python -m bench.http $(BENCH_ARGS)
+	$(BIN)/python -m bench.instructions
 	$(BIN)/python -m bench.worker
 
 clean:

@@ -403,17 +403,19 @@ class Measure:
     send_lag_ms: float = 0.0
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+def ensure_tool(command: str) -> str:
+    """The path of a Debian tool the benchmarks drive (wrk, valgrind), installed with apt-get
+    when missing; the package has the command's name."""
+    found = shutil.which(command)
     if found:
         return found
-    print("wrk is missing: apt-get install -y wrk", flush=True)
-    if subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL).returncode != 0:
+    print(f"{command} is missing: apt-get install -y {command}", flush=True)
+    if subprocess.run(["apt-get", "install", "-y", command], stdout=subprocess.DEVNULL).returncode != 0:
         subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)  # a fresh machine's lists
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
-    found = shutil.which("wrk")
+        subprocess.run(["apt-get", "install", "-y", command], check=True, stdout=subprocess.DEVNULL)
+    found = shutil.which(command)
     if not found:
-        raise RuntimeError("wrk could not be installed")
+        raise RuntimeError(f"{command} could not be installed")
     return found
 
 
@@ -619,7 +621,7 @@ def main() -> None:
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (2 if args.quick else 5)
     engines = args.engine or ("both" if postgres_reachable(args.postgres) else "sqlite")
-    wrk_binary = ensure_wrk()
+    wrk_binary = ensure_tool("wrk")
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
     runs = []
     if engines in ("sqlite", "both"):
