@@ -17,8 +17,8 @@ from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph, peop
 from marketplace.problems.models import Problem
 from marketplace.referrals.models import Referral
 
-# Built once, like every statement a page runs on each request: building them cost more than
-# running them (docs/performance.md, "What limits them").
+# Built once: a member's problem page runs both on every request, and building them cost more
+# than running them (docs/performance.md, "What limits them").
 _COMPANY_MEMBERS = select(Membership.user_id).where(Membership.company_id == bindparam("company_id", type_=Integer))
 _HOLDERS_AMONG = select(Referral.holder_id).where(
     Referral.problem_id == bindparam("problem_id", type_=Integer),
