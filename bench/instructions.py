@@ -14,7 +14,7 @@ asks for them to be dumped. This script zeroes and dumps with ``callgrind_contro
 so nothing but the measured requests is counted. No server and no socket: what gunicorn adds
 (accept, parse, write, close) is in the HTTP benchmark, not here.
 
-Run: ``python -m bench.instructions [--full] [--requests N]`` (about 4 minutes; Debian's
+Run: ``python -m bench.instructions [--full] [--requests N] [--only TEXT]`` (about 4 minutes; Debian's
 ``valgrind`` is installed with ``apt-get install -y valgrind`` when missing).
 """
 
@@ -37,7 +37,7 @@ BASELINE = Target("one-route app", "/")
 LOGGED_IN = "the member's client"
 
 
-def child(workdir: Path, requests: int) -> None:
+def child(workdir: Path, requests: int, only: str) -> None:
     """Runs under callgrind: the requests, phase by phase, in step with the parent on stdin/stdout."""
     fixture: Fixture = pickle.loads((workdir / "fixture.pickle").read_bytes())
     import wsgi
@@ -51,7 +51,11 @@ def child(workdir: Path, requests: int) -> None:
     client.post("/login", data={"csrf_token": token.group(1), "email": fixture.member_email, "password": PASSWORD})
     visitor = wsgi.app.test_client()
     phases = [(BASELINE, one_route.test_client())]
-    phases += [(target, client if target.cookie else visitor) for target in targets_for(fixture, LOGGED_IN)]
+    phases += [
+        (target, client if target.cookie else visitor)
+        for target in targets_for(fixture, LOGGED_IN)
+        if only.casefold() in target.name.casefold()
+    ]
 
     def step(message: str) -> None:
         print(message, flush=True)
@@ -78,12 +82,12 @@ def callgrind_total(path: Path) -> int:
     raise RuntimeError(f"no total in {path}")
 
 
-def measure(workdir: Path, requests: int) -> dict[str, float]:
+def measure(workdir: Path, requests: int, only: str) -> dict[str, float]:
     """Millions of instructions per request, by page name."""
     out = workdir / "callgrind.out"
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
-    command += ["-m", "bench.instructions", "--child", str(workdir), "--requests", str(requests)]
+    command += ["-m", "bench.instructions", "--child", str(workdir), "--requests", str(requests), "--only", only]
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -115,10 +119,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the HTTP benchmark's full data (10k members)")
     parser.add_argument("--requests", type=int, default=20, help="measured requests per page")
+    parser.add_argument("--only", default="", help="measure only the pages whose name contains this text")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.requests)
+        return child(args.child, args.requests, args.only)
     ensure_tool("valgrind")
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
@@ -130,7 +135,7 @@ def main() -> None:
         os.environ.update(
             APP_ENV="production", SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, INSTANCE_PATH=scratch
         )
-        figures = measure(workdir, args.requests)
+        figures = measure(workdir, args.requests, args.only)
     baseline = figures.pop(BASELINE.name)
     print(f"\n{'page':45} {'M instructions':>15} {'one-route app / page':>21}")
     print(f"{BASELINE.name:45} {baseline:15.2f} {'100%':>21}")
