@@ -6,7 +6,7 @@ Names follow each member's privacy choice (``referrals.appearance``).
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Integer, Row, bindparam, or_, select
+from sqlalchemy import Integer, Row, String, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
@@ -172,6 +172,8 @@ class Dashboard:
     referrals with their problem and people cost about seven times as much as reading the columns
     (docs/performance.md, "What limits them")."""
 
+    # Referrals sent to the member that are not their place: a received referral they joined is
+    # one of their ``places`` already, shown there with who sent it, not twice.
     received: Sequence[Row]
     sent: Sequence[Row]
     places: Sequence[Row]
@@ -223,26 +225,47 @@ _INTRODUCTION_ROWS = (
     .limit(DASHBOARD_LIST_LIMIT)
 )
 
+_MEMBER = bindparam("member_id", type_=Integer)
+_ADDRESS = bindparam("address", type_=String)
+# What was sent or introduced to the member's address shows only once they have proven it is theirs.
+_SENT_TO_THEM = {
+    False: Referral.recipient_user_id == _MEMBER,
+    True: or_(Referral.recipient_user_id == _MEMBER, Referral.recipient_email == _ADDRESS),
+}
+_INTRODUCED_TO_THEM = {
+    False: Introduction.candidate_user_id == _MEMBER,
+    True: or_(Introduction.candidate_user_id == _MEMBER, Introduction.candidate_email == _ADDRESS),
+}
+# Built once, by whether the member's address is verified: the dashboard is a member's home page.
+_RECEIVED = {
+    verified: _REFERRAL_ROWS.where(
+        sent_to_them,
+        Referral.sender_id.is_not(None),
+        or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
+    )
+    for verified, sent_to_them in _SENT_TO_THEM.items()
+}
+_SENT = _REFERRAL_ROWS.where(Referral.sender_id == _MEMBER)
+_PLACES = _REFERRAL_ROWS.where(Referral.holder_id == _MEMBER)
+_INTRODUCTIONS_MADE = _INTRODUCTION_ROWS.where(Introduction.introducer_id == _MEMBER)
+_INTRODUCTIONS_RECEIVED = {
+    verified: _INTRODUCTION_ROWS.where(introduced_to_them, Introduction.introducer_id != _MEMBER)
+    for verified, introduced_to_them in _INTRODUCED_TO_THEM.items()
+}
+
 
 def dashboard(session: Session, user: User) -> Dashboard:
-    """What the member sent, holds and received, newest first, one statement per list; what was
-    sent to their address shows only once they have proven it is theirs."""
-    sent_to_them: list[ColumnElement[bool]] = [Referral.recipient_user_id == user.id]
-    introduced_to_them: list[ColumnElement[bool]] = [Introduction.candidate_user_id == user.id]
-    if user.email_verified:
-        sent_to_them.append(Referral.recipient_email == user.email)
-        introduced_to_them.append(Introduction.candidate_email == user.email)
+    """What the member holds, sent and received, newest first, one statement per list."""
+    verified = bool(user.email_verified)
+    parameters = {"member_id": user.id, "address": user.email}
 
-    def referrals(*conditions: ColumnElement[bool]) -> Sequence[Row]:
-        return session.execute(_REFERRAL_ROWS.where(*conditions)).all()
-
-    def introductions(*conditions: ColumnElement[bool]) -> Sequence[Row]:
-        return session.execute(_INTRODUCTION_ROWS.where(*conditions)).all()
+    def rows(statement) -> Sequence[Row]:
+        return session.execute(statement, parameters).all()
 
     return Dashboard(
-        received=referrals(or_(*sent_to_them), Referral.sender_id.is_not(None)),
-        sent=referrals(Referral.sender_id == user.id),
-        places=referrals(Referral.holder_id == user.id),
-        introductions_made=introductions(Introduction.introducer_id == user.id),
-        introductions_received=introductions(or_(*introduced_to_them), Introduction.introducer_id != user.id),
+        received=rows(_RECEIVED[verified]),
+        sent=rows(_SENT),
+        places=rows(_PLACES),
+        introductions_made=rows(_INTRODUCTIONS_MADE),
+        introductions_received=rows(_INTRODUCTIONS_RECEIVED[verified]),
     )

@@ -147,3 +147,30 @@ def test_introducer_withdraws_from_the_dashboard(browser, session, world, open_p
     assert "Withdrawn." in page.text
     session.expire_all()
     assert session.get(Introduction, introduction.id).status.value == "withdrawn"
+
+
+def test_the_dashboard_lists_a_joined_referral_once_with_who_sent_it(browser, session, world, open_problem):
+    """A referral the member joined is their place in a chain: it shows under "Chains I am in",
+    with who forwarded it, and not a second time among the referrals still waiting for them."""
+    joined, waiting = open_problem(title="Fix our Postgres replication"), open_problem(title="Tune our Kafka cluster")
+    chains.pick_from_board(session, world.ann, joined.id)
+    chains.pick_from_board(session, world.ann, waiting.id)
+    to_bob = chains.forward(session, world.ann, joined.id, to_user_id=world.bob.id)
+    chains.forward(session, world.ann, waiting.id, to_user_id=world.bob.id)
+    chains.claim(session, world.bob, to_bob.token)
+    session.commit()
+    bob = browser()
+    bob.login("bob@example.com")
+
+    page = bob.get("/dashboard").text
+    places, rest = page.split("Chains I am in", 1)[1].split("Referrals I have not joined", 1)
+    not_joined = rest.split("Referrals I sent", 1)[0]
+    assert "Fix our Postgres replication" in places and "from Ann Li" in places
+    assert "Tune our Kafka cluster" not in places
+    assert "Fix our Postgres replication" not in not_joined
+    assert "Tune our Kafka cluster" in not_joined and "from Ann Li" in not_joined
+
+    ann = browser()
+    ann.login("ann@example.com")
+    places = ann.get("/dashboard").text.split("Chains I am in", 1)[1].split("Referrals I have not joined", 1)[0]
+    assert places.count("picked up from the board") == 2
