@@ -6,7 +6,7 @@ Names follow each member's privacy choice (``referrals.appearance``).
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, Row, String, bindparam, or_, select
+from sqlalchemy import Integer, Row, Select, String, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
@@ -259,7 +259,7 @@ def dashboard(session: Session, user: User) -> Dashboard:
     verified = bool(user.email_verified)
     parameters = {"member_id": user.id, "address": user.email}
 
-    def rows(statement) -> Sequence[Row]:
+    def rows(statement: Select) -> Sequence[Row]:
         return session.execute(statement, parameters).all()
 
     return Dashboard(

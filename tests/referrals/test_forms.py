@@ -1,6 +1,8 @@
 """The problem page's forward and introduce forms: a mistake re-renders the page with what was
 typed and the error beside the field, instead of a flash over an emptied form."""
 
+import re
+
 from sqlalchemy import select
 
 from marketplace.referrals import chains
@@ -45,3 +47,31 @@ def test_an_empty_address_and_a_short_introduction_are_answered_beside_their_fie
     assert "This field is required." in forwarded.text
     assert 'value="dev@example.com"' in introduced.text
     assert "Field must be between 10 and 5000 characters long." in introduced.text
+
+
+def test_a_field_in_error_is_marked_invalid_and_tied_to_its_message(browser, world, open_problem, session):
+    """``templates/_form.html`` writes each field's markup itself: an error marks the field
+    invalid for browsers and screen readers and names the message that explains it, and the
+    limits the validators set reach the input."""
+    problem = open_problem()
+    chains.pick_from_board(session, world.ann, problem.id)
+    session.commit()
+    ann = logged_in(browser, world.ann)
+
+    page = ann.submit(f"/problems/{problem.id}", {"to_email": "", "note": ""}, action=f"/problems/{problem.id}/forward")
+
+    field = re.search(r'<input class="form-control is-invalid" id="to_email"[^>]*>', page.text)
+    assert field, page.text
+    assert 'aria-invalid="true"' in field.group(0) and 'aria-describedby="to_email-help"' in field.group(0)
+    assert 'maxlength="254"' in field.group(0) and " required" in field.group(0)
+    assert re.search(r'<div class="invalid-feedback d-block" id="to_email-help">[^<]+</div>', page.text)
+    note = re.search(r'<textarea class="form-control" id="note"[^>]*>', page.text)
+    assert note and 'aria-describedby="note-help"' in note.group(0)
+    assert '<small class="form-text text-body-secondary" id="note-help">Why you thought of them.' in page.text
+
+
+def test_a_password_is_never_written_back_into_the_page(browser, world):
+    page = browser().submit("/login", {"email": "ann@example.com", "password": "not-her-password"})
+    assert page.status_code in (200, 401)
+    field = re.search(r'<input class="form-control[^"]*" id="password"[^>]*>', page.text)
+    assert field and "value=" not in field.group(0) and "not-her-password" not in page.text
