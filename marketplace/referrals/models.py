@@ -36,6 +36,8 @@ class Referral(Base):
         # First touch: a member holds at most one claimed place per problem.
         UniqueConstraint("problem_id", "holder_id"),
         Index("ix_referrals_recipient_user", "recipient_user_id", "problem_id"),
+        # What was forwarded to a member's confirmed address, for their dashboard (docs/performance.md).
+        Index("ix_referrals_recipient_email", "recipient_email"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,7 +83,11 @@ class IntroductionStatus(enum.StrEnum):
 
 class Introduction(Base):
     __tablename__ = "introductions"
-    __table_args__ = (Index("ix_introductions_candidate", "problem_id", "candidate_email"),)
+    __table_args__ = (
+        Index("ix_introductions_candidate", "problem_id", "candidate_email"),
+        # Who was introduced at a member's confirmed address, for their dashboard (docs/performance.md).
+        Index("ix_introductions_candidate_email", "candidate_email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)

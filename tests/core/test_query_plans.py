@@ -11,6 +11,7 @@ from marketplace.db import db, utcnow
 from marketplace.jobs import service as jobs
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import PAGE_SIZE, SORTS, public_filter
+from marketplace.referrals import read_models
 from tests import builders as build
 
 
@@ -65,3 +66,31 @@ def test_a_worker_claims_a_job_from_the_index_whatever_the_backlog(app, session)
                 assert "ix_jobs_due" in plan and "Bitmap" not in plan, plan
                 if query is pending:  # Read in run_after order; only equal times are sorted by id.
                     assert not re.search(r"->\s+Sort\s", plan), plan
+
+
+def test_each_list_of_the_dashboard_reads_an_index_not_the_whole_table(app, session, world):
+    """A confirmed member's dashboard also lists what was sent or introduced to their address:
+    without an index on those addresses, each visit read every referral and every introduction
+    (5 ms at 20,000 referrals on PostgreSQL, and growing with the marketplace)."""
+    member = world.ann
+    parameters = {"member_id": member.id, "address": member.email}
+    lists = {
+        "ix_referrals_recipient_email": read_models._RECEIVED[True],
+        "ix_referrals_sender_id": read_models._SENT,
+        "ix_referrals_holder_id": read_models._PLACES,
+        "ix_introductions_introducer_id": read_models._INTRODUCTIONS_MADE,
+        "ix_introductions_candidate_email": read_models._INTRODUCTIONS_RECEIVED[True],
+    }
+    engine = db.engine
+    for index, statement in lists.items():
+        sql = str(
+            statement.params(**parameters).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                plan = " | ".join(row[-1] for row in connection.execute(text("EXPLAIN QUERY PLAN " + sql)))
+                assert not re.search(r"\bSCAN (referrals|introductions)\b", plan), plan
+            else:
+                connection.execute(text("SET enable_seqscan = off"))  # small tables would be read whole
+                plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
+            assert index in plan, plan
