@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 
 from marketplace.db import db, utcnow
 from marketplace.jobs import service as jobs
+from marketplace.ledger import accounts as ledger_accounts
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import PAGE_SIZE, SORTS, public_filter
 from marketplace.referrals import read_models
@@ -94,3 +95,20 @@ def test_each_list_of_the_dashboard_reads_an_index_not_the_whole_table(app, sess
                 connection.execute(text("SET enable_seqscan = off"))  # small tables would be read whole
                 plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
             assert index in plan, plan
+
+
+def test_the_earnings_page_finds_the_members_accounts_by_their_codes(app, session, world):
+    """The earnings statement reads the member's five accounts through the unique index on their
+    codes: a prefix match on the code read every account of the ledger."""
+    query = ledger_accounts._member_entries(world.ann.id)
+    engine = db.engine
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            plan = " | ".join(row[-1] for row in connection.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            assert "SEARCH ledger_accounts USING COVERING INDEX" in plan and "(code=?)" in plan, plan
+            assert not re.search(r"\bSCAN ledger_accounts\b", plan), plan
+        else:
+            connection.execute(text("SET enable_seqscan = off"))  # small tables would be read whole
+            plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
+            assert "uq_ledger_accounts_code" in plan, plan
