@@ -4,7 +4,7 @@ and escrow")."""
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import DDL, JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, event, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Company, Skill, User
@@ -81,3 +81,20 @@ class Problem(Base):
     @property
     def is_open(self) -> bool:
         return self.status == ProblemStatus.OPEN
+
+
+# The board's text search matches a substring of the title or the description, lower-cased
+# (``problems.service._board_select``). On PostgreSQL a trigram index on each makes that a
+# lookup instead of reading every problem (docs/performance.md, "Indexes and rendering"); SQLite
+# has no such index and reads them all, which the embedded engine's sizes allow. The extension
+# comes with the table wherever the schema is made from the models (tests, benchmarks).
+event.listen(
+    Problem.__table__, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql")
+)
+for _column in ("title", "description"):
+    Index(
+        f"ix_problems_{_column}_trigrams",
+        func.lower(Problem.__table__.c[_column]).label(f"{_column}_lower"),
+        postgresql_using="gin",
+        postgresql_ops={f"{_column}_lower": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")

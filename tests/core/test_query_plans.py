@@ -11,7 +11,7 @@ from marketplace.db import db, utcnow
 from marketplace.jobs import service as jobs
 from marketplace.ledger import accounts as ledger_accounts
 from marketplace.problems.models import Problem, ProblemStatus
-from marketplace.problems.service import PAGE_SIZE, SORTS, public_filter
+from marketplace.problems.service import PAGE_SIZE, SORTS, BoardQuery, _board_select, public_filter
 from marketplace.referrals import read_models
 from tests import builders as build
 
@@ -112,3 +112,33 @@ def test_the_earnings_page_finds_the_members_accounts_by_their_codes(app, sessio
             connection.execute(text("SET enable_seqscan = off"))  # small tables would be read whole
             plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
             assert "uq_ledger_accounts_code" in plan, plan
+
+
+def test_a_text_search_of_the_board_reads_the_trigram_indexes_on_postgresql(app, session, world):
+    """The search matches a substring of a problem's title or description: on PostgreSQL the
+    trigram indexes find the matches among 2,000 open problems; without them every problem was
+    read (on SQLite it still is)."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no trigram index; its board search reads every problem")
+    build.problem(session, world.owner, world.company.id, "open", title="Fix our Postgres replication lag")
+    session.commit()
+    columns = [c.name for c in Problem.__table__.columns if c.name not in ("id", "title", "description")]
+    copied = ", ".join(columns)
+    with engine.begin() as connection:  # 2,000 other open problems, none about replication
+        connection.execute(
+            text(
+                f"INSERT INTO problems (title, description, {copied}) "
+                f"SELECT 'Problem ' || n, repeat(md5(n::text), 8), {copied} "
+                "FROM problems, generate_series(1, 2000) AS n"
+            )
+        )
+    # What autovacuum does in time: moves the new rows out of the GIN indexes' pending lists.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE problems"))
+    query = _board_select(BoardQuery(q="replication"), public_filter()).with_only_columns(Problem.id)
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as connection:
+        plan = " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
+    assert "ix_problems_title_trigrams" in plan and "ix_problems_description_trigrams" in plan, plan
+    assert "Seq Scan on problems" not in plan, plan
