@@ -75,3 +75,10 @@ def test_a_password_is_never_written_back_into_the_page(browser, world):
     assert page.status_code in (200, 401)
     field = re.search(r'<input class="form-control[^"]*" id="password"[^>]*>', page.text)
     assert field and "value=" not in field.group(0) and "not-her-password" not in page.text
+
+
+def test_a_checkbox_label_and_its_description_read_as_two_phrases(browser, world):
+    """The description follows the label on the same line: without white space between them a
+    browser runs the two together ("chainsIf unticked")."""
+    page = logged_in(browser, world.ann).get("/profile")
+    assert re.search(r"Show my name on referral chains</label>\s+<small", page.text), page.text
