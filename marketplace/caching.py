@@ -120,7 +120,7 @@ class VisitorFastPath:
         self.engine = app.extensions["database"].engine
         # On PostgreSQL the stamp is read with no transaction around it, saving the BEGIN and
         # ROLLBACK round trips; SQLite has no round trips to save, only the switch's own cost.
-        self.stamp_options = {"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql" else {}
+        self.autocommit_stamp = self.engine.dialect.name == "postgresql"
         self.cache: BaseCache = app.extensions["cache"][page_cache]
         self.personal_cookies = (
             app.config.get("SESSION_COOKIE_NAME", "session"),
@@ -132,7 +132,9 @@ class VisitorFastPath:
         if read_stamp is None:
             return self.wsgi_app(environ, start_response)
         with self.engine.connect() as connection:
-            stamp = read_stamp(connection.execution_options(**self.stamp_options))
+            if self.autocommit_stamp:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            stamp = read_stamp(connection)
         etag = visitor_etag(stamp, Request(environ).full_path)
         kept = self.cache.get(f"response:{etag}")
         if kept is None:

@@ -121,8 +121,8 @@ class Prepared:
     SQLite takes to run it. The statements every settlement runs go through this instead: the
     SQL and the column types' conversions still come from SQLAlchemy, only the bookkeeping is
     skipped (measured in docs/performance.md, "Settlement"). Every parameter must be a named
-    ``bindparam`` (no expanding IN lists); results are plain DBAPI rows. Take the connection
-    from ``connection_of(session)``.
+    ``bindparam`` (no expanding IN lists); results are plain DBAPI rows, except ``first``'s,
+    converted by each column's type. Take the connection from ``connection_of(session)``.
     """
 
     def __init__(self, statement: ClauseElement):
@@ -138,11 +138,13 @@ class Prepared:
             fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
             names = compiled.positiontup or list(compiled.binds)
             plan = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
-            self._compiled[dialect.name] = (compiled.string, bool(compiled.positiontup), fixed, plan)
+            columns = getattr(self.statement, "selected_columns", ())
+            results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+            self._compiled[dialect.name] = (compiled.string, bool(compiled.positiontup), fixed, plan, results)
         return self._compiled[dialect.name]
 
     def _run(self, connection: Connection, params: dict | list[dict]) -> tuple[int, Sequence[Any]]:
-        sql, positional, fixed, plan = self._compile(connection.dialect)
+        sql, positional, fixed, plan, _ = self._compile(connection.dialect)
 
         def bind(given: dict) -> Any:
             values = fixed | given if fixed else given
@@ -173,6 +175,15 @@ class Prepared:
 
     def fetchall(self, connection: Connection, params: dict) -> Sequence[tuple]:
         return self._run(connection, params)[1]
+
+    def first(self, connection: Connection, params: dict) -> tuple | None:
+        """The first row, its values converted as SQLAlchemy would (an aware ``datetime`` from
+        SQLite's text, an enum from its value), or None when there is none."""
+        rows = self._run(connection, params)[1]
+        if not rows:
+            return None
+        results = self._compile(connection.dialect)[4]
+        return tuple([convert(value) if convert else value for convert, value in zip(results, rows[0], strict=True)])
 
 
 def connection_of(session: Session) -> Connection:

@@ -144,11 +144,14 @@ def referral_by_token(session: Session, token: str) -> Referral:
     return referral
 
 
-# Built once: it is read on every visitor's request for a landing page.
-_LANDING_CHANGE = select(
-    problems.LAST_CHANGE.scalar_subquery(),
-    select(func.max(Referral.updated_at)).scalar_subquery(),
-    select(func.max(User.updated_at)).scalar_subquery(),
+# Built once and run straight on the DBAPI cursor: it is read on every visitor's request for a
+# landing page, most of them answered from the cache with this the only statement.
+_LANDING_CHANGE = Prepared(
+    select(
+        problems.LAST_CHANGE.scalar_subquery(),
+        select(func.max(Referral.updated_at)).scalar_subquery(),
+        select(func.max(User.updated_at)).scalar_subquery(),
+    )
 )
 
 
@@ -158,7 +161,8 @@ def last_change(bind: Session | Connection) -> tuple[datetime | None, ...]:
     state, and the names and anonymity of the people on its chain. Every write to a problem, a
     referral or a member moves its ``updated_at`` (the ORM's ``onupdate`` covers the guarded
     ``UPDATE``s of claims and expiries too), so the stamp moves with any of them."""
-    return tuple(bind.execute(_LANDING_CHANGE).one())
+    connection = connection_of(bind) if isinstance(bind, Session) else bind
+    return _LANDING_CHANGE.first(connection, {}) or (None, None, None)
 
 
 # Forwarding and claiming -----------------------------------------------------------------------

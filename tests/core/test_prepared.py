@@ -65,3 +65,15 @@ def test_executemany_and_a_driver_error_surface_as_sqlalchemy_errors(session):
     )
     with pytest.raises(DBAPIError):
         insert.execute(connection_of(session), {"code": "platform:fees", "created_at": now})  # unique
+
+
+def test_first_converts_each_value_as_the_orm_reads_it(session):
+    """The version stamps of cached pages are read this way: an aware UTC datetime on both
+    engines (SQLite returns text), an enum from its value, and None for no row."""
+    moment = datetime(2026, 12, 5, 9, 30, 15, 123456, tzinfo=UTC)
+    session.add(Job(kind="test.first", idempotency_key="first:1", payload={}, run_after=moment, created_at=moment))
+    session.flush()
+    newest = Prepared(select(func.max(Job.created_at), Job.status).where(Job.kind == bindparam("kind")).group_by(Job.status))
+
+    assert newest.first(connection_of(session), {"kind": "test.first"}) == (moment, JobStatus.PENDING)
+    assert newest.first(connection_of(session), {"kind": "none of these"}) is None
