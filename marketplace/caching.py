@@ -18,7 +18,7 @@ first such request: it reads the stamp and the cache and nothing else, which is 
 cached page cost little more than the smallest Flask route.
 
 Nothing a logged-in member sees is cached or stored by a shared cache: their requests skip both
-layers, and ``private_by_default`` marks every other response ``private, no-cache``. A visitor
+layers, and ``PRIVATE_BY_DEFAULT`` marks every other response ``private, no-cache``. A visitor
 with a message waiting (a flash after logging out, say) is not served from the cache either, so
 the message is shown once and never stored.
 """
@@ -185,7 +185,6 @@ class VisitorFastPath:
         return [body]
 
 
-def private_by_default(response: Response) -> Response:
-    """Every response not marked cacheable above is for one person: never in a shared cache."""
-    response.headers.setdefault("Cache-Control", "private, no-cache")
-    return response
+# Every response not marked cacheable above is for one person: never in a shared cache. The
+# app's ``security_headers`` adds it to each response that does not set its own Cache-Control.
+PRIVATE_BY_DEFAULT = ("Cache-Control", "private, no-cache")

@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from marketplace import origin
 from marketplace.accounts.service import user_for_session
-from marketplace.caching import VisitorFastPath, private_by_default
+from marketplace.caching import PRIVATE_BY_DEFAULT, VisitorFastPath
 from marketplace.config import settings_of
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, TooManyRequests
@@ -32,6 +32,19 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self' http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'self'"
 )
+
+
+def security_headers_of(*, secure: bool) -> tuple[tuple[str, str], ...]:
+    """What every response carries unless its view says otherwise; over HTTPS, HSTS as well."""
+    headers = (
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        PRIVATE_BY_DEFAULT,
+    )
+    return (*headers, ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) if secure else headers
 
 
 def wants_json() -> bool:
@@ -136,16 +149,14 @@ def init_app(app: Flask) -> None:
             raise error
         return error_response(500, "internal", "Something went wrong on our side; nothing was changed.")
 
+    default_headers = security_headers_of(secure=settings_of(app).session_cookie_secure)
+
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        private_by_default(response)
-        if settings_of(app).session_cookie_secure:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        """Each of ``default_headers`` the view did not set itself. The response's headers are
+        read once: ``Headers.setdefault`` scans them three times per header, on every request."""
+        present = {name.lower() for name, _ in response.headers}
+        response.headers.extend([(name, value) for name, value in default_headers if name.lower() not in present])
         return response
 
     @app.context_processor

@@ -583,6 +583,23 @@ def test_security_headers_on_pages_and_api_responses(client, url):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert len(response.headers.getlist("Content-Security-Policy")) == 1
+    assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
+
+
+@pytest.mark.parametrize("app_overrides", [{"FRAUD_SCREENING": False, "SESSION_COOKIE_SECURE": True}])
+def test_over_https_every_response_asks_browsers_to_stay_on_https(client):
+    response = client.get("/login")
+
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_a_header_the_view_set_is_kept_over_the_default(client, open_problem):
+    """A visitor's cached page says any cache may keep it; every other response says none may."""
+    open_problem()
+
+    assert client.get("/problems").headers.getlist("Cache-Control") == ["public, no-cache"]
+    assert client.get("/login").headers.getlist("Cache-Control") == ["private, no-cache"]
 
 
 @pytest.mark.parametrize("secret", ["reset", "invitation", "confirmation"])
