@@ -16,8 +16,8 @@ from marketplace.extensions import (
     csrf,
     database,
     init_login_throttle,
+    init_rate_limits,
     init_reach_graph,
-    limiter,
     login_manager,
     page_cache,
 )
@@ -95,7 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     bootstrap.init_app(app)
-    limiter.init_app(app)
+    init_rate_limits(app)
     page_cache.init_app(app)
     init_reach_graph(app)
     init_login_throttle(app)

@@ -536,6 +536,23 @@ def test_fourth_login_post_within_a_minute_is_429(limited_app):
 
     assert statuses == [200, 200, 200, 429]
     assert person.get("/login").status_code == 200, "only POSTs are limited"
+    assert person.get("/problems").status_code == 200, "a view without a limit is never refused"
+
+
+@pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
+def test_a_limit_for_every_view_at_once_is_refused_at_start(setting, database_url, tmp_path):
+    """Limits are checked by the views that carry them (``marketplace.extensions``): a default
+    limit would never be checked, so the app refuses to start with one."""
+    with pytest.raises(RuntimeError, match=setting):
+        create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": database_url,
+                "SECRET_KEY": "test-secret",
+                "INSTANCE_PATH": str(tmp_path / "instance"),
+                setting: "100 per minute",
+            }
+        )
 
 
 def test_fourth_api_signup_within_a_minute_is_429_json(limited_app):
