@@ -33,6 +33,7 @@ from cachelib import BaseCache
 from flask import Flask, Response, make_response, request, session
 from flask_login import current_user
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_etags, quote_etag
@@ -117,10 +118,8 @@ class VisitorFastPath:
         self.wsgi_app = wsgi_app
         self.url_map = app.url_map
         self.view_functions = app.view_functions
-        self.engine = app.extensions["database"].engine
-        # On PostgreSQL the stamp is read with no transaction around it, saving the BEGIN and
-        # ROLLBACK round trips; SQLite has no round trips to save, only the switch's own cost.
-        self.autocommit_stamp = self.engine.dialect.name == "postgresql"
+        # The stamp is read with no transaction around it and no ping before it (``Database``).
+        self.engine = app.extensions["database"].autocommit_engine
         self.cache: BaseCache = app.extensions["cache"][page_cache]
         self.personal_cookies = (
             app.config.get("SESSION_COOKIE_NAME", "session"),
@@ -131,10 +130,13 @@ class VisitorFastPath:
         read_stamp = self._stamp_reader(environ)
         if read_stamp is None:
             return self.wsgi_app(environ, start_response)
-        with self.engine.connect() as connection:
-            if self.autocommit_stamp:
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-            stamp = read_stamp(connection)
+        try:
+            with self.engine.connect() as connection:
+                stamp = read_stamp(connection)
+        except DBAPIError:
+            # A connection the database closed (a restart, an idle timeout), now replaced in the
+            # pool: the app, whose engine checks each connection first, answers this one.
+            return self.wsgi_app(environ, start_response)
         etag = visitor_etag(stamp, Request(environ).full_path)
         kept = self.cache.get(f"response:{etag}")
         if kept is None:

@@ -298,7 +298,7 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        return create_engine(url, **{"pool_pre_ping": True, **kwargs})
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -338,6 +338,7 @@ class Database:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
+        self.autocommit_engine: Engine | None = None
         self.session_factory = sessionmaker(expire_on_commit=False)
         self._scoped = scoped_session(self.session_factory, scopefunc=_current_scope)
 
@@ -349,8 +350,24 @@ class Database:
         """Close the current scope's session, rolling back what it did not commit."""
         self._scoped.remove()
 
+    def dispose(self) -> None:
+        """Close every pooled connection of both engines."""
+        for engine in (self.engine, self.autocommit_engine):
+            if engine is not None:
+                engine.dispose()
+
     def init_app(self, app: Flask) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
+        # For a read that needs no transaction (a cached page's version stamp, docs/performance.md,
+        # "Caching"): on PostgreSQL, connections kept in autocommit and not pinged before each use,
+        # one round trip where the main engine's ping and the switch to autocommit took four. A
+        # connection the server has closed fails its next use; the caller must then fall back to
+        # the main engine. SQLite has no round trips to save: the same engine.
+        self.autocommit_engine = (
+            self.engine
+            if self.engine.dialect.name == "sqlite"
+            else make_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+        )
         self.session_factory.configure(bind=self.engine)
         app.extensions["database"] = self
 

@@ -110,7 +110,7 @@ def app(database_url, tmp_path, app_overrides):
     # ``db.session`` outside any context (a session of its own, scoped to the test's thread).
     yield app
     db.remove()
-    db.engine.dispose()
+    db.dispose()
 
 
 @pytest.fixture

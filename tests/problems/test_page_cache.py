@@ -1,13 +1,16 @@
 """Visitors' pages come from a cache that is never stale, and nothing of a logged-in member's
 is ever cached or marked storable by a shared cache (marketplace/caching.py)."""
 
+import os
 from contextlib import contextmanager
 
 import pytest
 from flask import request_started
 from redis import Redis
+from sqlalchemy import text
 
 from marketplace.accounts import service as accounts
+from marketplace.db import db
 from marketplace.referrals import chains
 from marketplace.workflows import funding
 from tests import builders as build
@@ -122,6 +125,31 @@ def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, cl
     assert again.status_code == 200 and again.data == first.data
     assert {k: v for k, v in again.headers.items()} == {k: v for k, v in first.headers.items()}
     assert unchanged.status_code == 304 and unchanged.data == b"" and unchanged.headers["ETag"] == first.headers["ETag"]
+
+
+@pytest.mark.skipif(
+    "postgresql" not in os.environ.get("TEST_DATABASE_URL", ""), reason="SQLite has no connection to close"
+)
+def test_a_visitor_is_answered_when_the_database_closed_the_fast_paths_connection(app, client, problem):
+    """The fast path's connections are not pinged before each use (``Database.autocommit_engine``):
+    one the server closed fails, and that request is answered through the app instead."""
+    first = client.get("/problems")
+    client.get("/problems")  # the fast path's pool now holds a connection
+    with db.engine.connect() as connection:  # as a restart of the database would
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+
+    with requests_started(app) as started:
+        closed = client.get("/problems")
+        again = client.get("/problems")
+
+    assert closed.status_code == 200 and closed.data == first.data
+    assert again.status_code == 200 and again.data == first.data
+    assert started == [app], "the first through the app, the next from the fast path again"
 
 
 def test_a_visitor_with_a_session_cookie_still_gets_the_cached_body_through_the_app(app, client, problem):
