@@ -50,6 +50,8 @@ def init_rate_limits(app: Flask) -> None:
             raise RuntimeError(f"{key} is not supported: put the limit on each view it is for.")
     limiter.init_app(app)
     app.before_request(_mark_view_phase)
+
+
 # Rendered pages for visitors who are not logged in (``marketplace.caching``): SimpleCache in each
 # process by default, Redis when CACHE_URL is set.
 page_cache = Cache()

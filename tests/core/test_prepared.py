@@ -73,7 +73,9 @@ def test_first_converts_each_value_as_the_orm_reads_it(session):
     moment = datetime(2026, 12, 5, 9, 30, 15, 123456, tzinfo=UTC)
     session.add(Job(kind="test.first", idempotency_key="first:1", payload={}, run_after=moment, created_at=moment))
     session.flush()
-    newest = Prepared(select(func.max(Job.created_at), Job.status).where(Job.kind == bindparam("kind")).group_by(Job.status))
+    newest = Prepared(
+        select(func.max(Job.created_at), Job.status).where(Job.kind == bindparam("kind")).group_by(Job.status)
+    )
 
     assert newest.first(connection_of(session), {"kind": "test.first"}) == (moment, JobStatus.PENDING)
     assert newest.first(connection_of(session), {"kind": "none of these"}) is None
