@@ -360,10 +360,18 @@ def free_port(low: int, high: int) -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
+# Every client here sends this, as a browser sends its own on every request. Flask-Login keeps a
+# digest of the address and User-Agent a session logged in from; a request from another one
+# marks the session no longer fresh, which rewrites its cookie on every request of a client
+# that never stores the new cookie (wrk), a cost no member's browser pays.
+USER_AGENT = "bench/http.py"
+
+
 def log_in(server: Server, email: str) -> str:
     """The session cookie a browser holds after the real login form (GET the form, POST it)."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
     form = opener.open(server.url("/login")).read().decode()
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form) or re.search(
         r'value="([^"]+)"[^>]*name="csrf_token"', form
@@ -428,7 +436,7 @@ def _ms(value: str) -> float:
 
 
 def wrk(binary: str, url: str, cookie: str, seconds: float, connections: int = 4) -> Measure:
-    command = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    command = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"User-Agent: {USER_AGENT}", url]
     if cookie:
         command[1:1] = ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -451,7 +459,7 @@ def fixed_rate(port: int, path: str, cookie: str, rate: float, seconds: float, t
     ends, as wrk does (gunicorn's sync worker waits for the client to close before it takes the
     next request, so a client slow to close would throttle the server). A request that starts
     late because every thread was busy is still timed from when it was due."""
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: {USER_AGENT}\r\nConnection: close\r\n"
     if cookie:
         request += f"Cookie: {cookie}\r\n"
     payload = (request + "\r\n").encode()
@@ -520,12 +528,13 @@ def targets_for(fixture: Fixture, cookie: str) -> list[Target]:
 
 
 def check_ok(server: Server, target: Target) -> None:
-    request = urllib.request.Request(
-        server.url(target.path), headers={"Cookie": target.cookie} if target.cookie else {}
-    )
+    headers = {"User-Agent": USER_AGENT} | ({"Cookie": target.cookie} if target.cookie else {})
+    request = urllib.request.Request(server.url(target.path), headers=headers)
     with urllib.request.urlopen(request) as response:
         if response.status != 200 or response.url != server.url(target.path):
             raise RuntimeError(f"{target.name}: {response.status} at {response.url}")
+        if target.cookie and response.headers.get("Set-Cookie"):
+            raise RuntimeError(f"{target.name}: the session cookie is rewritten on each request (see USER_AGENT)")
 
 
 def run_engine(label: str, database_url: str, args, wrk_binary: str) -> Results:
