@@ -31,10 +31,6 @@ def plan_of(query, *, sequential_scans: bool = False) -> str:
         return " | ".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
 
 
-def is_sqlite() -> bool:
-    return db.engine.dialect.name == "sqlite"
-
-
 @pytest.mark.parametrize("sort", sorted(SORTS))
 def test_each_board_sort_reads_its_index_without_sorting(sort, app, session, world):
     """The board's page query as an anonymous visitor runs it (``problems.service.board``)."""
@@ -47,7 +43,7 @@ def test_each_board_sort_reads_its_index_without_sorting(sort, app, session, wor
         .limit(PAGE_SIZE)
     )
     plan = plan_of(query)
-    if is_sqlite():
+    if db.is_sqlite:
         assert f"INDEX ix_problems_board_{sort}" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
     else:
@@ -62,13 +58,13 @@ def test_a_worker_claims_a_job_from_the_index_whatever_the_backlog(app, session)
     for number in range(300):
         jobs.enqueue(session, "email.send", f"backlog:{number}")
     session.commit()
-    if not is_sqlite():
+    if not db.is_sqlite:
         with db.engine.begin() as connection:
             connection.execute(text("ANALYZE jobs"))  # the planner must know the backlog's size
-    expired, pending = jobs.claim_queries(utcnow(), postgres=not is_sqlite())
+    expired, pending = jobs.claim_queries(utcnow(), postgres=not db.is_sqlite)
     for query in (expired, pending):
         plan = plan_of(query)
-        if is_sqlite():
+        if db.is_sqlite:
             assert "USING INDEX ix_jobs_due" in plan, plan
         else:
             assert "ix_jobs_due" in plan and "Bitmap" not in plan, plan
@@ -99,7 +95,7 @@ def test_the_earnings_page_finds_the_members_accounts_by_their_codes(app, sessio
     """The earnings statement reads the member's five accounts through the unique index on their
     codes: a prefix match on the code read every account of the ledger."""
     plan = plan_of(ledger_accounts._member_entries(world.ann.id))
-    if is_sqlite():  # SQLite names the index of a column's UNIQUE after the table
+    if db.is_sqlite:  # SQLite names the index of a column's UNIQUE after the table
         assert "SEARCH ledger_accounts USING COVERING INDEX" in plan and "(code=?)" in plan, plan
         assert not re.search(r"\bSCAN ledger_accounts\b", plan), plan
     else:
@@ -110,7 +106,7 @@ def test_a_text_search_of_the_board_reads_the_trigram_indexes_on_postgresql(app,
     """The search matches a substring of a problem's title or description: on PostgreSQL the
     trigram indexes find the matches among 2,000 open problems; without them every problem was
     read (on SQLite it still is)."""
-    if is_sqlite():
+    if db.is_sqlite:
         pytest.skip("SQLite has no trigram index; its board search reads every problem")
     build.problem(session, world.owner, world.company.id, "open", title="Fix our Postgres replication lag")
     session.commit()

@@ -1,7 +1,6 @@
 """Visitors' pages come from a cache that is never stale, and nothing of a logged-in member's
 is ever cached or marked storable by a shared cache (marketplace/caching.py)."""
 
-import os
 from contextlib import contextmanager
 
 import pytest
@@ -14,6 +13,7 @@ from marketplace.db import db
 from marketplace.referrals import chains
 from marketplace.workflows import funding
 from tests import builders as build
+from tests.conftest import POSTGRES
 from tests.statements import statements
 
 WEB_PAGES = ["/", "/problems", "/problems?sort=bounty", "/problems/{id}"]
@@ -127,9 +127,7 @@ def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, cl
     assert unchanged.status_code == 304 and unchanged.data == b"" and unchanged.headers["ETag"] == first.headers["ETag"]
 
 
-@pytest.mark.skipif(
-    "postgresql" not in os.environ.get("TEST_DATABASE_URL", ""), reason="SQLite has no connection to close"
-)
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
 def test_a_visitor_is_answered_when_the_database_closed_the_fast_paths_connection(app, client, problem):
     """The fast path's connections are not pinged before each use (``Database.autocommit_engine``):
     one the server closed fails, and that request is answered through the app instead."""
