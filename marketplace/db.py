@@ -186,11 +186,14 @@ class Prepared:
         return tuple([convert(value) if convert else value for convert, value in zip(results, rows[0], strict=True)])
 
 
-def connection_of(session: Session) -> Connection:
+def connection_of(bind: Session | Connection) -> Connection:
     """The session's connection, after writing its pending changes (as ``session.execute``
-    would), for running ``Prepared`` statements in the session's transaction."""
-    session.flush()
-    return session.connection()
+    would), for running ``Prepared`` statements in the session's transaction; a connection
+    given instead is its own (the visitors' fast path reads its stamp on one of its own)."""
+    if isinstance(bind, Connection):
+        return bind
+    bind.flush()
+    return bind.connection()
 
 
 def insert_of(table: Table, *columns: str) -> Prepared:

@@ -258,8 +258,7 @@ def last_change(bind: Session | Connection) -> datetime | None:
     """When any problem last changed: every write to a problem sets its ``updated_at`` (the
     ORM's ``onupdate``, and ``transition`` for guarded updates), so this stamp moves whenever
     anything a visitor's page shows of problems does (docs/performance.md, "Caching")."""
-    connection = connection_of(bind) if isinstance(bind, Session) else bind
-    (newest,) = _LAST_CHANGE.first(connection, {}) or (None,)
+    (newest,) = _LAST_CHANGE.first(connection_of(bind), {}) or (None,)
     return newest
 
 

@@ -161,8 +161,7 @@ def last_change(bind: Session | Connection) -> tuple[datetime | None, ...]:
     state, and the names and anonymity of the people on its chain. Every write to a problem, a
     referral or a member moves its ``updated_at`` (the ORM's ``onupdate`` covers the guarded
     ``UPDATE``s of claims and expiries too), so the stamp moves with any of them."""
-    connection = connection_of(bind) if isinstance(bind, Session) else bind
-    return _LANDING_CHANGE.first(connection, {}) or (None, None, None)
+    return _LANDING_CHANGE.first(connection_of(bind), {}) or (None, None, None)
 
 
 # Forwarding and claiming -----------------------------------------------------------------------
