@@ -9,6 +9,7 @@ and never wait, since WAL readers do not block. PostgreSQL uses row locks and gu
 import enum
 import functools
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -128,6 +129,7 @@ class Prepared:
     def __init__(self, statement: ClauseElement):
         self.statement = statement
         self._compiled: dict[str, tuple] = {}
+        self._row_type: type | None = None
 
     def _compile(self, dialect: Dialect) -> tuple:
         if dialect.name not in self._compiled:
@@ -184,6 +186,22 @@ class Prepared:
             return None
         results = self._compile(connection.dialect)[4]
         return tuple([convert(value) if convert else value for convert, value in zip(results, rows[0], strict=True)])
+
+    def all(self, connection: Connection, params: dict) -> list[Any]:
+        """Every row, each value converted as ``first`` converts it, as named tuples whose
+        fields are the statement's column names (``row.title``), as a ``Row`` reads."""
+        rows = self._run(connection, params)[1]
+        results = self._compile(connection.dialect)[4]
+        if self._row_type is None:
+            # A column without a name (an unlabelled expression) is named by its position, ``_1``.
+            self._row_type = namedtuple("Row", self.statement.selected_columns.keys(), rename=True)  # type: ignore[attr-defined]
+        make = self._row_type._make
+        if not any(results):
+            return [make(row) for row in rows]
+        return [
+            make([convert(value) if convert else value for convert, value in zip(results, row, strict=True)])
+            for row in rows
+        ]
 
 
 def connection_of(bind: Session | Connection) -> Connection:

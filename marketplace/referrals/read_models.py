@@ -5,13 +5,14 @@ Names follow each member's privacy choice (``referrals.appearance``).
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Integer, Row, Select, String, bindparam, or_, select
+from sqlalchemy import Integer, String, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
-from marketplace.db import connection_of
+from marketplace.db import Prepared, connection_of
 from marketplace.errors import NotFound
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import appearance, introductions, records, visibility
@@ -169,17 +170,17 @@ def awaiting_decision(session: Session, company_id: int, limit: int = 50) -> lis
 
 @dataclass
 class Dashboard:
-    """Plain rows of the columns each list shows, not mapped objects: loading up to 500 rows as
-    referrals with their problem and people cost about seven times as much as reading the columns
-    (docs/performance.md, "What limits them")."""
+    """Plain rows of the columns each list shows, named tuples (``row.title``), not mapped
+    objects: loading up to 500 rows as referrals with their problem and people cost about seven
+    times as much as reading the columns (docs/performance.md, "What limits them")."""
 
     # Referrals sent to the member that are not their place: a received referral they joined is
     # one of their ``places`` already, shown there with who sent it, not twice.
-    received: Sequence[Row]
-    sent: Sequence[Row]
-    places: Sequence[Row]
-    introductions_made: Sequence[Row]
-    introductions_received: Sequence[Row]
+    received: Sequence[Any]
+    sent: Sequence[Any]
+    places: Sequence[Any]
+    introductions_made: Sequence[Any]
+    introductions_received: Sequence[Any]
 
 
 DASHBOARD_LIST_LIMIT = 100
@@ -239,37 +240,36 @@ _INTRODUCED_TO_THEM = {
 }
 # Built once, by whether the member's address is verified: the dashboard is a member's home page.
 _RECEIVED = {
-    verified: _REFERRAL_ROWS.where(
-        sent_to_them,
-        Referral.sender_id.is_not(None),
-        or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
+    verified: Prepared(
+        _REFERRAL_ROWS.where(
+            sent_to_them,
+            Referral.sender_id.is_not(None),
+            or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
+        )
     )
     for verified, sent_to_them in _SENT_TO_THEM.items()
 }
-_SENT = _REFERRAL_ROWS.where(Referral.sender_id == _MEMBER)
-_PLACES = _REFERRAL_ROWS.where(Referral.holder_id == _MEMBER)
-_INTRODUCTIONS_MADE = _INTRODUCTION_ROWS.where(Introduction.introducer_id == _MEMBER)
+_SENT = Prepared(_REFERRAL_ROWS.where(Referral.sender_id == _MEMBER))
+_PLACES = Prepared(_REFERRAL_ROWS.where(Referral.holder_id == _MEMBER))
+_INTRODUCTIONS_MADE = Prepared(_INTRODUCTION_ROWS.where(Introduction.introducer_id == _MEMBER))
 _INTRODUCTIONS_RECEIVED = {
-    verified: _INTRODUCTION_ROWS.where(introduced_to_them, Introduction.introducer_id != _MEMBER)
+    verified: Prepared(_INTRODUCTION_ROWS.where(introduced_to_them, Introduction.introducer_id != _MEMBER))
     for verified, introduced_to_them in _INTRODUCED_TO_THEM.items()
 }
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
     """What the member holds, sent and received, newest first, one statement per list. The lists
-    are plain rows, so they run on the session's connection: ``Session.execute`` would pass them
-    through the ORM's result machinery for nothing, a third of each statement's cost here."""
+    are plain rows, so they run as ``Prepared`` statements on the session's connection: through
+    SQLAlchemy's execution, its bookkeeping cost more than running them (docs/performance.md,
+    "Instructions per request")."""
     verified = bool(user.email_verified)
     parameters = {"member_id": user.id, "address": user.email}
     connection = connection_of(session)
-
-    def rows(statement: Select) -> Sequence[Row]:
-        return connection.execute(statement, parameters).all()
-
     return Dashboard(
-        received=rows(_RECEIVED[verified]),
-        sent=rows(_SENT),
-        places=rows(_PLACES),
-        introductions_made=rows(_INTRODUCTIONS_MADE),
-        introductions_received=rows(_INTRODUCTIONS_RECEIVED[verified]),
+        received=_RECEIVED[verified].all(connection, parameters),
+        sent=_SENT.all(connection, parameters),
+        places=_PLACES.all(connection, parameters),
+        introductions_made=_INTRODUCTIONS_MADE.all(connection, parameters),
+        introductions_received=_INTRODUCTIONS_RECEIVED[verified].all(connection, parameters),
     )

@@ -79,3 +79,27 @@ def test_first_converts_each_value_as_the_orm_reads_it(session):
 
     assert newest.first(connection_of(session), {"kind": "test.first"}) == (moment, JobStatus.PENDING)
     assert newest.first(connection_of(session), {"kind": "none of these"}) is None
+
+
+def test_all_gives_named_rows_converted_as_the_orm_reads_them(session):
+    """The dashboard's lists and the navigation are read this way: each row a named tuple whose
+    values went through their column's type, as ``Session.execute`` would give them."""
+    moment = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
+    for number in (1, 2):
+        session.add(
+            Job(kind="test.all", idempotency_key=f"all:{number}", payload={}, run_after=moment, created_at=moment)
+        )
+    session.flush()
+    jobs = Prepared(
+        select(Job.idempotency_key, Job.status, Job.created_at.label("since"))
+        .where(Job.kind == bindparam("kind"))
+        .order_by(Job.idempotency_key)
+    )
+
+    rows = jobs.all(connection_of(session), {"kind": "test.all"})
+
+    assert [(row.idempotency_key, row.status, row.since) for row in rows] == [
+        ("all:1", JobStatus.PENDING, moment),
+        ("all:2", JobStatus.PENDING, moment),
+    ]
+    assert jobs.all(connection_of(session), {"kind": "nothing"}) == []

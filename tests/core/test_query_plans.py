@@ -86,7 +86,7 @@ def test_each_list_of_the_dashboard_reads_an_index_not_the_whole_table(app, sess
         "ix_introductions_candidate_email": read_models._INTRODUCTIONS_RECEIVED[True],
     }
     for index, statement in lists.items():
-        plan = plan_of(statement.params(**parameters))
+        plan = plan_of(statement.statement.params(**parameters))
         assert index in plan, plan
         assert not re.search(r"\bSCAN (referrals|introductions)\b", plan), plan
 
