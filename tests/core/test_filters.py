@@ -1,10 +1,12 @@
-"""The template filters that are memoised give each input its own answer
-(marketplace/web/filters.py)."""
+"""The template filters that are memoised give each input its own answer, and the ones written
+for speed give what the slower standard call gave (marketplace/web/filters.py)."""
+
+from datetime import UTC, datetime
 
 from marketplace.ledger.models import DisputeStatus
 from marketplace.problems.models import ProblemStatus
 from marketplace.referrals.models import IntroductionStatus, ReferralStatus
-from marketplace.web.filters import render_markdown, status_badge
+from marketplace.web.filters import render_markdown, short_date, status_badge
 
 
 def test_two_kinds_of_state_with_the_same_value_keep_their_own_label():
@@ -37,3 +39,11 @@ def test_memoised_markdown_is_still_sanitised():
 def test_an_open_dispute_is_a_warning_where_an_open_problem_is_good_news():
     assert "text-bg-warning" in status_badge(DisputeStatus.OPEN)
     assert "text-bg-success" in status_badge(ProblemStatus.OPEN)
+
+
+def test_a_short_date_reads_as_strftime_wrote_it_in_every_month():
+    for month in range(1, 13):
+        moment = datetime(2026, month, 5, 23, 59, tzinfo=UTC)
+        assert short_date(moment) == moment.strftime("%d %b %Y")
+    assert short_date(datetime(2027, 1, 31)) == "31 Jan 2027"
+    assert short_date(None) == "—"
