@@ -1,8 +1,12 @@
 """The HTML side: blueprints, the one error handler, security headers and template helpers."""
 
+import functools
+from typing import NamedTuple
+
 from flask import Flask, flash, g, has_request_context, jsonify, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from marketplace import origin
@@ -45,6 +49,11 @@ def security_headers_of(*, secure: bool) -> tuple[tuple[str, str], ...]:
         PRIVATE_BY_DEFAULT,
     )
     return (*headers, ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) if secure else headers
+
+
+class BootstrapTags(NamedTuple):
+    css: Markup
+    js: Markup
 
 
 def wants_json() -> bool:
@@ -158,6 +167,19 @@ def init_app(app: Flask) -> None:
         present = {name.lower() for name, _ in response.headers}
         response.headers.extend([(name, value) for name, value in default_headers if name.lower() not in present])
         return response
+
+    @functools.lru_cache(maxsize=4)
+    def bootstrap_tags_under(script_root: str) -> BootstrapTags:
+        bootstrap = app.extensions["bootstrap"]
+        return BootstrapTags(css=bootstrap.load_css(), js=bootstrap.load_js())
+
+    def bootstrap_tags() -> BootstrapTags:
+        """Bootstrap-Flask's ``<link>`` and ``<script>`` tags, built once: ``load_css`` and
+        ``load_js`` built them on every render from settings that do not change while the app
+        runs; only where the app is mounted moves their links."""
+        return bootstrap_tags_under(request.script_root)
+
+    app.jinja_env.globals["bootstrap_tags"] = bootstrap_tags
 
     @app.context_processor
     def settings():
