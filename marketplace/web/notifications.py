@@ -23,7 +23,7 @@ bp = Blueprint("notifications", __name__)
 @bp.get("/notifications")
 @login_required
 def inbox():
-    return render_template("notifications/inbox.html", items=service.inbox(db.session, current_user, limit=100))
+    return render_template("notifications/inbox.html", items=service.inbox_page(db.session, current_user))
 
 
 @bp.post("/notifications/<int:notification_id>/open")

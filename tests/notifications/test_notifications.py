@@ -32,6 +32,7 @@ from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
 from marketplace.workflows import funding
 from marketplace.workflows import settlement as settlement_workflow
+from tests import builders as build
 from tests.conftest import FAST_PASSWORD_HASH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -399,3 +400,26 @@ def test_a_settled_share_is_described_as_the_problem_holds_it(session, world, op
         select(Notification).where(Notification.user_id == world.ann.id, Notification.kind == "share_settled")
     ).one()
     assert says in settled.body and " 0-day" not in settled.body
+
+
+def test_the_inbox_page_lists_the_members_notifications_newest_first_unread_marked_new(session, world, browser):
+    for number in (1, 2, 3):
+        notifications.notify(
+            session,
+            world.ann,
+            "chain_grew",
+            f"inbox:{number}",
+            notifications.Message(f"News {number}", f"Line {number}"),
+        )
+    notifications.notify(session, world.bob, "chain_grew", "inbox:bob", notifications.Message("Bob's news"))
+    session.flush()
+    first = session.scalars(select(Notification).where(Notification.event_key == "inbox:1")).one()
+    notifications.mark_read(session, world.ann, [first.id])
+    session.commit()
+
+    page = build.logged_in(browser, world.ann).get("/notifications").text
+
+    assert [int(n) for n in re.findall(r"News (\d)", page)] == [3, 2, 1]
+    assert "Bob's news" not in page
+    assert page.count(">new</span>") == 2 and re.search(r">new</span>News 1", page) is None
+    assert "Line 2" in page and utcnow().strftime("%d %b %Y") in page
