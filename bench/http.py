@@ -2,13 +2,16 @@
 same gunicorn settings, on SQLite and on PostgreSQL (docs/performance.md, "HTTP").
 
 For each engine the script seeds a new database (10k members, 2k open problems, 20k referrals,
-100k connections), starts the app and the one-route app (``bench/one_route.py``) under gunicorn
-(2 sync workers each), logs a chain member in through the real login form, and then:
+100k connections), starts under gunicorn (2 sync workers each) the app, the one-route app
+(``bench/one_route.py``) and the member floor app (``bench/member_floor.py``: the smallest page a
+logged-in member could be served by this stack, the yardstick the members' pages are read
+against), logs a chain member in to the app and to the floor app through their login forms, and
+then:
 
 - **throughput**: loads each page with wrk (Debian's ``wrk``; installed with ``apt-get install -y
-  wrk`` when missing) for ``--duration`` seconds, alternating the pages and the one-route app over
-  ``--rounds`` rounds, and prints the median req/s, p50 and p99 and the ratio to the one-route
-  app measured in the same round;
+  wrk`` when missing) for ``--duration`` seconds, alternating the pages and the two yardsticks
+  over ``--rounds`` rounds, and prints the median req/s, p50 and p99, the ratio to the one-route
+  app measured in the same round and, for a member's page, to the member floor app;
 - **latency at a fixed rate**: sends requests at a fixed rate, half of what wrk measured for that
   page, from a threaded client that times each request from the moment it was due (so that a slow
   answer delays no later measurement: no coordinated omission), and prints p50/p99.
@@ -367,8 +370,9 @@ def free_port(low: int, high: int) -> int:
 USER_AGENT = "bench/http.py"
 
 
-def log_in(server: Server, email: str) -> str:
-    """The session cookie a browser holds after the real login form (GET the form, POST it)."""
+def log_in(server: Server, email: str, home: str = "/dashboard") -> str:
+    """The session cookie a browser holds after the real login form (GET the form, POST it),
+    checked on the member's ``home`` page."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.addheaders = [("User-Agent", USER_AGENT)]
@@ -383,7 +387,7 @@ def log_in(server: Server, email: str) -> str:
     session_cookie = next((c for c in jar if c.name == "session"), None)
     if session_cookie is None:
         raise RuntimeError("the login form set no session cookie")
-    page = opener.open(server.url("/dashboard"))
+    page = opener.open(server.url(home))
     if page.url.rstrip("/").endswith("/login") or page.status != 200:
         raise RuntimeError("the session cookie does not reach the dashboard")
     return f"session={session_cookie.value}"
@@ -510,6 +514,15 @@ class Results:
     fixed: dict[str, Measure] = field(default_factory=dict)
 
 
+BASELINE = "one-route app"
+
+
+def floor_target(cookie: str) -> Target:
+    """The smallest member's page the stack allows (``bench/member_floor.py``): what the targets
+    of the members' pages are to be read against, beside the one-route app."""
+    return Target("member floor app (stack only)", "/", cookie, group="floor")
+
+
 def targets_for(fixture: Fixture, cookie: str) -> list[Target]:
     problem = f"/problems/{fixture.problem_id}"
     return [
@@ -551,30 +564,35 @@ def run_engine(label: str, database_url: str, args, wrk_binary: str) -> Results:
             "INSTANCE_PATH": instance,
         }
         app_port = free_port(args.port, args.port + 49)
-        with Server("wsgi:app", app_port, env) as app:
-            base_port = free_port(app_port + 1, args.port + 99)
-            with Server("bench.one_route:app", base_port, {}) as baseline:
-                cookie = log_in(app, fixture.member_email)
-                targets = targets_for(fixture, cookie)
-                baseline_target = Target("one-route app", "/")
-                for target in targets:
-                    check_ok(app, target)
-                    wrk(wrk_binary, app.url(target.path), target.cookie, 1)  # warm both workers
-                wrk(wrk_binary, baseline.url("/"), "", 1)
-                results = Results()
-                for round_number in range(args.rounds):
-                    base = wrk(wrk_binary, baseline.url("/"), "", args.duration)
-                    results.throughput.setdefault(baseline_target.name, []).append(base)
-                    for target in targets:
-                        measure = wrk(wrk_binary, app.url(target.path), target.cookie, args.duration)
-                        results.throughput.setdefault(target.name, []).append(measure)
-                        results.ratios.setdefault(target.name, []).append(measure.rate / base.rate)
-                    print(f"{label}: round {round_number + 1} of {args.rounds} done", flush=True)
-                base_rate = statistics.median(m.rate for m in results.throughput[baseline_target.name])
-                results.fixed[baseline_target.name] = fixed_rate(base_port, "/", "", base_rate / 2, args.duration)
-                for target in targets:
-                    rate = statistics.median(m.rate for m in results.throughput[target.name]) / 2
-                    results.fixed[target.name] = fixed_rate(app_port, target.path, target.cookie, rate, args.duration)
+        base_port = free_port(app_port + 1, args.port + 99)
+        floor_port = free_port(base_port + 1, args.port + 99)
+        with (
+            Server("wsgi:app", app_port, env) as app,
+            Server("bench.one_route:app", base_port, {}) as baseline,
+            Server("bench.member_floor:app", floor_port, env) as floor,
+        ):
+            cookie = log_in(app, fixture.member_email)
+            # Each page with the server that serves it; the yardsticks first.
+            served = [
+                (baseline, Target(BASELINE, "/")),
+                (floor, floor_target(log_in(floor, fixture.member_email, "/"))),
+            ]
+            served += [(app, target) for target in targets_for(fixture, cookie)]
+            for server, target in served:
+                check_ok(server, target)
+                wrk(wrk_binary, server.url(target.path), target.cookie, 1)  # warm both workers
+            results = Results()
+            for round_number in range(args.rounds):
+                base = None
+                for server, target in served:
+                    measure = wrk(wrk_binary, server.url(target.path), target.cookie, args.duration)
+                    base = base or measure
+                    results.throughput.setdefault(target.name, []).append(measure)
+                    results.ratios.setdefault(target.name, []).append(measure.rate / base.rate)
+                print(f"{label}: round {round_number + 1} of {args.rounds} done", flush=True)
+            for server, target in served:
+                rate = statistics.median(m.rate for m in results.throughput[target.name]) / 2
+                results.fixed[target.name] = fixed_rate(server.port, target.path, target.cookie, rate, args.duration)
     return results
 
 
@@ -583,9 +601,10 @@ GOALS = {"anonymous": 0.35, "api": 0.45, "member": 0.15}
 
 def report(label: str, results: Results, targets: list[Target]) -> None:
     groups = {t.name: t.group for t in targets}
+    floor_rate = statistics.median(m.rate for m in results.throughput[floor_target("").name])
     print(f"\n{label}")
     print(
-        f"{'page':<30} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'target':>7}"
+        f"{'page':<30} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'target':>7} {'floor':>6}"
         f"   {'fixed rate':>10} {'p50 ms':>7} {'p99 ms':>7} {'≤100':>4} {'lag ms':>6}  errors"
     )
     for name, measures in results.throughput.items():
@@ -595,10 +614,11 @@ def report(label: str, results: Results, targets: list[Target]) -> None:
         ratio = statistics.median(results.ratios[name]) if name in results.ratios else 1.0
         goal = GOALS.get(groups.get(name, ""))
         mark = "" if goal is None else f"≥{goal:.0%}" + (" ok" if ratio >= goal else " NO")
+        of_floor = f"{rate / floor_rate:6.0%}" if groups.get(name) == "member" else ""
         fixed = results.fixed[name]
         errors = sum(m.errors for m in measures) + fixed.errors
         print(
-            f"{name:<30} {rate:7.0f} {p50:7.1f} {p99:7.1f} {ratio:6.0%} {mark:>7}"
+            f"{name:<30} {rate:7.0f} {p50:7.1f} {p99:7.1f} {ratio:6.0%} {mark:>7} {of_floor:>6}"
             f"   {fixed.rate:8.0f}/s {fixed.p50_ms:7.1f} {fixed.p99_ms:7.1f} {'ok' if fixed.p99_ms <= 100 else 'NO':>4}"
             f" {fixed.send_lag_ms:6.1f}  {errors}"
         )
@@ -654,8 +674,9 @@ def main() -> None:
         f"\n{sizes.members} members, {sizes.problems} open problems, {sizes.referrals} referrals, "
         f"{sizes.connections} connections; gunicorn {' '.join(GUNICORN_SETTINGS)}; wrk -t1 -c4, "
         f"{args.rounds} rounds of {args.duration:g} s per page; ratio = req/s over the one-route app's "
-        "in the same round (median of rounds); fixed rate = half the page's own req/s; lag = the client's "
-        "own p99 delay in starting a request"
+        "in the same round (median of rounds); floor = a member's page's req/s over the member floor app's "
+        "(bench/member_floor.py, the smallest member's page the stack allows); fixed rate = half the "
+        "page's own req/s; lag = the client's own p99 delay in starting a request"
     )
     placeholder = targets_for(Fixture("", 1, "", SKILLS[1]), "")
     for label, results in runs:

@@ -1,6 +1,7 @@
 """Instructions per request: what each page of ``bench/http.py`` costs the CPU, counted by
-Valgrind's callgrind instead of timed, beside the one-route Flask app counted in the same process
-(docs/performance.md, "Instructions per request").
+Valgrind's callgrind instead of timed, beside the one-route Flask app and the member floor app
+(``bench/member_floor.py``, the smallest member's page the stack allows) counted in the same
+process (docs/performance.md, "Instructions per request").
 
 Timings on a shared machine move by a third from one minute to the next; the number of
 instructions a request executes does not (hash seeds fixed, the same data, the same requests).
@@ -8,7 +9,8 @@ So this is the figure to judge a change to a page by: run it before and after, a
 
 The script seeds a new SQLite database (``bench.http.seed``, a tenth of the HTTP benchmark's data
 by default), then starts one Python process under callgrind that builds the app in production
-mode, logs the chain member in through the real form with Flask's test client, and for each page
+mode, logs the chain member in through the real form with Flask's test client (and into the
+member floor app through its own), and for each page
 makes a few warming requests, asks to have the counters zeroed, makes ``--requests`` requests and
 asks for them to be dumped. This script zeroes and dumps with ``callgrind_control`` from outside,
 so nothing but the measured requests is counted. No server and no socket: what gunicorn adds
@@ -32,25 +34,35 @@ from pathlib import Path
 from bench.http import FULL, PASSWORD, QUICK, ROOT, Fixture, Target, ensure_tool, seed, targets_for
 from marketplace.db import make_engine
 
-BASELINE = Target("one-route app", "/")
 # The logged-in client keeps its own session cookie; ``targets_for`` only needs to mark its pages.
 LOGGED_IN = "the member's client"
+BASELINE = Target("one-route app", "/")
+# The smallest member's page the stack allows (``bench/member_floor.py``), logged in as the member.
+FLOOR = Target("member floor app (stack only)", "/", LOGGED_IN, group="member")
+
+
+def log_in(client, email: str) -> None:
+    """Through the app's own login form, as a browser would (both apps name their fields alike)."""
+    form = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    if token is None:
+        raise RuntimeError("no CSRF token on the login form")
+    client.post("/login", data={"csrf_token": token.group(1), "email": email, "password": PASSWORD})
 
 
 def child(workdir: Path, requests: int, only: str) -> None:
     """Runs under callgrind: the requests, phase by phase, in step with the parent on stdin/stdout."""
     fixture: Fixture = pickle.loads((workdir / "fixture.pickle").read_bytes())
     import wsgi
+    from bench.member_floor import app as member_floor
     from bench.one_route import app as one_route
 
     client = wsgi.app.test_client()
-    form = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
-    if token is None:
-        raise RuntimeError("no CSRF token on the login form")
-    client.post("/login", data={"csrf_token": token.group(1), "email": fixture.member_email, "password": PASSWORD})
+    log_in(client, fixture.member_email)
+    floor = member_floor.test_client()
+    log_in(floor, fixture.member_email)
     visitor = wsgi.app.test_client()
-    phases = [(BASELINE, one_route.test_client())]
+    phases = [(BASELINE, one_route.test_client()), (FLOOR, floor)]
     phases += [
         (target, client if target.cookie else visitor)
         for target in targets_for(fixture, LOGGED_IN)
@@ -136,11 +148,14 @@ def main() -> None:
             APP_ENV="production", SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, INSTANCE_PATH=scratch
         )
         figures = measure(workdir, args.requests, args.only)
+    groups = {target.name: target.group for target in [FLOOR, *targets_for(Fixture("", 1, "", ""), LOGGED_IN)]}
     baseline = figures.pop(BASELINE.name)
-    print(f"\n{'page':45} {'M instructions':>15} {'one-route app / page':>21}")
+    floor = figures[FLOOR.name]
+    print(f"\n{'page':45} {'M instructions':>15} {'one-route app / page':>21} {'member floor / page':>20}")
     print(f"{BASELINE.name:45} {baseline:15.2f} {'100%':>21}")
     for name, value in figures.items():
-        print(f"{name:45} {value:15.2f} {baseline / value:21.1%}")
+        print(f"{name:45} {value:15.2f} {baseline / value:21.1%}", end="")
+        print(f" {floor / value:20.1%}" if groups.get(name) == "member" else "")
 
 
 if __name__ == "__main__":
