@@ -102,3 +102,18 @@ def test_no_page_is_wider_than_a_phone_and_nothing_is_missing(chromium, served, 
     failures = walk(context, served, pages(demo_world))
     context.close()
     assert not failures, "\n".join(failures)
+
+
+def test_a_stacked_row_names_each_column_once(chromium, served, demo_world):
+    """On a phone each cell of the dashboard shows its column's name above it (``To``), so the
+    "to" that reads the row on a wide screen is not said a second time."""
+    context = chromium.new_context()
+    log_in(context, served, "ann@example.com")
+    page = context.new_page()
+    seen = {}
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(served + "/dashboard")
+        seen[width] = page.locator('td[data-label="To"]').first.inner_text().strip()
+    context.close()
+    assert seen[1280].startswith("to ") and seen[390] == seen[1280].removeprefix("to "), seen
