@@ -40,9 +40,9 @@ lint: install
 	$(BIN)/mypy
 
 ## The benchmarks (docs/performance.md): the HTTP pages under gunicorn beside a one-route Flask
-## app (SQLite and PostgreSQL, wrk; a few minutes), the instructions each page executes (callgrind),
-## then the outbox with four workers against the Stripe emulator. BENCH_ARGS="--quick" for a short
-## HTTP run.
+## app and the member floor app (SQLite and PostgreSQL, wrk; about 10 minutes), the instructions
+## each page executes (callgrind), then the outbox with four workers against the Stripe emulator.
+## BENCH_ARGS="--quick" for a short HTTP run.
 bench: install
 	$(BIN)/python -m bench.http $(BENCH_ARGS)
 	$(BIN)/python -m bench.instructions

@@ -130,7 +130,7 @@ class Prepared:
     def __init__(self, statement: ClauseElement):
         self.statement = statement
         self._compiled: dict[str, tuple] = {}
-        self._row_type: type | None = None
+        self._make_row: Callable[[Iterable[Any]], Any] | None = None
 
     def _compile(self, dialect: Dialect) -> tuple:
         if dialect.name not in self._compiled:
@@ -193,10 +193,11 @@ class Prepared:
         fields are the statement's column names (``row.title``), as a ``Row`` reads."""
         rows = self._run(connection, params)[1]
         results = self._compile(connection.dialect)[4]
-        if self._row_type is None:
+        if self._make_row is None:
             # A column without a name (an unlabelled expression) is named by its position, ``_1``.
-            self._row_type = namedtuple("Row", self.statement.selected_columns.keys(), rename=True)  # type: ignore[attr-defined]
-        make = self._row_type._make
+            names = self.statement.selected_columns.keys()  # type: ignore[attr-defined]
+            self._make_row = namedtuple("Row", names, rename=True)._make  # type: ignore[attr-defined]
+        make = self._make_row
         if not any(results):
             return [make(row) for row in rows]
         return [
