@@ -51,10 +51,13 @@ def problem_funded(problem: Problem, *, session: Session, **_: Any) -> None:
     publish(session, problem.company_id, "problem.funded", {"problem": _problem(problem)})
 
 
+# A cancellation is sent too, though a manager of the company made it: its other managers, and
+# the systems that mirror its problems, would otherwise miss it.
+_CLOSED_AS = {ProblemStatus.EXPIRED: "problem.expired", ProblemStatus.CANCELLED: "problem.cancelled"}
+
+
 def problem_closed(problem: Problem, *, session: Session, **_: Any) -> None:
-    """Expiry only: a cancellation is the company's own act."""
-    if problem.status == ProblemStatus.EXPIRED:
-        publish(session, problem.company_id, "problem.expired", {"problem": _problem(problem)})
+    publish(session, problem.company_id, _CLOSED_AS[problem.status], {"problem": _problem(problem)})
 
 
 def refund_completed(problem: Problem, *, session: Session, **_: Any) -> None:

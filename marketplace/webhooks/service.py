@@ -36,6 +36,7 @@ EVENT_TYPES: dict[str, str] = {
     "introduction.proposed": "A candidate agreed to be introduced: the introduction awaits your review",
     "introduction.accepted": "An introduction was accepted and the bounty settled along its chain",
     "shares.released": "The guarantee period held: the chain's shares were released",
+    "problem.cancelled": "One of your managers cancelled a problem; a paid bounty goes back to you",
     "problem.expired": "A problem expired without a match; its escrow goes back to you",
     "problem.refunded": "A refund for a problem reached your card",
     "dispute.opened": "An accepted introduction was reported as failed, or its payment charged back",

@@ -284,6 +284,28 @@ def test_an_expired_problem_and_its_refund_are_delivered(app, session, world, ap
     ]
 
 
+def test_a_cancelled_problem_is_delivered_to_the_endpoints_that_want_it(
+    app, session, world, api, receiver, deliver, open_problem
+):
+    """problem.cancelled when a manager cancels: the company's other managers and the systems
+    mirroring its problems hear of it, as they hear of an expiry; an endpoint that wants only
+    expiries does not."""
+    register(api, world.owner, world.company.id, receiver.url(), ["problem.cancelled"])
+    register(api, world.owner, world.company.id, receiver.url("/expiries"), ["problem.expired"])
+    problem = open_problem()
+    funding.cancel_problem(session, world.owner, problem.id)
+    session.commit()
+    deliver()
+    [request] = receiver.requests
+    payload = json.loads(request.body)
+    assert request.path == "/hooks"
+    assert (payload["type"], payload["data"]["problem"]["id"], payload["data"]["problem"]["status"]) == (
+        "problem.cancelled",
+        problem.id,
+        "cancelled",
+    )
+
+
 def test_an_endpoint_failing_for_three_days_is_disabled_and_the_company_told(
     app, session, world, api, receiver, deliver, open_problem, browser
 ):
