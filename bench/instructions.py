@@ -31,14 +31,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.http import FULL, PASSWORD, QUICK, ROOT, Fixture, Target, ensure_tool, seed, targets_for
+from bench import http
+from bench.http import FULL, PASSWORD, QUICK, ROOT, Fixture, Target, ensure_tool, floor_target, seed, targets_for
 from marketplace.db import make_engine
 
 # The logged-in client keeps its own session cookie; ``targets_for`` only needs to mark its pages.
 LOGGED_IN = "the member's client"
-BASELINE = Target("one-route app", "/")
+BASELINE = Target(http.BASELINE, "/")
 # The smallest member's page the stack allows (``bench/member_floor.py``), logged in as the member.
-FLOOR = Target("member floor app (stack only)", "/", LOGGED_IN, group="member")
+FLOOR = floor_target(LOGGED_IN)
 
 
 def log_in(client, email: str) -> None:
@@ -155,7 +156,7 @@ def main() -> None:
     print(f"{BASELINE.name:45} {baseline:15.2f} {'100%':>21}")
     for name, value in figures.items():
         print(f"{name:45} {value:15.2f} {baseline / value:21.1%}", end="")
-        print(f" {floor / value:20.1%}" if groups.get(name) == "member" else "")
+        print(f" {floor / value:20.1%}" if groups.get(name) in ("member", "floor") else "")
 
 
 if __name__ == "__main__":

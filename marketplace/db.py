@@ -187,8 +187,7 @@ class Prepared:
         rows = self._run(connection, params)[1]
         if not rows:
             return None
-        results = self._compile(connection.dialect)[4]
-        return tuple([convert(value) if convert else value for convert, value in zip(results, rows[0], strict=True)])
+        return tuple(_converted(self._compile(connection.dialect)[4], rows[0]))
 
     def all(self, connection: Connection, params: dict) -> list[Any]:
         """Every row, each value converted as ``first`` converts it, as named tuples whose
@@ -202,10 +201,12 @@ class Prepared:
         make = self._make_row
         if not any(results):
             return [make(row) for row in rows]
-        return [
-            make([convert(value) if convert else value for convert, value in zip(results, row, strict=True)])
-            for row in rows
-        ]
+        return [make(_converted(results, row)) for row in rows]
+
+
+def _converted(results: list, row: Sequence[Any]) -> list[Any]:
+    """A driver's row, each value through its column's result processor (None: as it came)."""
+    return [convert(value) if convert else value for convert, value in zip(results, row, strict=True)]
 
 
 def connection_of(bind: Session | Connection) -> Connection:
