@@ -117,3 +117,22 @@ def test_a_stacked_row_names_each_column_once(chromium, served, demo_world):
         seen[width] = page.locator('td[data-label="To"]').first.inner_text().strip()
     context.close()
     assert seen[1280].startswith("to ") and seen[390] == seen[1280].removeprefix("to "), seen
+
+
+def test_the_webhook_events_are_a_group_of_labelled_checkboxes(chromium, served, demo_world):
+    """The endpoint form's events are a fieldset named "Events", one labelled checkbox each: drawn
+    as a bulleted list inside an input box, a phone put the bullets outside the box."""
+    context = chromium.new_context(viewport={"width": 390, "height": 800})
+    log_in(context, served, "olivia@acme.example.com")
+    page = context.new_page()
+    page.goto(f"{served}/companies/{demo_world.company_id}/webhooks")
+    group = page.locator("fieldset", has=page.locator("legend", has_text="Events"))
+    markers = group.evaluate(
+        "g => [...g.querySelectorAll('li')].filter(li => getComputedStyle(li).display === 'list-item').length"
+    )
+    boxes = group.get_by_role("checkbox")
+    count = boxes.count()
+    group.get_by_text("problem.cancelled:").click()
+    checked = group.get_by_role("checkbox", name="problem.cancelled", exact=False).is_checked()
+    context.close()
+    assert markers == 0 and count > 5 and checked
