@@ -534,6 +534,8 @@ def targets_for(fixture: Fixture, cookie: str) -> list[Target]:
         Target("GET /api/v1/problems", "/api/v1/problems", group="api"),
         Target("problem page, chain member", problem, cookie, group="member"),
         Target("dashboard, member", "/dashboard", cookie, group="member"),
+        # One of the dashboard's lists whole: every referral the member sent.
+        Target("referrals sent (whole list), member", "/dashboard/sent", cookie, group="member"),
         # The lightest logged-in page (the layout, the navigation and an empty list): the floor
         # under every member's page, which the targets of the two above are to be read against.
         Target("notifications, member", "/notifications", cookie, group="member"),

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, or_, select
+from sqlalchemy import Connection, Integer, Select, String, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
 from marketplace.db import Prepared, connection_of
-from marketplace.errors import NotFound
+from marketplace.errors import NotFound, ValidationError
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import appearance, introductions, records, visibility
 from marketplace.referrals.chains import chain_to, place_of
@@ -168,23 +168,40 @@ def awaiting_decision(session: Session, company_id: int, limit: int = 50) -> lis
 # The member's dashboard ------------------------------------------------------------------------
 
 
-@dataclass
-class Dashboard:
-    """Plain rows of the columns each list shows, named tuples (``row.title``), not mapped
-    objects: loading up to 500 rows as referrals with their problem and people cost about seven
-    times as much as reading the columns (docs/performance.md, "What limits them")."""
+# The dashboard shows the newest few rows of each of the member's lists; each list has its own
+# page, a page of ``LIST_PAGE_SIZE`` rows at a time, so nothing a member did drops out of sight.
+DASHBOARD_PREVIEW = 5
+LIST_PAGE_SIZE = 50
+MAX_LIST_PAGE = 10_000
 
+
+@dataclass(frozen=True)
+class MemberList:
+    """A page of one of the member's lists: plain rows of the columns it shows, named tuples
+    (``row.title``), not mapped objects (loading them as referrals with their problem and people
+    cost about seven times as much: docs/performance.md, "What limits them"), newest first."""
+
+    name: str
+    rows: Sequence[Any]
+    page: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Dashboard:
     # Referrals sent to the member that are not their place: a received referral they joined is
     # one of their ``places`` already, shown there with who sent it, not twice.
-    received: Sequence[Any]
-    sent: Sequence[Any]
-    places: Sequence[Any]
-    introductions_made: Sequence[Any]
-    introductions_received: Sequence[Any]
+    received: MemberList
+    sent: MemberList
+    places: MemberList
+    introductions_made: MemberList
+    introductions_received: MemberList
 
 
-DASHBOARD_LIST_LIMIT = 100
 _SENDER, _RECIPIENT, _INTRODUCER = aliased(User), aliased(User), aliased(User)
+# A page of a list: ``limit`` rows from ``offset`` on, in an order that ties never reshuffle
+# between pages (the id after the time).
+_LIMIT, _OFFSET = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
 # Built once; each list adds its own condition.
 _REFERRAL_ROWS = (
     select(
@@ -204,8 +221,9 @@ _REFERRAL_ROWS = (
     .join(Problem, Problem.id == Referral.problem_id)
     .outerjoin(_SENDER, _SENDER.id == Referral.sender_id)
     .outerjoin(_RECIPIENT, _RECIPIENT.id == Referral.recipient_user_id)
-    .order_by(Referral.created_at.desc())
-    .limit(DASHBOARD_LIST_LIMIT)
+    .order_by(Referral.created_at.desc(), Referral.id.desc())
+    .limit(_LIMIT)
+    .offset(_OFFSET)
 )
 _INTRODUCTION_ROWS = (
     select(
@@ -223,8 +241,9 @@ _INTRODUCTION_ROWS = (
     )
     .join(Problem, Problem.id == Introduction.problem_id)
     .join(_INTRODUCER, _INTRODUCER.id == Introduction.introducer_id)
-    .order_by(Introduction.created_at.desc())
-    .limit(DASHBOARD_LIST_LIMIT)
+    .order_by(Introduction.created_at.desc(), Introduction.id.desc())
+    .limit(_LIMIT)
+    .offset(_OFFSET)
 )
 
 _MEMBER = bindparam("member_id", type_=Integer)
@@ -238,38 +257,65 @@ _INTRODUCED_TO_THEM = {
     False: Introduction.candidate_user_id == _MEMBER,
     True: or_(Introduction.candidate_user_id == _MEMBER, Introduction.candidate_email == _ADDRESS),
 }
-# Built once, by whether the member's address is verified: the dashboard is a member's home page.
-_RECEIVED = {
-    verified: Prepared(
-        _REFERRAL_ROWS.where(
-            sent_to_them,
-            Referral.sender_id.is_not(None),
-            or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
+
+
+def _either(statement: Select) -> dict[bool, Prepared]:
+    """A list that reads the same whether or not the member's address is verified."""
+    return dict.fromkeys((False, True), Prepared(statement))
+
+
+# Each list by the name in its page's address, then by whether the member's address is verified;
+# built once: the dashboard is a member's home page.
+_LISTS: dict[str, dict[bool, Prepared]] = {
+    "places": _either(_REFERRAL_ROWS.where(Referral.holder_id == _MEMBER)),
+    "received": {
+        verified: Prepared(
+            _REFERRAL_ROWS.where(
+                sent_to_them,
+                Referral.sender_id.is_not(None),
+                or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
+            )
         )
-    )
-    for verified, sent_to_them in _SENT_TO_THEM.items()
+        for verified, sent_to_them in _SENT_TO_THEM.items()
+    },
+    "sent": _either(_REFERRAL_ROWS.where(Referral.sender_id == _MEMBER)),
+    "introductions-made": _either(_INTRODUCTION_ROWS.where(Introduction.introducer_id == _MEMBER)),
+    "introductions-received": {
+        verified: Prepared(_INTRODUCTION_ROWS.where(introduced_to_them, Introduction.introducer_id != _MEMBER))
+        for verified, introduced_to_them in _INTRODUCED_TO_THEM.items()
+    },
 }
-_SENT = Prepared(_REFERRAL_ROWS.where(Referral.sender_id == _MEMBER))
-_PLACES = Prepared(_REFERRAL_ROWS.where(Referral.holder_id == _MEMBER))
-_INTRODUCTIONS_MADE = Prepared(_INTRODUCTION_ROWS.where(Introduction.introducer_id == _MEMBER))
-_INTRODUCTIONS_RECEIVED = {
-    verified: Prepared(_INTRODUCTION_ROWS.where(introduced_to_them, Introduction.introducer_id != _MEMBER))
-    for verified, introduced_to_them in _INTRODUCED_TO_THEM.items()
-}
+MEMBER_LISTS = tuple(_LISTS)
+
+
+def _page(connection: Connection, user: User, name: str, page: int, size: int) -> MemberList:
+    parameters = {"member_id": user.id, "address": user.email, "limit": size + 1, "offset": (page - 1) * size}
+    rows = _LISTS[name][bool(user.email_verified)].all(connection, parameters)
+    return MemberList(name, rows[:size], page, len(rows) > size)
+
+
+def member_list(session: Session, user: User, name: str, page: int = 1) -> MemberList:
+    """A page of one of the member's lists (``MEMBER_LISTS``), newest first. The lists run as
+    ``Prepared`` statements on the session's connection: through SQLAlchemy's execution, its
+    bookkeeping cost more than running them (docs/performance.md, "Instructions per request")."""
+    if name not in _LISTS:
+        raise NotFound("There is no such list.")
+    if not 1 <= page <= MAX_LIST_PAGE:
+        raise ValidationError(f"The page must be between 1 and {MAX_LIST_PAGE}.", code="invalid_page")
+    return _page(connection_of(session), user, name, page, LIST_PAGE_SIZE)
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
-    """What the member holds, sent and received, newest first, one statement per list. The lists
-    are plain rows, so they run as ``Prepared`` statements on the session's connection: through
-    SQLAlchemy's execution, its bookkeeping cost more than running them (docs/performance.md,
-    "Instructions per request")."""
-    verified = bool(user.email_verified)
-    parameters = {"member_id": user.id, "address": user.email}
+    """The newest ``DASHBOARD_PREVIEW`` rows of each of the member's lists, one statement each."""
     connection = connection_of(session)
+
+    def newest(name: str) -> MemberList:
+        return _page(connection, user, name, 1, DASHBOARD_PREVIEW)
+
     return Dashboard(
-        received=_RECEIVED[verified].all(connection, parameters),
-        sent=_SENT.all(connection, parameters),
-        places=_PLACES.all(connection, parameters),
-        introductions_made=_INTRODUCTIONS_MADE.all(connection, parameters),
-        introductions_received=_INTRODUCTIONS_RECEIVED[verified].all(connection, parameters),
+        received=newest("received"),
+        sent=newest("sent"),
+        places=newest("places"),
+        introductions_made=newest("introductions-made"),
+        introductions_received=newest("introductions-received"),
     )

@@ -10,6 +10,7 @@ from marketplace.errors import NotFound
 from marketplace.ledger import donations
 from marketplace.problems import service as problems
 from marketplace.referrals import read_models, records, visibility
+from marketplace.web.util import int_arg
 
 bp = Blueprint("main", __name__)
 
@@ -35,6 +36,14 @@ def index():
 @login_required
 def dashboard():
     return render_template("dashboard.html", board=read_models.dashboard(db.session, current_user))
+
+
+@bp.get("/dashboard/<name>")
+@login_required
+def member_list(name: str):
+    """One of the dashboard's lists whole, a page at a time (``?page=N``), newest first."""
+    page = read_models.member_list(db.session, current_user, name, int_arg("page") or 1)
+    return render_template("main/member_list.html", list=page)
 
 
 @bp.get("/members/<int:user_id>")

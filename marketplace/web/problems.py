@@ -20,7 +20,7 @@ from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
 from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
-from marketplace.web.util import form_error
+from marketplace.web.util import form_error, int_arg
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach
 
@@ -29,15 +29,6 @@ bp = Blueprint("problems", __name__)
 
 def _viewer():
     return current_user if current_user.is_authenticated else None
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
-    return int(value)
 
 
 @bp.get("/problems")
@@ -74,7 +65,7 @@ def _board_query() -> service.BoardQuery:
         skill=request.args.get("skill", ""),
         currency=currency,
         sort=request.args.get("sort", "newest"),
-        page=_int_arg("page") or 1,
+        page=int_arg("page") or 1,
         **bounds,
     )
 
@@ -228,7 +219,7 @@ def confirming_payment(problem, role) -> int | None:
     """Which reload of the "confirming with Stripe" state this is (``?confirming=N``, set by the
     Checkout success page), for the company while its problem still awaits the webhook; None
     otherwise, and the page then stops reloading."""
-    reload = _int_arg("confirming")
+    reload = int_arg("confirming")
     if reload is None or role is None or problem.status != ProblemStatus.AWAITING_PAYMENT:
         return None
     return min(reload, CONFIRMING_RELOADS)

@@ -6,7 +6,7 @@ from flask import request
 from flask_wtf import FlaskForm
 
 from marketplace.db import db
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, ValidationError
 
 
 def form_error(form: FlaskForm, error: MarketplaceError) -> None:
@@ -25,3 +25,14 @@ def safe_next() -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
+
+
+def int_arg(name: str) -> int | None:
+    """A whole number from the query string, None when absent. Only ASCII digits count: ``"²"``
+    is a digit to ``str.isdigit`` but not a number to ``int``."""
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
+    return int(value)

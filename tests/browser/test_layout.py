@@ -24,6 +24,8 @@ def visitor_pages(world):
 def member_pages(world):
     return [
         "/dashboard",
+        "/dashboard/places",
+        "/dashboard/introductions-made",
         "/problems",
         f"/problems/{world.settled_problem_id}",
         f"/problems/{world.deciding_problem_id}",

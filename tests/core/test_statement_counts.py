@@ -167,6 +167,19 @@ def test_the_dashboard(app, session, world, open_problem, logged_in, members):
     assert_flat(app, lambda: ann.get("/dashboard"), grow)
 
 
+def test_a_list_of_the_dashboard_on_its_own_page(app, session, world, open_problem, logged_in, members):
+    ann = logged_in(world.ann)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem()
+            chains.pick_from_board(session, member, problem.id)
+            chains.forward(session, member, problem.id, to_user_id=world.ann.id)
+        session.commit()
+
+    assert_flat(app, lambda: ann.get("/dashboard/received"), grow)
+
+
 def test_the_earnings_page(app, session, world, open_problem, logged_in, members):
     cleo = logged_in(world.cleo)
 
