@@ -726,6 +726,7 @@ def test_draft_is_invisible_to_non_members(api, browser, client, world, session)
         "page=abc",
         "page=-1",
         "page=1.5",
+        "page=%C2%B2",  # '²': a digit to str.isdigit, not a number to int
         "page=99999999999999999999",
         "sort=nope",
         "min_bounty=abc",
