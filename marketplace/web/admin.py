@@ -9,9 +9,10 @@ from flask_login import current_user, login_required
 
 from marketplace.audit import history
 from marketplace.db import db
-from marketplace.errors import NotFound, ValidationError
+from marketplace.errors import NotFound
 from marketplace.jobs import service as jobs
 from marketplace.payments import service as payments
+from marketplace.web.util import int_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -43,23 +44,14 @@ def retry_job(job_id: int):
     return redirect(url_for("admin.parked_jobs"))
 
 
-def _whole_number(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
-    return int(value)
-
-
 @bp.get("/audit")
 @admin_required
 def audit_log():
     """The audit log, newest first, filtered by subject (type and id) or by problem."""
     filters: dict[str, Any] = {
         "subject_type": request.args.get("subject_type", "").strip()[:32],
-        "subject_id": _whole_number("subject_id"),
-        "problem_id": _whole_number("problem_id"),
+        "subject_id": int_arg("subject_id"),
+        "problem_id": int_arg("problem_id"),
     }
     page = history.admin_page(
         db.session,
@@ -67,7 +59,7 @@ def audit_log():
         subject_type=filters["subject_type"],
         subject_id=filters["subject_id"],
         problem_id=filters["problem_id"],
-        page=_whole_number("page") or 1,
+        page=int_arg("page") or 1,
     )
     query = {name: value for name, value in filters.items() if value}
     return render_template("admin/audit.html", page=page, filters=filters, query=query)

@@ -16,6 +16,7 @@ from marketplace.notifications import service
 from marketplace.notifications.kinds import KINDS, choosable
 from marketplace.notifications.mail import mail_folder, plain_text, unsubscribe_serializer
 from marketplace.notifications.models import Delivery
+from marketplace.web.util import whole_number
 
 bp = Blueprint("notifications", __name__)
 
@@ -48,10 +49,10 @@ def settings():
     if request.method == "POST":
         for kind in choosable():
             service.set_preference(db.session, current_user, kind, request.form.get(kind, Delivery.IMMEDIATELY))
-        hour = request.form.get("digest_hour", "8")
-        if not hour.isdigit():
+        hour = whole_number(request.form.get("digest_hour", "8"))
+        if hour is None:
             raise ValidationError("The digest hour is a whole number from 0 to 23.", code="invalid_hour")
-        service.set_digest_hour(db.session, current_user, int(hour))
+        service.set_digest_hour(db.session, current_user, hour)
         flash("Notification settings saved.", "success")
         return redirect(url_for("notifications.settings"))
     return render_template(

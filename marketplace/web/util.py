@@ -27,12 +27,21 @@ def safe_next() -> str | None:
     return target
 
 
+def whole_number(value: str) -> int | None:
+    """``value`` as a whole number of at most 18 digits (so it fits a 64-bit column), or None.
+    Only ASCII digits count: ``"²"`` is a digit to ``str.isdigit`` but not a number to ``int``."""
+    value = value.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 def int_arg(name: str) -> int | None:
-    """A whole number from the query string, None when absent. Only ASCII digits count: ``"²"``
-    is a digit to ``str.isdigit`` but not a number to ``int``."""
+    """A whole number from the query string (``whole_number``), None when absent."""
     value = request.args.get(name, "").strip()
     if not value:
         return None
-    if not (value.isascii() and value.isdigit()):
+    number = whole_number(value)
+    if number is None:
         raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
-    return int(value)
+    return number

@@ -26,7 +26,7 @@ from marketplace.errors import ValidationError
 from marketplace.jobs import service as jobs
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.notifications import service as notifications
-from marketplace.notifications.models import Notification
+from marketplace.notifications.models import Delivery, DigestSchedule, Notification
 from marketplace.problems import service as problems
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains, introductions
@@ -423,3 +423,19 @@ def test_the_inbox_page_lists_the_members_notifications_newest_first_unread_mark
     assert "Bob's news" not in page
     assert page.count(">new</span>") == 2 and re.search(r">new</span>News 1", page) is None
     assert "Line 2" in page and utcnow().strftime("%d %b %Y") in page
+
+
+def test_the_settings_page_saves_the_digest_hour_and_refuses_one_that_is_not_an_hour(browser, session, world):
+    """Typed into the form or crafted, an hour that is not a whole number from 0 to 23 is a 4xx
+    that changes nothing (``"²"`` passed ``str.isdigit`` and failed ``int``: a 500)."""
+    ann = browser()
+    ann.login("ann@example.com")
+    saved = ann.submit("/notifications/settings", {"digest_hour": "7"})
+    assert saved.status_code == 200 and "Notification settings saved." in saved.text
+
+    for hour in ("²", "24", "seven", "-1", "99999999999999999999"):
+        answer = ann.submit("/notifications/settings", {"digest_hour": hour, "chain_grew": "digest"})
+        assert answer.status_code in (400, 422), (hour, answer.status_code)
+    session.expire_all()
+    assert session.get(DigestSchedule, world.ann.id).hour_utc == 7
+    assert notifications.preferences(session, world.ann)["chain_grew"] == Delivery.IMMEDIATELY
