@@ -1,7 +1,11 @@
 """The layout's Bootstrap files come from the app itself, never a CDN, and follow wherever the
-app is mounted (the tags are built once per mount point, ``marketplace.web.bootstrap_tags``)."""
+app is mounted (the tags are built once per mount point, ``marketplace.web.bootstrap_tags``), as
+do the links the templates build and remember (``remembered_url_for``)."""
 
 import re
+
+from flask import url_for
+from markupsafe import escape
 
 
 def test_bootstrap_is_served_by_the_app_under_its_mount_point(client):
@@ -13,3 +17,25 @@ def test_bootstrap_is_served_by_the_app_under_its_mount_point(client):
         assert all(url.startswith(f"{script_root}/bootstrap/static/") for url in bootstrap), assets
         stylesheet = client.get(bootstrap[0].removeprefix(script_root))
         assert stylesheet.status_code == 200
+
+
+def test_a_link_in_a_template_is_the_link_flask_builds_wherever_the_app_is_mounted(app):
+    """The templates' ``url_for`` remembers each link it built (``remembered_url_for``): the same
+    link as Flask's own, the mount point's prefix included, for each mount point in turn."""
+    links = [
+        ("problems.show", {"problem_id": 7}),
+        ("problems.show", {"problem_id": 8}),
+        ("referrals.landing", {"token": "a b/ç"}),
+        ("main.member_list", {"name": "sent", "page": 2}),
+        ("problems.board", {"skill": ["postgres", "kafka"]}),  # a list cannot be a key
+        ("problems.show", {"problem_id": 7, "_anchor": "tree"}),
+        ("problems.show", {"problem_id": 7, "_external": True}),
+    ]
+    template = app.jinja_env.from_string(
+        "{% for endpoint, values in links %}{{ url_for(endpoint, **values) }}\n{% endfor %}"
+    )
+    for script_root in ("", "/market", "", "/other"):
+        with app.test_request_context("/", base_url=f"http://localhost{script_root}"):
+            expected = "".join(f"{escape(url_for(endpoint, **values))}\n" for endpoint, values in links)
+            assert template.render(links=links) == expected
+            assert template.render(links=links).startswith(f"{script_root}/problems/7\n")
