@@ -138,3 +138,22 @@ def test_the_webhook_events_are_a_group_of_labelled_checkboxes(chromium, served,
     checked = group.get_by_role("checkbox", name="problem.cancelled", exact=False).is_checked()
     context.close()
     assert markers == 0 and count > 5 and checked
+
+
+def test_an_amount_never_breaks_across_lines_on_a_phone(chromium, served, demo_world):
+    """Long words may break anywhere in the page (a pasted address must not widen it), but an
+    amount stays whole: the board's cards at 360 px put "$2,500" on one line and ".00" on the next."""
+    context = chromium.new_context(viewport={"width": 360, "height": 800})
+    log_in(context, served, "bob@example.com")
+    page = context.new_page()
+    broken = []
+    for path in ("/problems", f"/problems/{demo_world.deciding_problem_id}", "/me/earnings", "/dashboard"):
+        page.goto(served + path)
+        broken += page.evaluate(
+            """() => [...document.querySelectorAll('span.money, strong.money, div.money, td.money')]
+                .filter(el => { const r = document.createRange(); r.selectNodeContents(el);
+                                return r.getClientRects().length > 1; })
+                .map(el => location.pathname + ': ' + el.textContent.trim())"""
+        )
+    context.close()
+    assert not broken, broken
