@@ -1,5 +1,6 @@
 """Every page people reach fits a phone: no page is wider than the screen at 360, 390 and 414 px
-(nor at 1280 px), no request answers 404 (the favicon included) and the console stays clean."""
+(nor at 1280 px), no badge is stretched out of shape, no request answers 404 (the favicon
+included) and the console stays clean."""
 
 import pytest
 
@@ -62,6 +63,11 @@ def owner_pages(world):
     ]
 
 
+STRETCHED_BADGES = """[...document.querySelectorAll('.badge')]
+    .filter(badge => badge.getBoundingClientRect().height > 2 * parseFloat(getComputedStyle(badge).fontSize) + 8)
+    .map(badge => badge.textContent.trim())"""
+
+
 class PageWatch:
     """What went wrong while a page loaded: 404s and console errors."""
 
@@ -85,6 +91,10 @@ def walk(context, base, paths):
             scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             if scroll > inner:
                 failures.append(f"{path} at {width}px is {scroll}px wide")
+            # A badge is one line of small text; a flex row that squeezes its neighbour stretched
+            # one into a tall block beside a title broken into one word a line.
+            for badge in page.evaluate(STRETCHED_BADGES):
+                failures.append(f"{path} at {width}px: the badge {badge!r} is stretched")
     # The browser asks for /favicon.ico on its own at most once per session; ask as it does.
     favicon = page.goto(base + "/favicon.ico")
     assert favicon is not None and favicon.status == 200
