@@ -154,7 +154,8 @@ def test_the_problem_page_for_a_chain_member(app, session, world, open_problem, 
     assert_flat(app, lambda: ann.get(f"/problems/{problem.id}"), grow)
 
 
-def test_the_dashboard(app, session, world, open_problem, logged_in, members):
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/received"], ids=["dashboard", "a-list-on-its-own-page"])
+def test_the_dashboard(app, session, world, open_problem, logged_in, members, path):
     ann = logged_in(world.ann)
 
     def grow(n: int) -> None:
@@ -164,20 +165,7 @@ def test_the_dashboard(app, session, world, open_problem, logged_in, members):
             chains.forward(session, member, problem.id, to_user_id=world.ann.id)
         session.commit()
 
-    assert_flat(app, lambda: ann.get("/dashboard"), grow)
-
-
-def test_a_list_of_the_dashboard_on_its_own_page(app, session, world, open_problem, logged_in, members):
-    ann = logged_in(world.ann)
-
-    def grow(n: int) -> None:
-        for member in members(n):
-            problem = open_problem()
-            chains.pick_from_board(session, member, problem.id)
-            chains.forward(session, member, problem.id, to_user_id=world.ann.id)
-        session.commit()
-
-    assert_flat(app, lambda: ann.get("/dashboard/received"), grow)
+    assert_flat(app, lambda: ann.get(path), grow)
 
 
 def test_the_earnings_page(app, session, world, open_problem, logged_in, members):
