@@ -285,7 +285,6 @@ _LISTS: dict[str, dict[bool, Prepared]] = {
         for verified, introduced_to_them in _INTRODUCED_TO_THEM.items()
     },
 }
-MEMBER_LISTS = tuple(_LISTS)
 
 
 def _page(connection: Connection, user: User, name: str, page: int, size: int) -> MemberList:
@@ -295,9 +294,10 @@ def _page(connection: Connection, user: User, name: str, page: int, size: int) -
 
 
 def member_list(session: Session, user: User, name: str, page: int = 1) -> MemberList:
-    """A page of one of the member's lists (``MEMBER_LISTS``), newest first. The lists run as
-    ``Prepared`` statements on the session's connection: through SQLAlchemy's execution, its
-    bookkeeping cost more than running them (docs/performance.md, "Instructions per request")."""
+    """A page of one of the member's lists (``name``: a key of ``_LISTS``), newest first. The
+    lists run as ``Prepared`` statements on the session's connection: through SQLAlchemy's
+    execution, its bookkeeping cost more than running them (docs/performance.md, "Instructions
+    per request")."""
     if name not in _LISTS:
         raise NotFound("There is no such list.")
     if not 1 <= page <= MAX_LIST_PAGE:
