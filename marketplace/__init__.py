@@ -25,9 +25,16 @@ from marketplace.fraud import registry as fraud_registry
 from marketplace.network import registry as network_registry
 from marketplace.notifications import registry as notifications_registry
 from marketplace.payments import registry as payments_registry
+from marketplace.web.templating import TemplateEnvironment, freeze_globals
 from marketplace.webhooks import registry as webhooks_registry
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class MarketplaceApp(Flask):
+    """Flask, with the templates' environment of ``marketplace.web.templating``."""
+
+    jinja_environment = TemplateEnvironment
 
 
 class RowIdConverter(IntegerConverter):
@@ -52,7 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
         raise config_module.ConfigurationError(
             f"Refusing to start with APP_ENV={settings.app_env}: " + " ".join(unsafe)
         )
-    app = Flask(
+    app = MarketplaceApp(
         __name__,
         instance_path=settings.instance_path,
         template_folder=str(ROOT / "templates"),
@@ -110,4 +117,5 @@ def create_app(config: dict | None = None) -> Flask:
     web.init_app(app)
     api.init_app(app)
     cli.init_app(app)
+    freeze_globals(app.jinja_env)
     return app

@@ -1,9 +1,11 @@
 """The layout's Bootstrap files come from the app itself, never a CDN, and follow wherever the
 app is mounted (the tags are built once per mount point, ``marketplace.web.bootstrap_tags``), as
-do the links the templates build and remember (``remembered_url_for``)."""
+do the links the templates build and remember (``remembered_url_for``). The templates' globals
+are fixed once the app is built (``marketplace.web.templating``)."""
 
 import re
 
+import pytest
 from flask import url_for
 from markupsafe import escape
 
@@ -39,3 +41,17 @@ def test_a_link_in_a_template_is_the_link_flask_builds_wherever_the_app_is_mount
             expected = "".join(f"{escape(url_for(endpoint, **values))}\n" for endpoint, values in links)
             assert template.render(links=links) == expected
             assert template.render(links=links).startswith(f"{script_root}/problems/7\n")
+
+
+def test_no_global_can_be_added_once_the_app_is_built_and_templates_hold_every_global(app):
+    """A template loaded after the app is built holds its globals as one plain dict, the fast
+    case of Jinja's imports. That is only right if no global comes later, which would be missing
+    from it: adding one raises instead."""
+    with pytest.raises(TypeError):
+        app.jinja_env.globals["late"] = "too late"
+    with pytest.raises(TypeError):
+        app.add_template_global(len, "late")
+    layout = app.jinja_env.get_template("base.html")
+    assert type(layout.globals) is dict
+    assert layout.globals == dict(app.jinja_env.globals)
+    assert {"url_for", "csrf_token", "bootstrap", "name_of"} <= layout.globals.keys()
