@@ -14,6 +14,7 @@ from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User, user_skills
+from marketplace.db import Prepared, connection_of
 from marketplace.network.models import ChangeKind, Connection, NetworkChange
 from marketplace.network.reach import Reach, ReachIndex
 
@@ -21,8 +22,13 @@ MAX_HOPS = 3
 ANONYMOUS = "a member"
 _CHANGES = select(NetworkChange.id, NetworkChange.kind, NetworkChange.a, NetworkChange.b, NetworkChange.created_at)
 # Built once: every search catches up first, and a page that shows names along paths reads them
-# (building these statements cost more than running them; docs/performance.md).
-_CHANGES_FROM = _CHANGES.where(NetworkChange.id >= bindparam("from_id", type_=Integer)).order_by(NetworkChange.id)
+# (building these statements cost more than running them; docs/performance.md). The log is read
+# on the driver's cursor, the newest row and the rows after it alike, so that a row read either
+# way compares equal.
+_NEWEST_CHANGE = Prepared(_CHANGES.order_by(NetworkChange.id.desc()).limit(1))
+_CHANGES_FROM = Prepared(
+    _CHANGES.where(NetworkChange.id >= bindparam("from_id", type_=Integer)).order_by(NetworkChange.id)
+)
 _PEOPLE_AS_SEEN = (
     select(User.id, User.name, User.show_name_on_chains, Connection.peer_id.is_not(None))
     .outerjoin(
@@ -70,8 +76,7 @@ class ReachGraph:
     def _build(self, session: Session) -> ReachIndex:
         # The log position first: changes committed while the tables are read are applied again
         # later, which is harmless because every change states a new value rather than a delta.
-        newest = session.execute(_CHANGES.order_by(NetworkChange.id.desc()).limit(1)).first()
-        self._last_change = tuple(newest) if newest else None
+        self._last_change = _NEWEST_CHANGE.first(connection_of(session), {})
         accepted = {user_id: record.accepted for user_id, record in self._track_records(session, None).items()}
         self._index = ReachIndex.from_db(session.connection(), accepted, **self._options)
         return self._index
@@ -81,7 +86,7 @@ class ReachGraph:
         if self._index is None:
             return False
         last = self._last_change
-        rows = session.execute(_CHANGES_FROM, {"from_id": last[0] if last else 0}).all()
+        rows = _CHANGES_FROM.all(connection_of(session), {"from_id": last[0] if last else 0})
         if last is not None:
             if not rows or tuple(rows[0]) != last:
                 return False

@@ -12,6 +12,7 @@ from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Membership, User
+from marketplace.db import Prepared, connection_of
 from marketplace.network.reach import Reach
 from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph, people_as_seen
 from marketplace.problems.models import Problem
@@ -19,7 +20,9 @@ from marketplace.referrals.models import Referral
 
 # Built once: a member's problem page runs both on every request, and building them cost more
 # than running them (docs/performance.md, "What limits them").
-_COMPANY_MEMBERS = select(Membership.user_id).where(Membership.company_id == bindparam("company_id", type_=Integer))
+_COMPANY_MEMBERS = Prepared(
+    select(Membership.user_id).where(Membership.company_id == bindparam("company_id", type_=Integer))
+)
 _HOLDERS_AMONG = select(Referral.holder_id).where(
     Referral.problem_id == bindparam("problem_id", type_=Integer),
     Referral.holder_id.in_(bindparam("user_ids", expanding=True, type_=Integer)),
@@ -91,7 +94,7 @@ def _reach(
     session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int
 ) -> tuple[list[ReachResult], set[int]]:
     """The results and the ids of the company's members."""
-    company = set(session.scalars(_COMPANY_MEMBERS, {"company_id": problem.company_id}))
+    company = {row[0] for row in _COMPANY_MEMBERS.fetchall(connection_of(session), {"company_id": problem.company_id})}
     index = graph.index(session)
     skill_ids = [skill.id for skill in problem.skills]
     if viewer.id in company:
