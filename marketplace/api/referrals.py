@@ -8,7 +8,7 @@ from marketplace.api.auth import token_required
 from marketplace.api.contract import ApiBlueprint, errors
 from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
-from marketplace.api.pagination import PAGE_ERRORS, PageArgs, cursor_after, next_link, window
+from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, next_link, window
 from marketplace.db import db
 from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
 from marketplace.keyset import cut
@@ -241,6 +241,104 @@ def decline(user, data, introduction_id):
 @blp.response(200, IntroductionOut)
 def withdraw(user, introduction_id):
     return introductions.withdraw(db.session, user, introduction_id)
+
+
+# The member's own lists, as on their dashboard (docs/dashboards.md) -----------------------------
+
+REFERRAL_LISTS = {"places": "places", "received": "received", "sent": "sent"}
+INTRODUCTION_LISTS = {"made": "introductions-made", "received": "introductions-received"}
+
+
+class MemberReferralsArgs(PageArgs):
+    list = ma.fields.String(
+        load_default="places",
+        validate=ma.validate.OneOf(list(REFERRAL_LISTS)),
+        metadata={
+            "description": "places (the default): the chains the caller is in; received: referrals sent "
+            "to them that they have not joined; sent: the referrals they forwarded"
+        },
+    )
+
+
+class MemberReferralOut(ma.Schema):
+    id = ma.fields.Integer()
+    problem_id = ma.fields.Integer()
+    problem_title = ma.fields.String(attribute="title")
+    bounty = ma.fields.Function(lambda r: {"amount": r.bounty_amount, "currency": r.currency})
+    depth = ma.fields.Integer(metadata={"description": "the link's place in its chain, 1 at the top"})
+    status = ma.fields.Function(lambda r: r.status.value)
+    created_at = ma.fields.DateTime()
+    token = ma.fields.String(metadata={"description": "what POST /referrals/{link}/claim takes"})
+    url = ma.fields.Function(referral_link)
+    sender = ma.fields.String(
+        attribute="sender_name", allow_none=True, metadata={"description": "null: picked up from the board"}
+    )
+    recipient = ma.fields.Function(
+        lambda r: r.recipient_name or r.recipient_email,
+        allow_none=True,
+        metadata={"description": "the member's name, or the address it went to"},
+    )
+
+
+class MemberReferralsOut(CursorPageOut):
+    items = ma.fields.List(ma.fields.Nested(MemberReferralOut))
+
+
+@blp.get("/me/referrals")
+@errors(*PAGE_ERRORS)
+@token_required
+@blp.arguments(MemberReferralsArgs, location="query")
+@blp.response(200, MemberReferralsOut)
+def my_referrals(user, args):
+    """One of the caller's lists of referrals, newest first, a page at a time: the dashboard's
+    "Chains I am in", "Referrals I have not joined" and "Referrals I sent"."""
+    return _member_list(user, args, REFERRAL_LISTS[args["list"]])
+
+
+class MemberIntroductionsArgs(PageArgs):
+    list = ma.fields.String(
+        load_default="made",
+        validate=ma.validate.OneOf(list(INTRODUCTION_LISTS)),
+        metadata={
+            "description": "made (the default): the introductions the caller made; "
+            "received: the introductions of the caller"
+        },
+    )
+
+
+class MemberIntroductionOut(ma.Schema):
+    id = ma.fields.Integer()
+    problem_id = ma.fields.Integer()
+    problem_title = ma.fields.String(attribute="title")
+    status = ma.fields.Function(lambda i: i.status.value)
+    introducer = ma.fields.String(attribute="introducer_name")
+    candidate = ma.fields.Function(lambda i: i.candidate_name or i.candidate_email)
+    created_at = ma.fields.DateTime()
+    consented_at = ma.fields.DateTime(allow_none=True)
+    decided_at = ma.fields.DateTime(allow_none=True)
+
+
+class MemberIntroductionsOut(CursorPageOut):
+    items = ma.fields.List(ma.fields.Nested(MemberIntroductionOut))
+
+
+@blp.get("/me/introductions")
+@errors(*PAGE_ERRORS)
+@token_required
+@blp.arguments(MemberIntroductionsArgs, location="query")
+@blp.response(200, MemberIntroductionsOut)
+def my_introductions(user, args):
+    """One of the caller's lists of introductions, newest first, a page at a time: the
+    dashboard's "Introductions I made" and "Introductions of me" (answer one of the latter with
+    POST /introductions/{id}/consent)."""
+    return _member_list(user, args, INTRODUCTION_LISTS[args["list"]])
+
+
+def _member_list(user, args, name: str) -> dict:
+    seen = window(args, f"member-list:{name}")
+    rows = read_models.member_list_after(db.session, user, name, seen)
+    items, last = cut(rows, seen, lambda row: (row.created_at, row.id))
+    return {"items": items, "next_cursor": cursor_after(f"member-list:{name}", last)}
 
 
 class TrackRecordOut(ma.Schema):

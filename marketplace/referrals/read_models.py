@@ -14,6 +14,7 @@ from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
 from marketplace.db import Prepared, connection_of
 from marketplace.errors import NotFound, ValidationError
+from marketplace.keyset import Window, seek
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import appearance, introductions, records, visibility
 from marketplace.referrals.chains import chain_to, place_of
@@ -199,10 +200,7 @@ class Dashboard:
 
 
 _SENDER, _RECIPIENT, _INTRODUCER = aliased(User), aliased(User), aliased(User)
-# A page of a list: ``limit`` rows from ``offset`` on, in an order that ties never reshuffle
-# between pages (the id after the time).
-_LIMIT, _OFFSET = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
-# Built once; each list adds its own condition.
+# The columns each kind of list shows; each list adds its own condition (``_WHERE``).
 _REFERRAL_ROWS = (
     select(
         Referral.id,
@@ -221,9 +219,6 @@ _REFERRAL_ROWS = (
     .join(Problem, Problem.id == Referral.problem_id)
     .outerjoin(_SENDER, _SENDER.id == Referral.sender_id)
     .outerjoin(_RECIPIENT, _RECIPIENT.id == Referral.recipient_user_id)
-    .order_by(Referral.created_at.desc(), Referral.id.desc())
-    .limit(_LIMIT)
-    .offset(_OFFSET)
 )
 _INTRODUCTION_ROWS = (
     select(
@@ -241,9 +236,6 @@ _INTRODUCTION_ROWS = (
     )
     .join(Problem, Problem.id == Introduction.problem_id)
     .join(_INTRODUCER, _INTRODUCER.id == Introduction.introducer_id)
-    .order_by(Introduction.created_at.desc(), Introduction.id.desc())
-    .limit(_LIMIT)
-    .offset(_OFFSET)
 )
 
 _MEMBER = bindparam("member_id", type_=Integer)
@@ -259,31 +251,54 @@ _INTRODUCED_TO_THEM = {
 }
 
 
-def _either(statement: Select) -> dict[bool, Prepared]:
-    """A list that reads the same whether or not the member's address is verified."""
-    return dict.fromkeys((False, True), Prepared(statement))
+@dataclass(frozen=True)
+class _ListQuery:
+    """One of the member's lists: its rows' statement, without an order, and the columns it is
+    ordered by, newest first (the id after the time, so that ties never reshuffle)."""
+
+    rows: Select
+    created_at: Any
+    row_id: Any
 
 
-# Each list by the name in its page's address, then by whether the member's address is verified;
-# built once: the dashboard is a member's home page.
-_LISTS: dict[str, dict[bool, Prepared]] = {
-    "places": _either(_REFERRAL_ROWS.where(Referral.holder_id == _MEMBER)),
+def _referrals(*conditions: Any) -> _ListQuery:
+    return _ListQuery(_REFERRAL_ROWS.where(*conditions), Referral.created_at, Referral.id)
+
+
+def _introductions(*conditions: Any) -> _ListQuery:
+    return _ListQuery(_INTRODUCTION_ROWS.where(*conditions), Introduction.created_at, Introduction.id)
+
+
+# Each list by the name in its page's address, then by whether the member's address is verified.
+_WHERE: dict[str, dict[bool, _ListQuery]] = {
+    "places": dict.fromkeys((False, True), _referrals(Referral.holder_id == _MEMBER)),
     "received": {
-        verified: Prepared(
-            _REFERRAL_ROWS.where(
-                sent_to_them,
-                Referral.sender_id.is_not(None),
-                or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
-            )
+        verified: _referrals(
+            sent_to_them,
+            Referral.sender_id.is_not(None),
+            or_(Referral.holder_id.is_(None), Referral.holder_id != _MEMBER),
         )
         for verified, sent_to_them in _SENT_TO_THEM.items()
     },
-    "sent": _either(_REFERRAL_ROWS.where(Referral.sender_id == _MEMBER)),
-    "introductions-made": _either(_INTRODUCTION_ROWS.where(Introduction.introducer_id == _MEMBER)),
+    "sent": dict.fromkeys((False, True), _referrals(Referral.sender_id == _MEMBER)),
+    "introductions-made": dict.fromkeys((False, True), _introductions(Introduction.introducer_id == _MEMBER)),
     "introductions-received": {
-        verified: Prepared(_INTRODUCTION_ROWS.where(introduced_to_them, Introduction.introducer_id != _MEMBER))
+        verified: _introductions(introduced_to_them, Introduction.introducer_id != _MEMBER)
         for verified, introduced_to_them in _INTRODUCED_TO_THEM.items()
     },
+}
+
+# A page of a list on the member's pages: ``limit`` rows from ``offset`` on. Built once: the
+# dashboard is a member's home page.
+_LIMIT, _OFFSET = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+_LISTS: dict[str, dict[bool, Prepared]] = {
+    name: {
+        verified: Prepared(
+            query.rows.order_by(query.created_at.desc(), query.row_id.desc()).limit(_LIMIT).offset(_OFFSET)
+        )
+        for verified, query in by_address.items()
+    }
+    for name, by_address in _WHERE.items()
 }
 
 
@@ -303,6 +318,16 @@ def member_list(session: Session, user: User, name: str, page: int = 1) -> Membe
     if not 1 <= page <= MAX_LIST_PAGE:
         raise ValidationError(f"The page must be between 1 and {MAX_LIST_PAGE}.", code="invalid_page")
     return _page(connection_of(session), user, name, page, LIST_PAGE_SIZE)
+
+
+def member_list_after(session: Session, user: User, name: str, window: Window) -> Sequence[Any]:
+    """The rows of one of the member's lists after ``window.after`` (keyset pages, for the API's
+    cursors: ``marketplace.keyset``), newest first, one more than ``window.limit``."""
+    if name not in _WHERE:
+        raise NotFound("There is no such list.")
+    query = _WHERE[name][bool(user.email_verified)]
+    statement = seek(query.rows, query.created_at, query.row_id, window, descending=True)
+    return session.execute(statement, {"member_id": user.id, "address": user.email}).all()
 
 
 def dashboard(session: Session, user: User) -> Dashboard:

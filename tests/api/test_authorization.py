@@ -273,6 +273,8 @@ MATRIX = {
     "POST /problems/{public}/checkout":              (401,      404,     404,   403,    409),
     "POST /me/payout-account":                       (401,      200,     200,   200,    200),
     "GET /me/payouts":                               (401,      200,     200,   200,    200),
+    "GET /me/referrals":                             (401,      200,     200,   200,    200),
+    "GET /me/introductions":                         (401,      200,     200,   200,    200),
     "GET /companies/{company}/webhooks":             (401,      404,     404,   403,    200),
     "POST /companies/{company}/webhooks":            (401,      404,     404,   403,    201),
     "PATCH /companies/{company}/webhooks/{endpoint}": (401,     404,     404,   403,    200),

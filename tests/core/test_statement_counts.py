@@ -168,6 +168,21 @@ def test_the_dashboard(app, session, world, open_problem, logged_in, members, pa
     assert_flat(app, lambda: ann.get(path), grow)
 
 
+@pytest.mark.parametrize("path", ["/me/referrals?list=received", "/me/introductions?list=received"])
+def test_the_api_lists_of_a_member(app, session, world, open_problem, api, members, path):
+    ann = api(world.ann)
+
+    def grow(n: int) -> None:
+        for member in members(n):
+            problem = open_problem()
+            chains.pick_from_board(session, member, problem.id)
+            chains.forward(session, member, problem.id, to_user_id=world.ann.id)
+            introductions.introduce(session, member, problem.id, candidate_user_id=world.ann.id, message="Ann knows.")
+        session.commit()
+
+    assert_flat(app, lambda: ann.get(f"{path}&limit=100"), grow)
+
+
 def test_the_earnings_page(app, session, world, open_problem, logged_in, members):
     cleo = logged_in(world.cleo)
 
