@@ -249,14 +249,18 @@ REFERRAL_LISTS = {"places": "places", "received": "received", "sent": "sent"}
 INTRODUCTION_LISTS = {"made": "introductions-made", "received": "introductions-received"}
 
 
+def _list_argument(lists: dict[str, str], description: str) -> ma.fields.String:
+    """The ``list`` query argument: one of the names of ``lists``, the first by default."""
+    return ma.fields.String(
+        load_default=next(iter(lists)), validate=ma.validate.OneOf(list(lists)), metadata={"description": description}
+    )
+
+
 class MemberReferralsArgs(PageArgs):
-    list = ma.fields.String(
-        load_default="places",
-        validate=ma.validate.OneOf(list(REFERRAL_LISTS)),
-        metadata={
-            "description": "places (the default): the chains the caller is in; received: referrals sent "
-            "to them that they have not joined; sent: the referrals they forwarded"
-        },
+    list = _list_argument(
+        REFERRAL_LISTS,
+        "places (the default): the chains the caller is in; received: referrals sent to them that they "
+        "have not joined; sent: the referrals they forwarded",
     )
 
 
@@ -296,13 +300,8 @@ def my_referrals(user, args):
 
 
 class MemberIntroductionsArgs(PageArgs):
-    list = ma.fields.String(
-        load_default="made",
-        validate=ma.validate.OneOf(list(INTRODUCTION_LISTS)),
-        metadata={
-            "description": "made (the default): the introductions the caller made; "
-            "received: the introductions of the caller"
-        },
+    list = _list_argument(
+        INTRODUCTION_LISTS, "made (the default): the introductions the caller made; received: those of the caller"
     )
 
 

@@ -154,23 +154,19 @@ def test_the_problem_page_for_a_chain_member(app, session, world, open_problem, 
     assert_flat(app, lambda: ann.get(f"/problems/{problem.id}"), grow)
 
 
-@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/received"], ids=["dashboard", "a-list-on-its-own-page"])
-def test_the_dashboard(app, session, world, open_problem, logged_in, members, path):
-    ann = logged_in(world.ann)
-
-    def grow(n: int) -> None:
-        for member in members(n):
-            problem = open_problem()
-            chains.pick_from_board(session, member, problem.id)
-            chains.forward(session, member, problem.id, to_user_id=world.ann.id)
-        session.commit()
-
-    assert_flat(app, lambda: ann.get(path), grow)
-
-
-@pytest.mark.parametrize("path", ["/me/referrals?list=received", "/me/introductions?list=received"])
-def test_the_api_lists_of_a_member(app, session, world, open_problem, api, members, path):
-    ann = api(world.ann)
+@pytest.mark.parametrize(
+    ("through", "path"),
+    [
+        ("page", "/dashboard"),
+        ("page", "/dashboard/received"),
+        ("api", "/me/referrals?list=received&limit=100"),
+        ("api", "/me/introductions?list=received&limit=100"),
+    ],
+    ids=["dashboard", "a-list-on-its-own-page", "the-api-referrals", "the-api-introductions"],
+)
+def test_the_dashboard(app, session, world, open_problem, logged_in, api, members, through, path):
+    """The dashboard and the member's lists, on their pages and over the API."""
+    ann = logged_in(world.ann) if through == "page" else api(world.ann)
 
     def grow(n: int) -> None:
         for member in members(n):
@@ -180,7 +176,7 @@ def test_the_api_lists_of_a_member(app, session, world, open_problem, api, membe
             introductions.introduce(session, member, problem.id, candidate_user_id=world.ann.id, message="Ann knows.")
         session.commit()
 
-    assert_flat(app, lambda: ann.get(f"{path}&limit=100"), grow)
+    assert_flat(app, lambda: ann.get(path), grow)
 
 
 def test_the_earnings_page(app, session, world, open_problem, logged_in, members):
