@@ -51,6 +51,11 @@ class ProblemUpdateIn(ProblemIn):
     publish = ma.fields.Boolean(load_default=False)
 
 
+def bounty_of(problem) -> dict:
+    """A problem's bounty as the API writes money: minor units and their currency."""
+    return {"amount": problem.bounty_amount, "currency": problem.currency}
+
+
 class ProblemOut(ma.Schema):
     id = ma.fields.Integer()
     company_id = ma.fields.Integer()
@@ -60,7 +65,7 @@ class ProblemOut(ma.Schema):
     status = ma.fields.Function(lambda p: p.status.value)
     visibility = ma.fields.Function(lambda p: p.visibility.value)
     skills = ma.fields.Function(lambda p: [s.slug for s in p.skills])
-    bounty = ma.fields.Function(lambda p: {"amount": p.bounty_amount, "currency": p.currency})
+    bounty = ma.fields.Function(bounty_of)
     split_rule = ma.fields.String()
     split_params = ma.fields.Dict()
     platform_fee_bps = ma.fields.Integer()

@@ -9,6 +9,7 @@ from marketplace.api.contract import ApiBlueprint, errors
 from marketplace.api.idempotency import idempotent
 from marketplace.api.inputs import MULTI_LINE, InputSchema
 from marketplace.api.pagination import PAGE_ERRORS, CursorPageOut, PageArgs, cursor_after, next_link, window
+from marketplace.api.problems import bounty_of
 from marketplace.db import db
 from marketplace.errors import Conflict, EmailUnverified, Forbidden, NotFound
 from marketplace.keyset import cut
@@ -268,7 +269,7 @@ class MemberReferralOut(ma.Schema):
     id = ma.fields.Integer()
     problem_id = ma.fields.Integer()
     problem_title = ma.fields.String(attribute="title")
-    bounty = ma.fields.Function(lambda r: {"amount": r.bounty_amount, "currency": r.currency})
+    bounty = ma.fields.Function(bounty_of)
     depth = ma.fields.Integer(metadata={"description": "the link's place in its chain, 1 at the top"})
     status = ma.fields.Function(lambda r: r.status.value)
     created_at = ma.fields.DateTime()
@@ -334,10 +335,11 @@ def my_introductions(user, args):
 
 
 def _member_list(user, args, name: str) -> dict:
-    seen = window(args, f"member-list:{name}")
+    cursor_list = f"member-list:{name}"
+    seen = window(args, cursor_list)
     rows = read_models.member_list_after(db.session, user, name, seen)
     items, last = cut(rows, seen, lambda row: (row.created_at, row.id))
-    return {"items": items, "next_cursor": cursor_after(f"member-list:{name}", last)}
+    return {"items": items, "next_cursor": cursor_after(cursor_list, last)}
 
 
 class TrackRecordOut(ma.Schema):
