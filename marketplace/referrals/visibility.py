@@ -6,13 +6,13 @@ the rule lives here and not with problems (docs/architecture.md, "Layers").
 import functools
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, Select, and_, bindparam, exists, literal, or_, select
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
-from marketplace.accounts.models import Membership, Role, User
+from marketplace.accounts.models import Membership, Role, Skill, User
 from marketplace.errors import NotFound
 from marketplace.keyset import Window
 from marketplace.problems import service as problems
-from marketplace.problems.models import Problem, ProblemStatus
+from marketplace.problems.models import Problem, ProblemStatus, problem_skills
 from marketplace.referrals.models import Introduction, Referral
 
 
@@ -52,14 +52,22 @@ def get_visible(session: Session, user: User | None, problem_id: int) -> Problem
 def _problem_with_role(for_member: bool) -> Select:
     """Built once per kind of viewer: every page of a problem runs it, and building it cost twice
     as much as running it. The company, the skills and the role come in the same statement:
-    every such page shows the first two, and the problem page decides by the third."""
+    every such page shows the first two, and the problem page decides by the third.
+
+    The skills are joined flat (``problems LEFT JOIN problem_skills LEFT JOIN skills``), not
+    as ``joinedload`` nests a many-to-many (``LEFT JOIN (problem_skills JOIN skills)``): SQLite
+    cannot flatten that nested join and built it whole for every problem page, every problem's
+    skills, before picking this one's (docs/performance.md, "Indexes and rendering")."""
     viewer_id: BindParameter[int] | None = bindparam("viewer_id", type_=Integer) if for_member else None
     # An alias, so that the membership test inside ``_visible_to`` is not correlated to it.
     viewer_membership = aliased(Membership)
     query = (
         select(Problem, viewer_membership.role if for_member else literal(None))
+        .outerjoin(problem_skills, problem_skills.c.problem_id == Problem.id)
+        .outerjoin(Skill, Skill.id == problem_skills.c.skill_id)
         .where(Problem.id == bindparam("problem_id"), _visible_to(viewer_id))
-        .options(joinedload(Problem.company), joinedload(Problem.skills))
+        .options(joinedload(Problem.company), contains_eager(Problem.skills))
+        .order_by(Skill.slug)
     )
     if for_member:
         query = query.outerjoin(

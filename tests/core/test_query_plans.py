@@ -1,6 +1,6 @@
 """The lists read their rows from indexes, on both engines (docs/performance.md, "Indexes and
 rendering"): a board page in its sort order, a worker's claim, each list of a member's dashboard,
-a member's ledger accounts, and on PostgreSQL the board's text search. Without them each would
+a member's ledger accounts, a problem's own skills, and on PostgreSQL the board's text search. Without them each would
 read, and often sort, a whole table on every request."""
 
 import re
@@ -13,7 +13,7 @@ from marketplace.jobs import service as jobs
 from marketplace.ledger import accounts as ledger_accounts
 from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.problems.service import PAGE_SIZE, SORTS, BoardQuery, _board_select, public_filter
-from marketplace.referrals import read_models
+from marketplace.referrals import read_models, visibility
 from tests import builders as build
 
 
@@ -89,6 +89,28 @@ def test_each_list_of_the_dashboard_reads_an_index_not_the_whole_table(app, sess
         plan = plan_of(statement.statement.params(**parameters))
         assert index in plan, plan
         assert not re.search(r"\bSCAN (referrals|introductions)\b", plan), plan
+
+
+@pytest.mark.parametrize("for_member", [True, False], ids=["member", "visitor"])
+def test_every_page_of_a_problem_reads_its_own_skills_not_every_problems(for_member, app, session, world):
+    """The statement behind every page of a problem (``referrals.visibility``) loads the problem
+    with its skills. Nested as ``joinedload`` writes a many-to-many, SQLite built the join of
+    every problem's skills first: 1.6 ms of the problem page at 2,000 problems, and growing with
+    them. Joined flat, it reads the problem's own rows of ``problem_skills`` by their key."""
+    problem = build.problem(session, world.owner, world.company.id, "open")
+    for n in range(30):
+        build.problem(session, world.owner, world.company.id, "open", title=f"Problem {n} needs an expert")
+    session.commit()
+    parameters = {"problem_id": problem.id} | ({"viewer_id": world.ann.id} if for_member else {})
+    plan = plan_of(visibility._problem_with_role(for_member).params(**parameters))
+    if db.is_sqlite:
+        assert "SEARCH problem_skills USING COVERING INDEX" in plan and "(problem_id=?)" in plan, plan
+        assert "MATERIALIZE" not in plan and not re.search(r"\bSCAN problem_skills\b", plan), plan
+    else:
+        assert "pk_problem_skills" in plan, plan
+        assert not re.search(r"Seq Scan on problem_skills", plan), plan
+    found, role = visibility.visible_with_role(session, world.ann if for_member else None, problem.id)
+    assert found.id == problem.id and [s.slug for s in found.skills] == sorted(s.slug for s in problem.skills)
 
 
 def test_the_earnings_page_finds_the_members_accounts_by_their_codes(app, session, world):
