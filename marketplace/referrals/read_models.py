@@ -51,6 +51,11 @@ class ChainView:
     seen_by: appearance.Viewer
     is_company: bool
 
+    @property
+    def holders(self) -> set[int]:
+        """Who holds a place on any of the problem's chains (they cannot be forwarded it again)."""
+        return {r.holder_id for r in self.referrals if r.holder_id is not None}
+
     def members_to(self, referral: Referral | None) -> list[User]:
         """The paid links of the chain down to ``referral``, top first (``chains.chain_members``
         without a query: every parent is in the session already)."""

@@ -204,7 +204,7 @@ def render_problem_page(
         else {},
     )
     if viewer is not None and problem.is_open:
-        context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem)
+        context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem, page.chains.holders)
     return render_template("problems/show.html", **context)
 
 

@@ -2,7 +2,8 @@
 skills, from the viewer or from the whole company, grouped for the problem page.
 
 It reads the network's index (``network.reach_service``), the problem's skills and company, and
-who already holds a place on its chains, which is why it is a workflow.
+is told who already holds a place on its chains (the problem page has them loaded), which is why
+it is a workflow.
 """
 
 from collections import defaultdict
@@ -16,16 +17,11 @@ from marketplace.db import Prepared, connection_of
 from marketplace.network.reach import Reach
 from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph, people_as_seen
 from marketplace.problems.models import Problem
-from marketplace.referrals.models import Referral
 
-# Built once: a member's problem page runs both on every request, and building them cost more
-# than running them (docs/performance.md, "What limits them").
+# Built once: a member's problem page runs it on every request, and building it cost more than
+# running it (docs/performance.md, "What limits them").
 _COMPANY_MEMBERS = Prepared(
     select(Membership.user_id).where(Membership.company_id == bindparam("company_id", type_=Integer))
-)
-_HOLDERS_AMONG = select(Referral.holder_id).where(
-    Referral.problem_id == bindparam("problem_id", type_=Integer),
-    Referral.holder_id.in_(bindparam("user_ids", expanding=True, type_=Integer)),
 )
 
 
@@ -117,32 +113,31 @@ def problem_reach(
 
 
 def problem_page_reach(
-    session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int = 20
+    session: Session, graph: ReachGraph, viewer: User, problem: Problem, holders: set[int], k: int = 20
 ) -> ProblemReach:
-    """``problem_reach`` grouped for the page: through which connection, or from which colleague."""
+    """``problem_reach`` grouped for the page: through which connection, or from which colleague.
+    ``holders`` are the members who hold a place on the problem's chains: the viewer cannot
+    forward the problem to them again."""
     results, company = _reach(session, graph, viewer, problem, k)
     if viewer.id in company:
         return ProblemReach(results, k, via=[], starters=_starters(results))
-    return ProblemReach(results, k, via=_via(session, problem, results, company), starters=[])
+    return ProblemReach(results, k, via=_via(results, company, holders), starters=[])
 
 
-def _via(session: Session, problem: Problem, results: list[ReachResult], company: set[int]) -> list[Via]:
+def _via(results: list[ReachResult], company: set[int], holders: set[int]) -> list[Via]:
     counts: dict[Person, int] = defaultdict(int)
     experts = set()
     for result in results:
         counts[result.path[1]] += 1
         if result.hops == 1:
             experts.add(result.user_id)
-    in_chains = set(
-        session.scalars(_HOLDERS_AMONG, {"problem_id": problem.id, "user_ids": [p.user_id for p in counts]})
-    )
     via = [
         Via(
             user_id=_named_id(person),
             name=person.name,
             reaches=count,
             has_skill=person.user_id in experts,
-            can_forward=person.user_id not in company and person.user_id not in in_chains,
+            can_forward=person.user_id not in company and person.user_id not in holders,
         )
         for person, count in counts.items()
     ]

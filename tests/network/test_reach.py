@@ -20,7 +20,7 @@ from marketplace.network import changes, reach_service, service
 from marketplace.network.models import ChangeKind, Connection, ConnectionRequest, NetworkChange, RequestStatus
 from marketplace.network.reach_service import ReachGraph
 from marketplace.problems.models import Problem
-from marketplace.referrals import chains, records
+from marketplace.referrals import chains, read_models, records
 from marketplace.referrals.models import Introduction, IntroductionStatus
 from marketplace.workflows import reach as reach_search
 from tests.builders import connection as connect
@@ -281,7 +281,7 @@ def test_the_company_sees_which_employees_are_best_placed(session, world, open_p
     connect(session, world.owner, erin)
     connect(session, world.admin, world.employee)
     reach = reach_search.problem_page_reach(
-        session, ReachGraph(track_records=records.track_records), world.admin, problem
+        session, ReachGraph(track_records=records.track_records), world.admin, problem, holders=set()
     )
     assert [(s.name, s.reaches, s.nearest) for s in reach.starters] == [
         ("Olivia Owner", 1, 1),
@@ -311,12 +311,17 @@ def test_the_reach_panel_groups_by_connection_and_offers_forwards_where_they_can
     connect(session, world.ann, world.employee)
     connect(session, world.employee, erin)
     graph = ReachGraph(track_records=records.track_records)
-    reach = reach_search.problem_page_reach(session, graph, world.ann, problem)
+
+    def holders() -> set[int]:  # as the problem page passes them: from its chains, loaded once
+        return read_models.chain_view(session, world.ann, problem, is_company=False).holders
+
+    reach = reach_search.problem_page_reach(session, graph, world.ann, problem, holders())
     assert [(v.name, v.reaches, v.has_skill, v.can_forward) for v in reach.via] == [
         ("Bob Martins", 1, False, True),
         ("Ethan Employee", 1, False, False),
     ]
     chains.pick_from_board(session, world.bob, problem.id)
     session.commit()
-    reach = reach_search.problem_page_reach(session, graph, world.ann, problem)
+    assert holders() == {world.bob.id}
+    reach = reach_search.problem_page_reach(session, graph, world.ann, problem, holders())
     assert [v.can_forward for v in reach.via] == [False, False]
