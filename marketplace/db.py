@@ -2,8 +2,15 @@
 
 SQLite is the embedded default and PostgreSQL (psycopg 3) the production engine. On SQLite a
 transaction that may write starts with ``BEGIN IMMEDIATE`` (WAL, busy timeout), so that two writers
-queue for the lock instead of one failing half-way; read-only requests (GET, HEAD) begin deferred
-and never wait, since WAL readers do not block. PostgreSQL uses row locks and guarded updates.
+queue for the lock instead of one failing half-way. PostgreSQL uses row locks and guarded updates.
+
+A request by a safe method (GET, HEAD, OPTIONS) changes nothing, and its session is bound to
+an engine that cannot write (``Database.read_engine``): on PostgreSQL its connections are in
+autocommit and every statement's transaction is read-only, so a page's reads cost no ``BEGIN``
+and no ``COMMIT`` round trips; on SQLite they are ``query_only`` and begin deferred, never
+waiting for a writer (WAL readers do not block). A view that must record something on such a
+request (Stripe's return page) is marked ``writes_on_safe_method`` and gets the usual session
+(docs/architecture.md, "The life of one request").
 """
 
 import enum
@@ -11,8 +18,7 @@ import functools
 import sqlite3
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -55,20 +61,26 @@ NAMING_CONVENTION = {
 }
 
 
-# Whether the current unit of work may write; read-only web requests switch it off.
+# Whether the current unit of work may write (on SQLite: ``BEGIN IMMEDIATE``); a reader of the
+# whole database that must not hold the write lock (``ledger.verify``) switches it off.
 sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
 
+# Whether the current request only reads (a safe method to a view not marked below): its session
+# is then bound to ``Database.read_engine``. Set before each request's view, not from the method
+# alone, so that a request context a test or a command pushes without dispatching still writes.
+request_reads_only: ContextVar[bool] = ContextVar("request_reads_only", default=False)
 
-@contextmanager
-def intent_to_write() -> Iterator[None]:
-    """Transactions begun inside this block may write, even in a read-only request (a success
-    page that records what Stripe says): on SQLite they begin ``IMMEDIATE``, so the write never
-    fails on a snapshot another writer has moved past."""
-    token = sqlite_write_intent.set(True)
-    try:
-        yield
-    finally:
-        sqlite_write_intent.reset(token)
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+ViewFunction = Callable[..., Any]
+
+
+def writes_on_safe_method(view: ViewFunction) -> ViewFunction:
+    """Mark a view that writes although it answers a safe method (Stripe sends the company back
+    to a GET address, and that page records what Stripe says): its request's session is bound
+    to the engine that writes. Put it right under the route's decorator."""
+    view.writes_on_safe_method = True  # type: ignore[attr-defined]
+    return view
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -321,9 +333,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; with ``read_only``, one whose connections refuse every write
+    (PostgreSQL: in autocommit, each statement's transaction read-only; SQLite: ``query_only``)."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() != "sqlite":
+        if read_only:
+            options = {"options": "-c default_transaction_read_only=on"}
+            kwargs = {"isolation_level": "AUTOCOMMIT", "connect_args": options, **kwargs}
         return create_engine(url, **{"pool_pre_ping": True, **kwargs})
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
@@ -336,13 +353,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Connection) -> None:
         # On the driver's connection: through ``exec_driver_sql``, SQLAlchemy's bookkeeping for
         # this one word was a fifth of what opening and closing a request's session cost.
-        statement = "BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN"
+        statement = "BEGIN IMMEDIATE" if sqlite_write_intent.get() and not read_only else "BEGIN"
         try:
             connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
         except sqlite3.Error as error:
@@ -361,35 +380,54 @@ def _current_scope() -> object:
     return id(context) if context is not None else threading.get_ident()
 
 
-class Database:
-    """The app's engine and a request-scoped session, created unbound and ``init_app``-ed.
+class _RequestSessions(sessionmaker[Session]):
+    """Sessions bound, in a request that only reads, to the engine that cannot write."""
 
-    ``db.session`` is the current scope's ``Session`` (one per request, see ``_current_scope``);
+    read_bind: Engine | None = None
+
+    def __call__(self, **local_kw: Any) -> Session:
+        if request_reads_only.get() and self.read_bind is not None:
+            local_kw.setdefault("bind", self.read_bind)
+        return super().__call__(**local_kw)
+
+
+class Database:
+    """The app's engines and a request-scoped session, created unbound and ``init_app``-ed.
+
+    ``db.session`` is the current scope's ``Session`` (one per request, see ``_current_scope``),
+    bound to ``read_engine`` in a request that only reads and to ``engine`` otherwise;
     ``db.remove()`` ends it.
     """
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
+        self.read_engine: Engine | None = None
         self.autocommit_engine: Engine | None = None
-        self.session_factory = sessionmaker(expire_on_commit=False)
+        self.session_factory = _RequestSessions(expire_on_commit=False)
         self._scoped = scoped_session(self.session_factory, scopefunc=_current_scope)
 
     @property
     def session(self) -> Session:
         return self._scoped()
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine the app runs statements on (what counts them listens to each)."""
+        engines = (self.engine, self.read_engine, self.autocommit_engine)
+        return tuple({id(engine): engine for engine in engines if engine is not None}.values())
+
     def remove(self) -> None:
         """Close the current scope's session, rolling back what it did not commit."""
         self._scoped.remove()
 
     def dispose(self) -> None:
-        """Close every pooled connection of both engines."""
-        for engine in (self.engine, self.autocommit_engine):
-            if engine is not None:
-                engine.dispose()
+        """Close every pooled connection of every engine."""
+        for engine in self.engines:
+            engine.dispose()
 
     def init_app(self, app: Flask) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
+        self.read_engine = make_engine(app.config["DATABASE_URL"], read_only=True)
         # For a read that needs no transaction (a cached page's version stamp, docs/performance.md,
         # "Caching"): on PostgreSQL, connections kept in autocommit and not pinged before each use,
         # one round trip where the main engine's ping and the switch to autocommit took four. A
@@ -401,11 +439,14 @@ class Database:
             else make_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT", pool_pre_ping=False)
         )
         self.session_factory.configure(bind=self.engine)
+        self.session_factory.read_bind = self.read_engine
         app.extensions["database"] = self
 
         @app.before_request
-        def _declare_intent() -> None:
-            g.write_intent_token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+        def _declare_reads_only() -> None:
+            view = app.view_functions.get(request.endpoint) if request.endpoint else None
+            reads_only = request.method in SAFE_METHODS and not getattr(view, "writes_on_safe_method", False)
+            g.reads_only_token = request_reads_only.set(reads_only)
 
         @app.after_request
         def _finish_unit_of_work(response: Response) -> Response:
@@ -420,9 +461,9 @@ class Database:
         @app.teardown_request
         def _remove_request_session(_exc: BaseException | None) -> None:
             self.remove()
-            token = g.pop("write_intent_token", None)
+            token = g.pop("reads_only_token", None)
             if token is not None:
-                sqlite_write_intent.reset(token)
+                request_reads_only.reset(token)
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:

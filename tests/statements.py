@@ -26,11 +26,13 @@ def statements(app) -> Iterator[StatementLog]:
             log.append(sql)
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+        engines = db.engines
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     prepared_statement_listeners.append(log.append)
     try:
         yield log
     finally:
         prepared_statement_listeners.remove(log.append)
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

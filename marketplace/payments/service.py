@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from marketplace import signals
 from marketplace.accounts.models import User
 from marketplace.accounts.service import require_manager, require_verified_email
-from marketplace.db import guarded_update, intent_to_write, utcnow
+from marketplace.db import guarded_update, utcnow
 from marketplace.errors import Conflict, MarketplaceError, NotFound
 from marketplace.jobs.models import Job
 from marketplace.jobs.service import OutcomeUnknown, PermanentFailure, RetryLater, enqueue, needs_lookup
@@ -227,10 +227,9 @@ def refresh_checkout(session: Session, checkout: CheckoutSession) -> CheckoutSes
         )
     except (RetryLater, PermanentFailure, stripe.StripeError) as error:
         raise PaymentError("Stripe is not answering right now; please try again in a minute.") from error
-    with intent_to_write():
-        checkout_changed(session, found.to_dict())
-        checkout = session.get_one(CheckoutSession, checkout_id, populate_existing=True)
-        session.commit()
+    checkout_changed(session, found.to_dict())
+    checkout = session.get_one(CheckoutSession, checkout_id, populate_existing=True)
+    session.commit()
     return checkout
 
 

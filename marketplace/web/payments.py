@@ -3,7 +3,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.db import db
+from marketplace.db import db, writes_on_safe_method
 from marketplace.links import absolute, checkout_urls
 from marketplace.payments import service
 from marketplace.referrals import visibility
@@ -20,6 +20,7 @@ def checkout(problem_id: int):
 
 
 @bp.get("/problems/<int:problem_id>/funded")
+@writes_on_safe_method
 @login_required
 def funded(problem_id: int):
     """Stripe's success page: the session named by ``session_id`` is looked up at Stripe, so the

@@ -527,7 +527,7 @@ def limited_app(database_url, tmp_path):
     )
     yield app
     db.remove()
-    db.engine.dispose()
+    db.dispose()
 
 
 def test_fourth_login_post_within_a_minute_is_429(limited_app):

@@ -68,12 +68,13 @@ def app(tmp_path_factory, postgres_engine, emulator):
     )
     yield app
     db.remove()
-    db.engine.dispose()
+    db.dispose()
 
 
 def copy_back(engine, kept: str) -> None:
-    """SQLite: the database file replaced by its copy named ``kept``, beside it."""
-    engine.dispose()
+    """SQLite: the database file replaced by its copy named ``kept``, beside it, once no pool of
+    the app holds a connection to it (the read engine's included)."""
+    db.dispose()
     path = Path(engine.url.database)
     for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)

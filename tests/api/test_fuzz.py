@@ -137,7 +137,7 @@ def keep_tables(engine) -> Callable[[], None]:
     answered differently. SQLite keeps a copy of the database file; PostgreSQL keeps the rows."""
     db.remove()
     if engine.dialect.name == "sqlite":
-        engine.dispose()
+        db.dispose()
         path = Path(engine.url.database)
         shutil.copyfile(path, path.with_name("kept.db"))
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from blinker import NamedSignal
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from marketplace import signals
@@ -16,6 +16,7 @@ from marketplace.db import db, utcnow
 from marketplace.notifications.models import Notification
 from marketplace.referrals.models import Introduction, Referral
 from tests import builders as build
+from tests.statements import statements
 
 OWNER_IP, ANN_IP, BOB_IP, DEV_IP, CLEO_IP, ADMIN_IP, NEW_IP = (f"203.0.113.{n}" for n in range(1, 8))
 BOB = {"environ_base": {"REMOTE_ADDR": BOB_IP}}
@@ -261,18 +262,8 @@ def test_the_paid_chains_fingerprint_is_shown_to_the_company_and_the_chain(
     assert api().get(f"/problems/{settled_problem.id}").json["chain_fingerprint"] is None
 
 
-def count_statements():
-    """A list that collects every SQL statement the app runs while the block runs."""
-    statements = []
-
-    def collect(conn, cursor, statement, *_):
-        statements.append(statement)
-
-    return statements, collect
-
-
 def test_admins_read_the_log_filtered_and_paged_in_a_fixed_number_of_statements(
-    settled_problem, world, browser, platform_admin, session
+    app, settled_problem, world, browser, platform_admin, session
 ):
     admin = build.logged_in(browser, platform_admin)
     whole = admin.get("/admin/audit")
@@ -288,13 +279,9 @@ def test_admins_read_the_log_filtered_and_paged_in_a_fixed_number_of_statements(
 
     counts = []
     for pages in ("?page=1", "?subject_type=users"):
-        statements, collect = count_statements()
-        event.listen(db.engine, "before_cursor_execute", collect)
-        try:
+        with statements(app) as log:
             assert admin.get("/admin/audit" + pages).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", collect)
-        counts.append(len(statements))
+        counts.append(len(log))
     assert counts[0] == counts[1], counts  # 22 entries or 8: the same statements.
 
     for member in (world.owner, world.ann):

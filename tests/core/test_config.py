@@ -49,7 +49,7 @@ def make_app(tmp_path, clean_environment):
 
     yield make
     if made and db.engine is not None:
-        db.engine.dispose()
+        db.dispose()
 
 
 # Production refuses to start without SECRET_KEY --------------------------------------------------

@@ -381,7 +381,7 @@ def test_a_worker_killed_after_the_server_accepted_resends_once_with_the_same_me
     assert session.scalars(select(Job)).one().status == JobStatus.DONE
     assert len(smtp.messages) == 2
     assert smtp.messages[0]["Message-ID"] == smtp.messages[1]["Message-ID"]
-    app.extensions["database"].engine.dispose()
+    app.extensions["database"].dispose()
 
 
 @pytest.mark.parametrize(

@@ -273,7 +273,7 @@ def test_a_second_database_on_the_same_stripe_account_gets_its_own_accounts_and_
     for endpoint in requests.get(f"{emulator.url}/v1/webhook_endpoints", auth=KEY, timeout=10).json()["data"]:
         requests.delete(f"{emulator.url}/v1/webhook_endpoints/{endpoint['id']}", auth=KEY, timeout=10)
     db.remove()
-    db.engine.dispose()
+    db.dispose()
 
     url = f"sqlite:///{tmp_path / 'second.db'}"
     engine = make_engine(url)

@@ -1,0 +1,80 @@
+"""A request by a safe method changes nothing (``marketplace.db``, docs/architecture.md, "The
+life of one request"): its session is bound to an engine that cannot write, so a GET that writes
+by mistake fails before anything is stored, and on PostgreSQL a page's reads run in autocommit,
+without the BEGIN and COMMIT round trips of a transaction. A view that must record something on a
+GET says so and writes as a POST does."""
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+
+from marketplace.accounts.models import User
+from marketplace.db import db, writes_on_safe_method
+from tests import builders as build
+
+
+def rename(user_id: int, name: str) -> str:
+    """A view's body that writes: the member's name changed, in the request's unit of work."""
+    db.session.execute(update(User).where(User.id == user_id).values(name=name))
+    return "renamed"
+
+
+@pytest.fixture
+def routes(app, world):
+    """Three views added to the app before its first request: one that writes by mistake on a
+    GET, the same taking a POST, and one marked as writing on a GET."""
+    member = world.ann.id
+    app.add_url_rule("/test/rename", "rename_by_mistake", lambda: rename(member, "Renamed by a GET"))
+    app.add_url_rule("/test/rename", "rename_on_post", lambda: rename(member, "Renamed by a POST"), methods=["POST"])
+    marked = writes_on_safe_method(lambda: rename(member, "Renamed by a marked GET"))
+    app.add_url_rule("/test/rename-marked", "rename_marked", marked)
+    app.add_url_rule("/test/bind", "bind", lambda: str(db.session.get_bind() is db.read_engine))
+    app.add_url_rule("/test/bind", "bind_post", lambda: str(db.session.get_bind() is db.read_engine), methods=["POST"])
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # these test views have no form
+    return app.test_client()
+
+
+def name_of(session, user_id: int) -> str:
+    """As stored, read in a transaction of the test's own that ends at once (on SQLite it holds
+    the write lock, and the next request would wait for it)."""
+    name = session.scalar(select(User.name).where(User.id == user_id))
+    session.rollback()
+    return name
+
+
+def test_a_get_that_writes_fails_and_stores_nothing(routes, world, session):
+    with pytest.raises(DBAPIError, match="read-only|readonly"):
+        routes.get("/test/rename")
+    assert name_of(session, world.ann.id) == world.ann.name
+
+
+def test_a_post_and_a_view_marked_as_writing_on_a_get_write(routes, world, session):
+    assert routes.post("/test/rename").text == "renamed"
+    assert name_of(session, world.ann.id) == "Renamed by a POST"
+    assert routes.get("/test/rename-marked").text == "renamed"
+    assert name_of(session, world.ann.id) == "Renamed by a marked GET"
+
+
+def test_only_a_safe_request_reads_through_the_read_engine(routes):
+    assert routes.get("/test/bind").text == "True"
+    assert routes.head("/test/bind").status_code == 200
+    assert routes.post("/test/bind").text == "False"
+
+
+def test_on_postgresql_a_page_reads_in_autocommit_and_a_post_in_a_transaction(app, world, browser, session):
+    """No BEGIN and no COMMIT around a page's reads: each costs a round trip to the server."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has no round trips; its readers begin deferred")
+    seen = []
+
+    @app.after_request
+    def note_autocommit(response):
+        seen.append(db.session.connection().connection.driver_connection.autocommit)
+        return response
+
+    member = build.logged_in(browser, world.ann)
+    seen.clear()
+    assert member.get("/dashboard").status_code == 200
+    assert seen == [True]
+    assert member.submit("/dashboard", action="/logout", follow=False).status_code == 302
+    assert seen == [True, True, False]  # the form's page, then its POST
