@@ -15,6 +15,7 @@ request (Stripe's return page) is marked ``writes_on_safe_method`` and gets the 
 
 import enum
 import functools
+import json
 import sqlite3
 import threading
 from collections import namedtuple
@@ -29,6 +30,7 @@ from sqlalchemy import (
     DDL,
     BigInteger,
     BindParameter,
+    Boolean,
     ClauseElement,
     Connection,
     DateTime,
@@ -39,18 +41,23 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    Text,
     bindparam,
     create_engine,
     event,
     insert,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -98,6 +105,61 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+class IdList(TypeDecorator[Sequence[int]]):
+    """Integer ids passed as one parameter: an array on PostgreSQL, a JSON array on SQLite."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(BigInteger()))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Sequence[int] | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        ids = [int(user_id) for user_id in value]
+        return ids if dialect.name == "postgresql" else json.dumps(ids)
+
+
+class InIds(ColumnElement[bool]):
+    """``column IN (ids)`` with the whole list as one parameter, ``in_ids(User.id, "user_ids")``.
+
+    An expanding ``IN`` writes one placeholder per id, so its SQL changes with the list's length:
+    PostgreSQL plans it afresh every time, and it cannot be a ``Prepared`` statement. This one
+    is ``= ANY(:ids)`` on PostgreSQL and reads ``json_each(:ids)`` on SQLite, one text for every
+    length.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it stands, not a value to compare with true
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str):
+        self.column = column
+        self.ids = bindparam(name, type_=IdList())
+
+
+def in_ids(column: Any, name: str) -> InIds:
+    return InIds(column, name)
+
+
+@compiles(InIds)
+def _in_json_array(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"
+
+
+@compiles(InIds, "postgresql")
+def _equals_any(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY ({compiler.process(element.ids, **kw)})"
 
 
 def str_enum(enum_cls: type[enum.StrEnum], name: str) -> Enum:

@@ -14,7 +14,7 @@ from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User, user_skills
-from marketplace.db import Prepared, connection_of
+from marketplace.db import Prepared, connection_of, in_ids
 from marketplace.network.models import ChangeKind, Connection, NetworkChange
 from marketplace.network.reach import Reach, ReachIndex
 
@@ -29,13 +29,13 @@ _NEWEST_CHANGE = Prepared(_CHANGES.order_by(NetworkChange.id.desc()).limit(1))
 _CHANGES_FROM = Prepared(
     _CHANGES.where(NetworkChange.id >= bindparam("from_id", type_=Integer)).order_by(NetworkChange.id)
 )
-_PEOPLE_AS_SEEN = (
+_PEOPLE_AS_SEEN = Prepared(
     select(User.id, User.name, User.show_name_on_chains, Connection.peer_id.is_not(None))
     .outerjoin(
         Connection,
         and_(Connection.user_id == bindparam("viewer_id", type_=Integer), Connection.peer_id == User.id),
     )
-    .where(User.id.in_(bindparam("user_ids", expanding=True, type_=Integer)))
+    .where(in_ids(User.id, "user_ids"))
 )
 
 
@@ -129,7 +129,7 @@ def people_as_seen(session: Session, viewer: User, found: list[Reach], always_na
     ids = {user_id for reach in found for user_id in reach.path}
     if not ids:
         return {}
-    rows = session.execute(_PEOPLE_AS_SEEN, {"viewer_id": viewer.id, "user_ids": sorted(ids)})
+    rows = _PEOPLE_AS_SEEN.fetchall(connection_of(session), {"viewer_id": viewer.id, "user_ids": sorted(ids)})
     close = always_named | {viewer.id}
     people = {user_id: Person(None, ANONYMOUS) for user_id in ids}
     for user_id, name, shown, connected in rows:

@@ -1,5 +1,6 @@
 """Posting, editing, publishing, funding, cancelling and expiring problems; the public board."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -321,12 +322,42 @@ def problems_of_company(session: Session, company_id: int) -> list[Problem]:
     )
 
 
+@dataclass(frozen=True)
+class BountyTerms:
+    """What a problem's shares follow from: its bounty and its split, fixed once it is published.
+    Hashable, so that a page can render what follows from them once (``web.problems.split_table``)."""
+
+    bounty: int
+    currency: str
+    rule: str
+    params: str  # the split's parameters as JSON with sorted keys
+    platform_fee_bps: int
+    candidate_share_bps: int
+    max_depth: int
+
+    @classmethod
+    def of(cls, problem: Problem) -> "BountyTerms":
+        return cls(
+            problem.bounty_amount,
+            problem.currency,
+            problem.split_rule,
+            json.dumps(problem.split_params, sort_keys=True),
+            problem.platform_fee_bps,
+            problem.candidate_share_bps,
+            problem.max_depth,
+        )
+
+    def preview(self, max_links: int = 6) -> list[splits.Settlement]:
+        """The settlement for each length of chain, up to ``max_links`` and the problem's depth."""
+        return splits.preview(
+            self.bounty,
+            rule=self.rule,
+            params=json.loads(self.params),
+            platform_fee_bps=self.platform_fee_bps,
+            candidate_share_bps=self.candidate_share_bps,
+            max_links=min(max_links, self.max_depth),
+        )
+
+
 def payout_preview(problem: Problem, max_links: int = 6) -> list[splits.Settlement]:
-    return splits.preview(
-        problem.bounty_amount,
-        rule=problem.split_rule,
-        params=problem.split_params,
-        platform_fee_bps=problem.platform_fee_bps,
-        candidate_share_bps=problem.candidate_share_bps,
-        max_links=min(max_links, problem.max_depth),
-    )
+    return BountyTerms.of(problem).preview(max_links)

@@ -1,9 +1,11 @@
 """The board, posting and editing problems, and the problem page."""
 
+import functools
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from marketplace.accounts.service import require_poster
 from marketplace.audit import history
@@ -15,7 +17,7 @@ from marketplace.extensions import reach_graph
 from marketplace.ledger import settlement
 from marketplace.money import parse_major
 from marketplace.problems import service, splits
-from marketplace.problems.models import ProblemStatus
+from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
@@ -165,16 +167,17 @@ def render_problem_page(
     viewer = _viewer()
     page = read_models.problem_page(db.session, viewer, problem_id)
     problem, role, place = page.problem, page.role, page.chains.place
+    chain = page.chains.members_to(place)
     context: dict[str, Any] = {
         "problem": problem,
         "role": role,
         "place": place,
         "rule": splits.SPLIT_RULES[problem.split_rule],
-        "preview": service.payout_preview(problem),
+        "split_table": split_table(problem, highlight=len(chain) or None),
         # A visitor's page carries no form, so no CSRF token and no session (it is cached).
         "forward_form": (forward_form or ForwardForm(formdata=None)) if viewer else None,
         "introduce_form": (introduce_form or IntroduceForm(formdata=None)) if viewer else None,
-        "chain": page.chains.members_to(place),
+        "chain": chain,
         "seen_by": page.chains.seen_by,
         "introductions": page.introductions,
         "records": page.records,
@@ -206,6 +209,20 @@ def render_problem_page(
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem, page.chains.holders)
     return render_template("problems/show.html", **context)
+
+
+def split_table(problem: Problem, highlight: int | None) -> Markup:
+    """The problem's table of shares for each length of chain, ``highlight`` the viewer's row.
+    It follows from the bounty's terms alone, so each process renders it once for each terms and
+    row instead of on every view."""
+    render = _render_split_table.__wrapped__ if current_app.jinja_env.auto_reload else _render_split_table
+    return render(service.BountyTerms.of(problem), highlight)
+
+
+@functools.lru_cache(maxsize=1024)
+def _render_split_table(terms: service.BountyTerms, highlight: int | None) -> Markup:
+    rows = terms.preview()
+    return Markup(render_template("problems/_preview.html", preview=rows, currency=terms.currency, highlight=highlight))
 
 
 # Nothing is settled, refunded or disputed before a problem is funded: the ledger is not read.

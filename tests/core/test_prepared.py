@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
-from marketplace.db import Prepared, connection_of, insert_of
+from marketplace.db import Prepared, connection_of, in_ids, insert_of
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.ledger.models import LedgerAccount
 
@@ -103,3 +103,22 @@ def test_all_gives_named_rows_converted_as_the_orm_reads_them(session):
         ("all:2", JobStatus.PENDING, moment),
     ]
     assert jobs.all(connection_of(session), {"kind": "nothing"}) == []
+
+
+def test_a_list_of_ids_is_one_parameter_with_one_text_for_every_length(session):
+    """``in_ids`` lets a statement filter on a list of ids and still be ``Prepared``: the same
+    SQL for one id, three or none, and the same rows the ORM's expanding ``IN`` finds."""
+    connection = connection_of(session)
+    for code in ("a", "b", "c", "d"):
+        insert_of(LedgerAccount.__table__, "code", "created_at").execute(
+            connection, {"code": code, "created_at": datetime(2026, 12, 5, tzinfo=UTC)}
+        )
+    ids = dict(session.execute(select(LedgerAccount.code, LedgerAccount.id)).all())
+    statement = select(LedgerAccount.code).where(in_ids(LedgerAccount.id, "ids")).order_by(LedgerAccount.code)
+    texts = set()
+    for wanted in (["b"], ["a", "c", "d"], []):
+        given = [ids[code] for code in wanted] + [10**12]  # an id that is nobody's matches nothing
+        assert Prepared(statement).fetchall(connection, {"ids": given}) == [(code,) for code in wanted]
+        assert session.scalars(statement, {"ids": given}).all() == wanted
+        texts.add(statement.compile(dialect=connection.dialect).string)
+    assert len(texts) == 1

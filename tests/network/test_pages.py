@@ -163,6 +163,9 @@ def test_the_problem_page_shows_who_a_member_can_reach_and_forwards_in_one_click
     ann = logged_in(browser, world.ann)
     page = ann.get(f"/problems/{problem.id}")
     assert "You can reach 1 person with PostgreSQL skills — through\n      Bob Martins (1)." in page.text
+    # Each connection's button posts the panel's one form to its own address.
+    assert f'formaction="/problems/{problem.id}/forward-to/{world.bob.id}"' in page.text
+    assert page.text.count('name="csrf_token"') == page.text.count("<form")
     page = ann.submit(f"/problems/{problem.id}", action=f"/problems/{problem.id}/forward-to/{world.bob.id}")
     assert "Forwarded to Bob Martins" in page.text
     referral = session.scalars(select(Referral).where(Referral.recipient_user_id == world.bob.id)).one()
