@@ -4,6 +4,7 @@ through their networks, and the bounty is settled along the chain that found the
 from pathlib import Path
 
 from flask import Flask
+from flask import typing as ft
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -32,9 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class MarketplaceApp(Flask):
-    """Flask, with the templates' environment of ``marketplace.web.templating``."""
+    """Flask, with the templates' environment of ``marketplace.web.templating``, and views that
+    only read run once more when the database had closed their connection (``db.run_reads_only``)."""
 
     jinja_environment = TemplateEnvironment
+
+    def dispatch_request(self) -> ft.ResponseReturnValue:
+        return database.run_reads_only(super().dispatch_request)
 
 
 class RowIdConverter(IntegerConverter):

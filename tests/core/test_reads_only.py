@@ -5,12 +5,13 @@ without the BEGIN and COMMIT round trips of a transaction. A view that must reco
 GET says so and writes as a POST does."""
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from marketplace.accounts.models import User
-from marketplace.db import db, writes_on_safe_method
+from marketplace.db import Prepared, connection_of, db, writes_on_safe_method
 from tests import builders as build
+from tests.conftest import POSTGRES
 
 
 def rename(user_id: int, name: str) -> str:
@@ -78,3 +79,44 @@ def test_on_postgresql_a_page_reads_in_autocommit_and_a_post_in_a_transaction(ap
     assert seen == [True]
     assert member.submit("/dashboard", action="/logout", follow=False).status_code == 302
     assert seen == [True, True, False]  # the form's page, then its POST
+
+
+def close_every_connection_from_the_server() -> None:
+    """As a restart of the database, or a pooler's idle timeout, would."""
+    with db.engine.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
+def test_a_page_whose_connection_the_server_closed_is_read_again_on_a_new_one(app, world, browser):
+    """The read engine does not ping before each checkout (one round trip less on every page):
+    a page that finds its connection closed drops that pool and runs once more, unseen."""
+    member = build.logged_in(browser, world.ann)
+    first = member.get("/dashboard")
+    assert first.status_code == 200  # the read engine's pool now holds a connection
+    stale_pool = db.read_engine.pool
+    close_every_connection_from_the_server()
+
+    again = member.get("/dashboard")
+
+    assert again.status_code == 200 and again.text == first.text
+    assert db.read_engine.pool is not stale_pool, "the page ran again on a new pool"
+    assert member.get("/dashboard").status_code == 200
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
+def test_a_prepared_statement_on_a_closed_connection_says_the_connection_is_lost(app, world):
+    """So that the request is run again, as after a statement through SQLAlchemy."""
+    with app.app_context():
+        session = db.session
+        connection = connection_of(session)
+        close_every_connection_from_the_server()
+        with pytest.raises(DBAPIError) as raised:
+            Prepared(select(User.name).where(User.id == bindparam("id"))).fetchall(connection, {"id": world.ann.id})
+        assert raised.value.connection_invalidated and connection.invalidated
+        session.rollback()
