@@ -121,7 +121,7 @@ class IdList(TypeDecorator[Sequence[int]]):
     def process_bind_param(self, value: Sequence[int] | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        ids = [int(user_id) for user_id in value]
+        ids = [int(id_) for id_ in value]
         return ids if dialect.name == "postgresql" else json.dumps(ids)
 
 
@@ -148,6 +148,7 @@ class InIds(ColumnElement[bool]):
 
 
 def in_ids(column: Any, name: str) -> InIds:
+    """``column`` is one of the ids given as the parameter ``name`` (a list of integers)."""
     return InIds(column, name)
 
 
