@@ -198,10 +198,11 @@ class Prepared:
     SQLite takes to run it. The statements every settlement runs go through this instead, and
     so do the lists on a member's pages and the cached pages' version stamps: the SQL and the
     column types' conversions still come from SQLAlchemy, only the bookkeeping is skipped
-    (measured in docs/performance.md, "Settlement" and "Instructions per request"). Every parameter must be a named
-    ``bindparam`` (no expanding IN lists); ``fetchall`` gives plain DBAPI rows, ``first`` and
-    ``all`` convert each value by its column's type, as SQLAlchemy would. Take the connection
-    from ``connection_of(session)``.
+    (measured in docs/performance.md, "Settlement" and "Instructions per request"). Every
+    parameter must be a named ``bindparam`` (no expanding IN lists: ``in_ids`` takes a list of
+    ids as one parameter); ``fetchall`` gives plain DBAPI rows, ``first`` and ``all`` convert
+    each value by its column's type, as SQLAlchemy would. Take the connection from
+    ``connection_of(session)``.
     """
 
     def __init__(self, statement: ClauseElement):
