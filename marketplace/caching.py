@@ -118,8 +118,9 @@ class VisitorFastPath:
         self.wsgi_app = wsgi_app
         self.url_map = app.url_map
         self.view_functions = app.view_functions
-        # The stamp is read with no transaction around it and no ping before it (``Database``).
-        self.engine = app.extensions["database"].autocommit_engine
+        # The stamp is read on the engine of every page's reads (``Database.read_engine``): on
+        # PostgreSQL in autocommit and without a ping, one round trip; on SQLite with no BEGIN.
+        self.engine = app.extensions["database"].read_engine
         self.cache: BaseCache = app.extensions["cache"][page_cache]
         self.personal_cookies = (
             app.config.get("SESSION_COOKIE_NAME", "session"),
@@ -134,8 +135,8 @@ class VisitorFastPath:
             with self.engine.connect() as connection:
                 stamp = read_stamp(connection)
         except DBAPIError:
-            # A connection the database closed (a restart, an idle timeout), now replaced in the
-            # pool: the app, whose engine checks each connection first, answers this one.
+            # A connection the database closed (a restart, an idle timeout): the app answers this
+            # one, running its view once more on a new connection (``Database.run_reads_only``).
             return self.wsgi_app(environ, start_response)
         etag = visitor_etag(stamp, Request(environ).full_path)
         kept = self.cache.get(f"response:{etag}")

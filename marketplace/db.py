@@ -474,7 +474,6 @@ class Database:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.read_engine: Engine | None = None
-        self.autocommit_engine: Engine | None = None
         self.session_factory = _RequestSessions(expire_on_commit=False)
         self._scoped = scoped_session(self.session_factory, scopefunc=_current_scope)
 
@@ -485,8 +484,7 @@ class Database:
     @property
     def engines(self) -> tuple[Engine, ...]:
         """Every engine the app runs statements on (what counts them listens to each)."""
-        engines = (self.engine, self.read_engine, self.autocommit_engine)
-        return tuple({id(engine): engine for engine in engines if engine is not None}.values())
+        return tuple(engine for engine in (self.engine, self.read_engine) if engine is not None)
 
     def remove(self) -> None:
         """Close the current scope's session, rolling back what it did not commit."""
@@ -500,16 +498,6 @@ class Database:
     def init_app(self, app: Flask) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
         self.read_engine = make_engine(app.config["DATABASE_URL"], read_only=True)
-        # For a read that needs no transaction (a cached page's version stamp, docs/performance.md,
-        # "Caching"): on PostgreSQL, connections kept in autocommit and not pinged before each use,
-        # one round trip where the main engine's ping and the switch to autocommit took four. A
-        # connection the server has closed fails its next use; the caller must then fall back to
-        # the main engine. SQLite has no round trips to save: the same engine.
-        self.autocommit_engine = (
-            self.engine
-            if self.engine.dialect.name == "sqlite"
-            else make_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT", pool_pre_ping=False)
-        )
         self.session_factory.configure(bind=self.engine)
         self.session_factory.read_bind = self.read_engine
         app.extensions["database"] = self

@@ -129,7 +129,7 @@ def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, cl
 
 @pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
 def test_a_visitor_is_answered_when_the_database_closed_the_fast_paths_connection(app, client, problem):
-    """The fast path's connections are not pinged before each use (``Database.autocommit_engine``):
+    """The fast path's connections are not pinged before each use (``Database.read_engine``):
     one the server closed fails, and that request is answered through the app instead."""
     first = client.get("/problems")
     client.get("/problems")  # the fast path's pool now holds a connection
