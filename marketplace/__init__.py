@@ -37,6 +37,10 @@ class MarketplaceApp(Flask):
     only read run once more when the database had closed their connection (``db.run_reads_only``)."""
 
     jinja_environment = TemplateEnvironment
+    # The templates are the repository's own files, a bounded set: kept in a plain dict rather
+    # than Jinja's least-recently-used cache of 400, whose every lookup (each render, include and
+    # import) takes a lock and moves the template to the end of a queue, by a linear search.
+    jinja_options = {"cache_size": -1}
 
     def dispatch_request(self) -> ft.ResponseReturnValue:
         return database.run_reads_only(super().dispatch_request)

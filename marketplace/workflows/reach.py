@@ -47,6 +47,11 @@ class Via:
     has_skill: bool
     can_forward: bool
 
+    @property
+    def summary(self) -> str:
+        """"Ann (3)": the connection and how many results lie through them."""
+        return f"{self.name} ({self.reaches})"
+
 
 @dataclass(frozen=True)
 class Starter:
