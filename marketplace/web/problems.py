@@ -22,7 +22,7 @@ from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
 from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
-from marketplace.web.util import form_error, int_arg
+from marketplace.web.util import form_error, form_markup, int_arg
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach
 
@@ -175,8 +175,14 @@ def render_problem_page(
         "rule": splits.SPLIT_RULES[problem.split_rule],
         "split_table": split_table(problem, highlight=len(chain) or None),
         # A visitor's page carries no form, so no CSRF token and no session (it is cached).
-        "forward_form": (forward_form or ForwardForm(formdata=None)) if viewer else None,
-        "introduce_form": (introduce_form or IntroduceForm(formdata=None)) if viewer else None,
+        "forward_form": form_markup(forward_form, ForwardForm, url_for("referrals.forward", problem_id=problem.id))
+        if viewer
+        else None,
+        "introduce_form": form_markup(
+            introduce_form, IntroduceForm, url_for("referrals.introduce", problem_id=problem.id)
+        )
+        if viewer
+        else None,
         "chain": chain,
         "seen_by": page.chains.seen_by,
         "introductions": page.introductions,

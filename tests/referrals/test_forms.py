@@ -8,6 +8,7 @@ from sqlalchemy import select
 from marketplace.referrals import chains
 from marketplace.referrals.models import Referral
 from tests.builders import logged_in
+from tests.conftest import csrf_token
 
 
 def test_a_bad_address_keeps_what_was_typed_and_names_the_mistake(browser, world, open_problem, session):
@@ -82,3 +83,36 @@ def test_a_checkbox_label_and_its_description_read_as_two_phrases(browser, world
     browser runs the two together ("chainsIf unticked")."""
     page = logged_in(browser, world.ann).get("/profile")
     assert re.search(r"Show my name on referral chains</label>\s+<small", page.text), page.text
+
+
+def test_a_blank_form_carries_the_viewers_own_token_and_posts_to_its_own_problem(
+    browser, world, open_problem, session
+):
+    """The empty forward and introduce forms are rendered once per process for each problem
+    (``web.util.form_markup``): each viewer must still get the token of their own session, and
+    each problem forms that post to it."""
+    first, second = open_problem(), open_problem(title="Tune our Kafka consumers")
+    for problem in (first, second):
+        for member in (world.ann, world.bob):
+            chains.pick_from_board(session, member, problem.id)
+    session.commit()
+    ann, bob = logged_in(browser, world.ann), logged_in(browser, world.bob)
+
+    for problem in (first, second, first):
+        for member in (ann, bob):
+            page = member.get(f"/problems/{problem.id}").text
+            forms = re.findall(r'<form action="([^"]+)" method="post" class="form" novalidate>(.*?)</form>', page, re.S)
+            assert [action for action, _ in forms] == [
+                f"/problems/{problem.id}/forward",
+                f"/problems/{problem.id}/introductions",
+            ]
+            tokens = {re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', body).group(1) for _, body in forms}
+            assert tokens == {csrf_token(page)}
+
+    forwarded = bob.submit(
+        f"/problems/{second.id}", {"to_email": "cleo@example.com"}, action=f"/problems/{second.id}/forward"
+    )
+    assert forwarded.status_code == 200
+    session.expire_all()
+    sent = session.scalars(select(Referral).where(Referral.sender_id == world.bob.id)).all()
+    assert [(referral.problem_id, referral.recipient_user_id) for referral in sent] == [(second.id, world.cleo.id)]
