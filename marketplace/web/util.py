@@ -1,12 +1,12 @@
 """Small helpers shared by the views."""
 
-import functools
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from marketplace.db import db
 from marketplace.errors import MarketplaceError, ValidationError
@@ -23,27 +23,30 @@ def form_markup(form: FlaskForm | None, blank: type[FlaskForm], action: str) -> 
     """``form`` as ``form_with_errors`` (templates/_form.html) renders it, to show what was typed
     beside its errors; or, with None, a ``blank`` form with nothing typed in it yet.
 
-    A blank form is the same markup for every viewer but for its CSRF token, so each process
-    renders it once for each form and address and puts the request's token in it. Only for forms
-    whose empty state follows from their class alone: no default taken from the viewer."""
+    A blank form is the same markup for every viewer and address but for its CSRF token and its
+    ``action``, so each process renders it once for each form and puts the request's token and
+    address in it. Only for forms whose empty state follows from their class alone: no default
+    taken from the viewer."""
     if form is not None:
         return _form_with_errors(form, action)
     if current_app.jinja_env.auto_reload:  # an edit to the template shows at once
         return _form_with_errors(blank(formdata=None), action)
-    return Markup(_blank_form_markup(blank, action).replace(_TOKEN_MARK, generate_csrf()))
+    markup = _BLANK_FORMS.get(blank)
+    if markup is None:
+        rendered = str(_form_with_errors(blank(formdata=None), _ACTION_MARK))
+        markup = _BLANK_FORMS[blank] = rendered.replace(generate_csrf(), _TOKEN_MARK)
+    return Markup(markup.replace(_ACTION_MARK, str(escape(action))).replace(_TOKEN_MARK, generate_csrf()))
 
 
 def _form_with_errors(form: FlaskForm, action: str) -> Markup:
-    return current_app.jinja_env.get_template("_form.html").module.form_with_errors(form, action=action)
+    macros: Any = current_app.jinja_env.get_template("_form.html").module
+    return macros.form_with_errors(form, action=action)
 
 
-# Stands for the token in a cached form: no field, label or address of a blank form contains it.
+# Stand for the address and the token in a blank form's markup: no field or label contains them.
+_ACTION_MARK = "address-of-the-form"
 _TOKEN_MARK = "csrf-token-of-the-request"
-
-
-@functools.lru_cache(maxsize=256)
-def _blank_form_markup(blank: type[FlaskForm], action: str) -> str:
-    return str(_form_with_errors(blank(formdata=None), action)).replace(generate_csrf(), _TOKEN_MARK)
+_BLANK_FORMS: dict[type[FlaskForm], str] = {}
 
 
 def safe_next() -> str | None:

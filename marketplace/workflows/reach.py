@@ -49,7 +49,7 @@ class Via:
 
     @property
     def summary(self) -> str:
-        """"Ann (3)": the connection and how many results lie through them."""
+        """ "Ann (3)": the connection and how many results lie through them."""
         return f"{self.name} ({self.reaches})"
 
 

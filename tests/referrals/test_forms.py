@@ -85,9 +85,7 @@ def test_a_checkbox_label_and_its_description_read_as_two_phrases(browser, world
     assert re.search(r"Show my name on referral chains</label>\s+<small", page.text), page.text
 
 
-def test_a_blank_form_carries_the_viewers_own_token_and_posts_to_its_own_problem(
-    browser, world, open_problem, session
-):
+def test_a_blank_form_carries_the_viewers_own_token_and_posts_to_its_own_problem(browser, world, open_problem, session):
     """The empty forward and introduce forms are rendered once per process for each problem
     (``web.util.form_markup``): each viewer must still get the token of their own session, and
     each problem forms that post to it."""
