@@ -10,6 +10,7 @@ down. An address a problem was forwarded to is shown only to the member who sent
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,18 @@ NOT_CLAIMED = "not claimed yet"
 INVITED_BY_EMAIL = "someone invited by e-mail"
 
 
+class Person(Protocol):
+    """What the rule reads of a member: a ``User``, or a row of these three columns (a page that
+    shows only names need not load whole members)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def show_name_on_chains(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Viewer:
     """Who is looking at one problem's chains, and whom they know directly on it."""
@@ -29,7 +42,7 @@ class Viewer:
     user_id: int | None
     knows: frozenset[int] = frozenset()
 
-    def may_see(self, person: User) -> bool:
+    def may_see(self, person: Person) -> bool:
         return person.show_name_on_chains or person.id == self.user_id or person.id in self.knows
 
 
@@ -78,14 +91,14 @@ def viewer_of_link(session: Session, user: User | None, referral: Referral) -> V
     return Viewer(seen_by.user_id, seen_by.knows | {referral.sender_id})
 
 
-def name_of(person: User | None, viewer: Viewer) -> str:
+def name_of(person: Person | None, viewer: Viewer) -> str:
     """The person's name as this viewer may see it."""
     if person is None:
         return NOT_CLAIMED
     return person.name if viewer.may_see(person) else ANONYMOUS
 
 
-def id_of(person: User | None, viewer: Viewer) -> int | None:
+def id_of(person: Person | None, viewer: Viewer) -> int | None:
     """The person's member id, only where their name may be shown (an id names them too)."""
     return person.id if person is not None and viewer.may_see(person) else None
 
