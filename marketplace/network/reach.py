@@ -360,11 +360,24 @@ class _Adjacency:
         return self.row_pairs(np.array([row], dtype=np.int32))[1]
 
     def row_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(positions, neighbours)``: every neighbour of ``rows[positions[i]]``."""
+        """``(positions, neighbours)``: every neighbour of ``rows[positions[i]]``.
+
+        A row the overlay leaves untouched is read straight from the CSR's arrays: selecting it
+        through scipy's indexing built a new matrix in Python, the costliest step of a search."""
         positions, neighbours = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.int32)]
-        for picked, matrix in self._exact_parts(rows):
-            positions.append(np.repeat(picked, np.diff(matrix.indptr)))
-            neighbours.append(matrix.indices)
+        if not rows.size:
+            return positions[0], neighbours[0]
+        touched = self._touched(rows)
+        clean = np.flatnonzero(~touched)
+        starts = self.base.indptr[rows[clean]]
+        counts = self.base.indptr[rows[clean] + 1] - starts
+        positions.append(np.repeat(clean, counts))
+        neighbours.append(self.base.indices[_ranges(starts, counts)])
+        dirty = np.flatnonzero(touched)
+        if dirty.size:
+            exact = self._exact(rows[dirty])
+            positions.append(np.repeat(dirty, np.diff(exact.indptr)))
+            neighbours.append(exact.indices)
         return np.concatenate(positions), np.concatenate(neighbours)
 
     def neighbour_mask(self, rows: np.ndarray) -> np.ndarray:
@@ -386,13 +399,20 @@ class _Adjacency:
         if not self.changes:
             yield np.arange(rows.size), self.base[rows]
             return
-        touched = self.delta.indptr[rows + 1] != self.delta.indptr[rows]
+        touched = self._touched(rows)
         clean, dirty = np.flatnonzero(~touched), np.flatnonzero(touched)
         if clean.size:
             yield clean, self.base[rows[clean]]
         if dirty.size:
-            exact = self.base[rows[dirty]].astype(np.int8) + self.delta[rows[dirty]]
-            yield dirty, exact.astype(bool)
+            yield dirty, self._exact(rows[dirty])
+
+    def _touched(self, rows: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` the overlay changes."""
+        return self.delta.indptr[rows + 1] != self.delta.indptr[rows]
+
+    def _exact(self, rows: np.ndarray) -> sp.csr_array:
+        """``rows`` with the overlay's changes applied."""
+        return (self.base[rows].astype(np.int8) + self.delta[rows]).astype(bool)
 
 
 def _delta_matrix(changes: Mapping[tuple[int, int], int], n: int) -> sp.csr_array:
