@@ -27,6 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 import scipy.sparse as sp
@@ -722,17 +723,26 @@ class _Candidates:
         return self[np.lexsort((ids, -track, -self.mutual, self.hops))]
 
     def to_reaches(self, snapshot: _Snapshot, paths: list[tuple[int, ...]]) -> list[Reach]:
+        """The results as members' ids: every index looked up in one gather, not one by one."""
         ids = snapshot.members.ids
+        bounds = list(accumulate((len(path) for path in paths), initial=0))
+        on_paths = ids[np.fromiter((i for path in paths for i in path), dtype=np.intp, count=bounds[-1])].tolist()
         return [
             Reach(
-                user_id=int(ids[expert]),
-                hops=int(hops),
-                path=tuple(int(i) for i in ids[list(path)]),
-                mutual=int(mutual),
-                track_record=int(snapshot.track_record[expert]),
+                user_id=user_id,
+                hops=hops,
+                path=tuple(on_paths[bounds[k] : bounds[k + 1]]),
+                mutual=mutual,
+                track_record=record,
             )
-            for expert, hops, mutual, path in zip(
-                self.expert.tolist(), self.hops.tolist(), self.mutual.tolist(), paths, strict=True
+            for k, (user_id, hops, mutual, record) in enumerate(
+                zip(
+                    ids[self.expert].tolist(),
+                    self.hops.tolist(),
+                    self.mutual.tolist(),
+                    snapshot.track_record[self.expert].tolist(),
+                    strict=True,
+                )
             )
         ]
 
