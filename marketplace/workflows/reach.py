@@ -49,7 +49,7 @@ class Via:
 
     @property
     def summary(self) -> str:
-        """ "Ann (3)": the connection and how many results lie through them."""
+        """The connection and how many results lie through them, as in "Ann (3)"."""
         return f"{self.name} ({self.reaches})"
 
 
