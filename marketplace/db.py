@@ -22,7 +22,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from flask import Flask, Response, g, request
 from flask.globals import _cv_app, _cv_request
@@ -46,13 +46,15 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
+    select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -80,6 +82,7 @@ request_reads_only: ContextVar[bool] = ContextVar("request_reads_only", default=
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 ViewFunction = Callable[..., Any]
+T = TypeVar("T")
 
 
 def writes_on_safe_method(view: ViewFunction) -> ViewFunction:
@@ -301,6 +304,39 @@ def connection_of(bind: Session | Connection) -> Connection:
     return bind.connection()
 
 
+class PreparedGet(Generic[T]):
+    """``Session.get`` of one mapped class by its integer primary key, through a ``Prepared``
+    statement: the instance it returns is the ORM's own, persistent in the session (its changes
+    flush, its relationships load lazily), put together from the row it read.
+
+    For the member every logged-in request loads first, the ORM's query and its bookkeeping
+    cost twice what this does (docs/performance.md, "The floor under a member's page"). Like
+    ``Session.get``, it returns the instance the session already holds, if it holds one.
+    """
+
+    def __init__(self, cls: type[T]):
+        mapper = inspect(cls)
+        (key,) = mapper.primary_key
+        self._mapper = mapper
+        self._keys = [attribute.key for attribute in mapper.column_attrs]
+        columns = [attribute.columns[0] for attribute in mapper.column_attrs]
+        self._select = Prepared(select(*columns).where(key == bindparam("id", type_=key.type)))
+
+    def __call__(self, session: Session, id: int) -> T | None:
+        held = session.identity_map.get(self._mapper.identity_key_from_primary_key((id,)))
+        if held is not None:
+            return held
+        row = self._select.first(connection_of(session), {"id": id})
+        if row is None:
+            return None
+        instance = self._mapper.class_manager.new_instance()
+        # The loaded state, as the ORM's loader writes it; then the identity it is known by.
+        instance.__dict__.update(zip(self._keys, row, strict=True))
+        make_transient_to_detached(instance)
+        session.add(instance)
+        return instance
+
+
 def insert_of(table: Table, *columns: str) -> Prepared:
     """``INSERT INTO table (columns) VALUES (…)``, every value a parameter of the column's name."""
     return Prepared(insert(table).values({name: bindparam(name) for name in columns}))
@@ -511,11 +547,19 @@ class Database:
         @app.after_request
         def _finish_unit_of_work(response: Response) -> Response:
             """One unit of work per request: its changes commit once, when the response is a
-            success; an error response (the error handler has rolled back already) changes nothing."""
+            success; an error response (the error handler has rolled back already) changes nothing.
+
+            A request that only reads has nothing to commit: closing its session at teardown
+            ends its transaction, and the commit's bookkeeping was a twentieth of a member's
+            page. Should such a request hold a change, it is committed all the same, so the
+            engine that cannot write refuses it out loud instead of losing it."""
+            session = self.session
+            if request_reads_only.get() and not (session.new or session.dirty or session.deleted):
+                return response
             if response.status_code < 400:
-                self.session.commit()
+                session.commit()
             else:
-                self.session.rollback()
+                session.rollback()
             return response
 
         @app.teardown_request

@@ -6,10 +6,11 @@ fails here rather than in the ledger."""
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from marketplace.db import Prepared, connection_of, in_ids, insert_of
+from marketplace.accounts.models import User
+from marketplace.db import Prepared, PreparedGet, connection_of, in_ids, insert_of
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.ledger.models import LedgerAccount
 
@@ -122,3 +123,26 @@ def test_a_list_of_ids_is_one_parameter_with_one_text_for_every_length(session):
         assert session.scalars(statement, {"ids": given}).all() == wanted
         texts.add(statement.compile(dialect=connection.dialect).string)
     assert len(texts) == 1
+
+
+def test_a_prepared_get_gives_the_orms_own_instance_as_session_get_would(session, make_user):
+    """Every logged-in request loads its member this way (``accounts.service.user_for_session``):
+    the instance must be one the ORM could have loaded, the same values, persistent in the
+    session, its relationships loading when read and its changes flushed like any other."""
+    ann = make_user("Ann Example", "ann@example.com", skills="postgres")
+    session.commit()
+    expected = {attribute.key: getattr(ann, attribute.key) for attribute in User.__mapper__.column_attrs}
+    session.close()
+    get_user = PreparedGet(User)
+
+    loaded = get_user(session, ann.id)
+
+    assert loaded is not None and inspect(loaded).persistent and not session.dirty
+    assert {key: getattr(loaded, key) for key in expected} == expected
+    assert get_user(session, ann.id) is loaded, "the session's own instance, as Session.get gives it"
+    assert [skill.slug for skill in loaded.skills] == ["postgresql"]
+    loaded.headline = "Replication, mostly"
+    session.commit()
+    session.close()
+    assert session.get(User, ann.id).headline == "Replication, mostly"
+    assert get_user(session, ann.id + 1000) is None

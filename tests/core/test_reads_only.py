@@ -5,7 +5,7 @@ without the BEGIN and COMMIT round trips of a transaction. A view that must reco
 GET says so and writes as a POST does."""
 
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from marketplace.accounts.models import User
@@ -20,15 +20,23 @@ def rename(user_id: int, name: str) -> str:
     return "renamed"
 
 
+def rename_unflushed(user_id: int, name: str) -> str:
+    """The same through the ORM: a change the session holds and has not written yet."""
+    db.session.get(User, user_id).name = name
+    return "renamed"
+
+
 @pytest.fixture
 def routes(app, world):
     """Three views added to the app before its first request: one that writes by mistake on a
     GET, the same taking a POST, and one marked as writing on a GET."""
     member = world.ann.id
     app.add_url_rule("/test/rename", "rename_by_mistake", lambda: rename(member, "Renamed by a GET"))
+    app.add_url_rule("/test/rename-unflushed", "rename_unflushed", lambda: rename_unflushed(member, "Renamed later"))
     app.add_url_rule("/test/rename", "rename_on_post", lambda: rename(member, "Renamed by a POST"), methods=["POST"])
     marked = writes_on_safe_method(lambda: rename(member, "Renamed by a marked GET"))
     app.add_url_rule("/test/rename-marked", "rename_marked", marked)
+    app.add_url_rule("/test/name", "name", lambda: db.session.scalar(select(User.name).where(User.id == member)))
     app.add_url_rule("/test/bind", "bind", lambda: str(db.session.get_bind() is db.read_engine))
     app.add_url_rule("/test/bind", "bind_post", lambda: str(db.session.get_bind() is db.read_engine), methods=["POST"])
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # these test views have no form
@@ -47,6 +55,29 @@ def test_a_get_that_writes_fails_and_stores_nothing(routes, world, session):
     with pytest.raises(DBAPIError, match="read-only|readonly"):
         routes.get("/test/rename")
     assert name_of(session, world.ann.id) == world.ann.name
+
+
+def test_a_get_holding_an_unwritten_change_fails_and_stores_nothing(routes, world, session):
+    """A page that only reads is not committed, yet a change it holds is not dropped in silence:
+    it is committed all the same, and the engine that cannot write refuses it."""
+    with pytest.raises(DBAPIError, match="read-only|readonly"):
+        routes.get("/test/rename-unflushed")
+    assert name_of(session, world.ann.id) == world.ann.name
+
+
+def test_a_page_that_only_reads_ends_its_transaction_without_a_commit(routes, world):
+    """Closing the session ends a reader's transaction; a COMMIT would only add its bookkeeping."""
+    commits = []
+
+    def count(connection) -> None:
+        commits.append(connection)
+
+    event.listen(db.read_engine, "commit", count)
+    try:
+        assert routes.get("/test/name").text == world.ann.name
+    finally:
+        event.remove(db.read_engine, "commit", count)
+    assert commits == []
 
 
 def test_a_post_and_a_view_marked_as_writing_on_a_get_write(routes, world, session):
