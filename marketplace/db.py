@@ -224,11 +224,23 @@ class Prepared:
             plan = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
             columns = getattr(self.statement, "selected_columns", ())
             results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
-            self._compiled[dialect.name] = (compiled.string, bool(compiled.positiontup), fixed, plan, results)
+            # Whether to fetch: known from the statement, where asking the cursor for its
+            # description made psycopg build an object per column on every run.
+            returns_rows = not (compiled.isinsert or compiled.isupdate or compiled.isdelete) or bool(
+                compiled.effective_returning
+            )
+            self._compiled[dialect.name] = (
+                compiled.string,
+                bool(compiled.positiontup),
+                fixed,
+                plan,
+                results,
+                returns_rows,
+            )
         return self._compiled[dialect.name]
 
     def _run(self, connection: Connection, params: dict | list[dict]) -> tuple[int, Sequence[Any]]:
-        sql, positional, fixed, plan, _ = self._compile(connection.dialect)
+        sql, positional, fixed, plan, _, returns_rows = self._compile(connection.dialect)
 
         def bind(given: dict) -> Any:
             values = fixed | given if fixed else given
@@ -242,9 +254,9 @@ class Prepared:
         try:
             if isinstance(params, list):
                 cursor.executemany(sql, [bind(row) for row in params])
-            else:
-                cursor.execute(sql, bind(params))
-            return cursor.rowcount, cursor.fetchall() if cursor.description else []
+                return cursor.rowcount, []
+            cursor.execute(sql, bind(params))
+            return cursor.rowcount, cursor.fetchall() if returns_rows else []
         except connection.dialect.loaded_dbapi.Error as error:
             # As SQLAlchemy's own execution would: a connection the server closed is dropped.
             lost = connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)

@@ -6,7 +6,7 @@ fails here rather than in the ledger."""
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy import bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError
 
 from marketplace.accounts.models import User
@@ -27,6 +27,33 @@ def test_the_compiled_form_has_what_prepared_reads(session):
     for bind in compiled.binds.values():
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         assert processor is None or callable(processor)
+
+
+def test_what_a_statement_returns_is_known_from_the_statement(session):
+    """``Prepared`` fetches by what the statement is (its compiled form says whether it returns
+    rows), not by asking the cursor, which costs an object per column on psycopg."""
+    moment = datetime(2026, 12, 6, tzinfo=UTC)
+    new_job = {
+        "kind": "test.kinds",
+        "idempotency_key": "kinds:1",
+        "payload": {},
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "max_attempts": 3,
+        "run_after": moment,
+        "last_error": "",
+        "created_at": moment,
+    }
+    add = Prepared(insert(Job.__table__).values({name: bindparam(name) for name in new_job}).returning(Job.id))
+    (added,) = add.fetchall(connection_of(session), new_job)
+    rename = Prepared(update(Job.__table__).where(Job.id == bindparam("job_id")).values(kind=bindparam("kind")))
+    remove = Prepared(delete(Job.__table__).where(Job.id == bindparam("job_id")))
+    kinds = Prepared(select(Job.kind).where(Job.id == bindparam("job_id")))
+
+    assert rename.fetchall(connection_of(session), {"job_id": added[0], "kind": "test.renamed"}) == []
+    assert kinds.fetchall(connection_of(session), {"job_id": added[0]}) == [("test.renamed",)]
+    assert remove.execute(connection_of(session), {"job_id": added[0]}) == 1
+    assert kinds.fetchall(connection_of(session), {"job_id": added[0]}) == []
 
 
 def test_values_go_through_the_column_types_and_come_back_as_driver_rows(session):
