@@ -36,6 +36,10 @@ from sqlalchemy import text
 MAX_HOPS = 16
 """Longest introduction chain a query may ask for; keeps per-query BFS stamps within one byte."""
 
+ANSWERS_KEPT = 1024
+"""Answers an index keeps for its current snapshot (``ReachIndex.experts_from_many``): at most
+20 experts each, with their paths, a few megabytes in all."""
+
 _LOW32 = np.int64(0xFFFFFFFF)
 
 
@@ -66,6 +70,8 @@ class ReachIndex:
         self._compact_after = compact_after
         self._write_lock = threading.Lock()
         self._stamps = _Stamps()
+        # The experts found on one snapshot, by question: see ``experts_from_many``.
+        self._answers: tuple[_Snapshot, dict[tuple, tuple[Reach, ...]]] = (snapshot, {})
 
     @classmethod
     def from_edges(
@@ -165,6 +171,13 @@ class ReachIndex:
         For each expert the best source is the one with the fewest hops and, among those, the
         most mutual connections; ``path`` starts at that source and ``mutual`` is that source's.
         Sources are never returned.
+
+        A snapshot never changes once published, so neither does the answer to a question asked
+        of it: answers are kept with the snapshot they were found on (up to ``ANSWERS_KEPT``)
+        and go with it when a change publishes the next one. A member who opens a problem's page
+        again, or each colleague of a company on its page, asks the same question of an
+        unchanged network, and the search was a tenth of that page (docs/performance.md,
+        "What limits them").
         """
         if k < 0:
             raise ValueError("k must not be negative")
@@ -175,10 +188,20 @@ class ReachIndex:
         skills = [s for s in set(skill_ids) if snapshot.holders.get(s, _NO_MEMBERS).size]
         if k == 0 or not indices.size or not skills:
             return []
-        excluded = snapshot.members.lookup(list(exclude or ()))
-        excluded = _unique(np.concatenate([indices, excluded[excluded >= 0]]))
-        search = _ExpertSearch(snapshot, self._stamps, indices, skills, excluded)
-        return search.run(k, max_hops)
+        question = (tuple(sources), tuple(sorted(skills)), k, max_hops, frozenset(exclude or ()))
+        kept_for, answers = self._answers
+        if kept_for is not snapshot:
+            answers = {}
+            self._answers = (snapshot, answers)
+        answer = answers.get(question)
+        if answer is None:
+            excluded = snapshot.members.lookup(list(exclude or ()))
+            excluded = _unique(np.concatenate([indices, excluded[excluded >= 0]]))
+            answer = tuple(_ExpertSearch(snapshot, self._stamps, indices, skills, excluded).run(k, max_hops))
+            if len(answers) >= ANSWERS_KEPT:
+                answers.clear()
+            answers[question] = answer
+        return list(answer)
 
     def degree_counts(self, source: int, max_hops: int = 3) -> tuple[int, ...]:
         """Number of members at exactly 1, 2, ..., ``max_hops`` hops from ``source``."""

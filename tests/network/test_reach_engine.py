@@ -219,6 +219,23 @@ def test_incremental_updates_answer_like_a_rebuild(model, operations, k, compact
         assert index.degree_counts(source) == rebuilt.degree_counts(source)
 
 
+def test_an_answer_is_kept_while_the_network_is_unchanged_and_never_after_a_change():
+    """Answers are kept with the snapshot they were found on (``ReachIndex.experts_from_many``):
+    asked again, the same question gets the same answer, whatever the caller did with the
+    first list; after any change, the answer is the new network's."""
+    model = Model([1, 2, 3, 4], [(1, 2), (2, 3), (3, 4)], {0: [4]}, {})
+    index = model.index()
+    index.experts(1, [0]).clear()
+    assert summary(index.experts(1, [0])) == [(4, 3, 0, 0)]
+    assert summary(index.experts(1, [0], exclude={4})) == []
+    index.add_connection(1, 4)
+    assert summary(index.experts(1, [0])) == [(4, 1, 0, 0)]
+    index.set_track_record(4, 2)
+    assert summary(index.experts(1, [0])) == [(4, 1, 0, 2)]
+    index.set_skills(4, [])
+    assert index.experts(1, [0]) == []
+
+
 def test_unknown_source_and_skill_have_no_reach():
     model = Model([1, 2], [(1, 2)], {0: [2]}, {})
     index = model.index()
