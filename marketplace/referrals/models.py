@@ -38,12 +38,16 @@ class Referral(Base):
         Index("ix_referrals_recipient_user", "recipient_user_id", "problem_id"),
         # What was forwarded to a member's confirmed address, for their dashboard (docs/performance.md).
         Index("ix_referrals_recipient_email", "recipient_email"),
+        # A member's places and what they sent, newest first: their dashboard reads the newest few
+        # of each in this order, and stops there (docs/performance.md, "Indexes and rendering").
+        Index("ix_referrals_holder_newest", "holder_id", "created_at", "id"),
+        Index("ix_referrals_sender_newest", "sender_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
-    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recipient_email: Mapped[str | None] = mapped_column(String(254))
     note: Mapped[str] = mapped_column(Text, default="")
@@ -54,7 +58,7 @@ class Referral(Base):
     status: Mapped[ReferralStatus] = mapped_column(
         str_enum(ReferralStatus, "referral_status"), default=ReferralStatus.SENT
     )
-    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None]
     # Moved by every write (the landing page's version stamp, docs/performance.md "Caching").
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
@@ -87,11 +91,13 @@ class Introduction(Base):
         Index("ix_introductions_candidate", "problem_id", "candidate_email"),
         # Who was introduced at a member's confirmed address, for their dashboard (docs/performance.md).
         Index("ix_introductions_candidate_email", "candidate_email"),
+        # A member's introductions, newest first, as their dashboard reads them.
+        Index("ix_introductions_introducer_newest", "introducer_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
-    introducer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    introducer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # The introducer's place in the chain; None when a company member introduces directly.
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
     candidate_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)

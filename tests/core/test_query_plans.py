@@ -80,9 +80,9 @@ def test_each_list_of_the_dashboard_reads_an_index_not_the_whole_table(app, sess
     parameters = {"member_id": member.id, "address": member.email, "limit": 6, "offset": 0}
     lists = {
         "ix_referrals_recipient_email": read_models._LISTS["received"][True],
-        "ix_referrals_sender_id": read_models._LISTS["sent"][True],
-        "ix_referrals_holder_id": read_models._LISTS["places"][True],
-        "ix_introductions_introducer_id": read_models._LISTS["introductions-made"][True],
+        "ix_referrals_sender_newest": read_models._LISTS["sent"][True],
+        "ix_referrals_holder_newest": read_models._LISTS["places"][True],
+        "ix_introductions_introducer_newest": read_models._LISTS["introductions-made"][True],
         "ix_introductions_candidate_email": read_models._LISTS["introductions-received"][True],
     }
     for index, statement in lists.items():
@@ -97,6 +97,21 @@ def test_each_list_of_the_dashboard_reads_an_index_not_the_whole_table(app, sess
         assert index in plans[0 if "referrals" in index else 1], plans
     for plan in plans:
         assert not re.search(r"\bSCAN (referrals|introductions)\b", plan), plan
+
+
+@pytest.mark.parametrize("name", ["places", "sent", "introductions-made"])
+def test_a_members_own_list_is_read_newest_first_from_its_index_without_sorting(name, app, session, world):
+    """A member's places, what they sent and their introductions are indexed by the member and
+    then newest first: a page of the list, and the dashboard's newest five, read only the rows
+    they show, in order, where they read all of the member's rows and sorted them."""
+    member = world.ann
+    parameters = {"member_id": member.id, "address": member.email, "limit": 6, "offset": 0}
+    plan = plan_of(read_models._LISTS[name][True].statement.params(**parameters))
+    assert "_newest" in plan, plan
+    if db.is_sqlite:
+        assert "TEMP B-TREE" not in plan, plan
+    else:
+        assert not re.search(r"->\s+Sort\s|^Sort\s", plan), plan
 
 
 @pytest.mark.parametrize("for_member", [True, False], ids=["member", "visitor"])
