@@ -322,8 +322,9 @@ class PreparedGet(Generic[T]):
     flush, its relationships load lazily), put together from the row it read.
 
     For the member every logged-in request loads first, the ORM's query and its bookkeeping
-    cost twice what this does (docs/performance.md, "The floor under a member's page"). Like
-    ``Session.get``, it returns the instance the session already holds, if it holds one.
+    cost twice what this does (docs/performance.md, "What limits them"). Like ``Session.get``,
+    it returns the instance the session already holds, if it holds one. A statement of its own
+    may read ``columns`` first among others and hand their values to ``instance``.
     """
 
     def __init__(self, cls: type[T]):
@@ -331,19 +332,26 @@ class PreparedGet(Generic[T]):
         (key,) = mapper.primary_key
         self._mapper = mapper
         self._keys = [attribute.key for attribute in mapper.column_attrs]
-        columns = [attribute.columns[0] for attribute in mapper.column_attrs]
-        self._select = Prepared(select(*columns).where(key == bindparam("id", type_=key.type)))
+        self._key_at = self._keys.index(mapper.get_property_by_column(key).key)
+        self.columns: list[ColumnElement[Any]] = [attribute.columns[0] for attribute in mapper.column_attrs]
+        self._select = Prepared(select(*self.columns).where(key == bindparam("id", type_=key.type)))
 
     def __call__(self, session: Session, id: int) -> T | None:
         held = session.identity_map.get(self._mapper.identity_key_from_primary_key((id,)))
         if held is not None:
             return held
         row = self._select.first(connection_of(session), {"id": id})
-        if row is None:
-            return None
+        return None if row is None else self.instance(session, row)
+
+    def instance(self, session: Session, values: Sequence[Any]) -> T:
+        """The instance of a row of ``columns``' values, converted as ``Prepared`` converts them;
+        the session's own, if it holds that one already."""
+        held = session.identity_map.get(self._mapper.identity_key_from_primary_key((values[self._key_at],)))
+        if held is not None:
+            return held
         instance = self._mapper.class_manager.new_instance()
         # The loaded state, as the ORM's loader writes it; then the identity it is known by.
-        instance.__dict__.update(zip(self._keys, row, strict=True))
+        instance.__dict__.update(zip(self._keys, values, strict=True))
         make_transient_to_detached(instance)
         session.add(instance)
         return instance

@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import cast
 
@@ -342,13 +342,16 @@ def _user(session: Session, user_id: int) -> User:
 _user_by_id = PreparedGet(User)
 
 
-def user_for_session(session: Session, session_id: str) -> User | None:
+def user_for_session(
+    session: Session, session_id: str, load: Callable[[Session, int], User | None] | None = None
+) -> User | None:
     """The user a session or remember cookie names (``User.get_id``: "<id>:<session version>"),
-    or None when that user's sessions have been ended since the cookie was made."""
+    or None when that user's sessions have been ended since the cookie was made. ``load``, when
+    given, reads the user by id instead (a page reads its navigation bar in the same statement)."""
     user_id, separator, version = (session_id or "").partition(":")
     if not (separator and user_id.isdigit() and version.isdigit()):
         return None
-    user = _user_by_id(session, int(user_id))
+    user = (load or _user_by_id)(session, int(user_id))
     if user is None or user.session_version != int(version):
         return None
     return user

@@ -13,7 +13,7 @@ from marketplace import origin
 from marketplace.accounts.service import user_for_session
 from marketplace.caching import PRIVATE_BY_DEFAULT, VisitorFastPath
 from marketplace.config import settings_of
-from marketplace.db import db
+from marketplace.db import db, request_reads_only
 from marketplace.errors import MarketplaceError, TooManyRequests
 from marketplace.extensions import login_manager
 from marketplace.web.accounts import bp as accounts_bp
@@ -22,7 +22,7 @@ from marketplace.web.filters import register_filters
 from marketplace.web.fraud import bp as fraud_bp
 from marketplace.web.ledger import bp as ledger_bp
 from marketplace.web.main import bp as main_bp
-from marketplace.web.navigation import navigation_of
+from marketplace.web.navigation import load_member, navigation_of
 from marketplace.web.network import bp as network_bp
 from marketplace.web.notifications import bp as notifications_bp
 from marketplace.web.payments import bp as payments_bp
@@ -120,7 +120,8 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str):
-        user = user_for_session(db.session, session_id)
+        # A page that only reads loads its member with the navigation bar it will show.
+        user = user_for_session(db.session, session_id, load_member if request_reads_only.get() else None)
         if user is not None:
             origin.identify(user.id)
         return user
@@ -213,8 +214,13 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def navigation():
-
         if not has_request_context() or not current_user.is_authenticated:
             return {"my_companies": [], "unread_notifications": 0}
         companies, unread = navigation_of(db.session, current_user)
         return {"my_companies": companies, "unread_notifications": unread}
+
+    @app.teardown_request
+    def _forget_navigation(_exc: BaseException | None) -> None:
+        """What ``load_member`` kept is this request's: ``g`` outlives it when an app context
+        was pushed around several requests (a command, a test)."""
+        g.pop("member_navigation", None)

@@ -9,6 +9,12 @@ import pytest
 from flask import url_for
 from markupsafe import escape
 
+from marketplace.accounts.models import User
+from marketplace.db import db
+from marketplace.notifications import service as notifications
+from tests import builders as build
+from tests.statements import statements
+
 
 def test_bootstrap_is_served_by_the_app_under_its_mount_point(client):
     for script_root in ("", "/market"):
@@ -55,3 +61,26 @@ def test_no_global_can_be_added_once_the_app_is_built_and_templates_hold_every_g
     assert type(layout.globals) is dict
     assert layout.globals == dict(app.jinja_env.globals)
     assert {"url_for", "csrf_token", "bootstrap", "name_of"} <= layout.globals.keys()
+
+
+def test_the_navigation_is_read_with_the_member_and_never_kept_past_its_request(app, session, world, browser):
+    """A page that only reads loads its member and the navigation bar's companies and unread
+    count in one statement (``web.navigation.load_member``). What it kept serves that request
+    alone, even where one app context spans several requests: a form shown again with its
+    errors, after the count changed, shows the new count."""
+    owner = build.logged_in(browser, world.owner)
+    notifications.notify(session, world.owner, "chain_grew", "navigation:1", notifications.Message("News"))
+    session.commit()
+
+    with statements(app) as log:
+        page = owner.get("/notifications").text
+    assert 'aria-label="Notifications, 1 unread"' in page and ">Acme Data</a>" in page
+    assert sum("memberships" in sql for sql in log) == 1, log
+
+    with app.app_context():
+        assert 'aria-label="Notifications, 1 unread"' in owner.get("/notifications").text
+        notifications.mark_read(db.session, db.session.get(User, world.owner.id), None)
+        db.session.commit()
+        refused = owner.submit("/notifications/settings", {"digest_hour": "seven"})
+    assert refused.status_code in (400, 422)
+    assert 'aria-label="Notifications, 0 unread"' in refused.text
