@@ -29,13 +29,11 @@ def test_the_compiled_form_has_what_prepared_reads(session):
         assert processor is None or callable(processor)
 
 
-def test_what_a_statement_returns_is_known_from_the_statement(session):
-    """``Prepared`` fetches by what the statement is (its compiled form says whether it returns
-    rows), not by asking the cursor, which costs an object per column on psycopg."""
-    moment = datetime(2026, 12, 6, tzinfo=UTC)
-    new_job = {
-        "kind": "test.kinds",
-        "idempotency_key": "kinds:1",
+def job_row(key: str, moment: datetime, **values) -> dict:
+    """Every column of a new job, as the ORM would write one."""
+    return {
+        "kind": f"test.{key.split(':')[0]}",
+        "idempotency_key": key,
         "payload": {},
         "status": JobStatus.PENDING,
         "attempts": 0,
@@ -43,7 +41,14 @@ def test_what_a_statement_returns_is_known_from_the_statement(session):
         "run_after": moment,
         "last_error": "",
         "created_at": moment,
-    }
+    } | values
+
+
+def test_what_a_statement_returns_is_known_from_the_statement(session):
+    """``Prepared`` fetches by what the statement is (its compiled form says whether it returns
+    rows), not by asking the cursor, which costs an object per column on psycopg."""
+    moment = datetime(2026, 12, 6, tzinfo=UTC)
+    new_job = job_row("kinds:1", moment)
     add = Prepared(insert(Job.__table__).values({name: bindparam(name) for name in new_job}).returning(Job.id))
     (added,) = add.fetchall(connection_of(session), new_job)
     rename = Prepared(update(Job.__table__).where(Job.id == bindparam("job_id")).values(kind=bindparam("kind")))
@@ -65,17 +70,7 @@ def test_values_go_through_the_column_types_and_come_back_as_driver_rows(session
     )
     moment = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     connection = connection_of(session)
-    row = {
-        "kind": "test.pinned",
-        "idempotency_key": "pinned:1",
-        "payload": {"n": 1, "text": "é"},
-        "status": JobStatus.PENDING,
-        "attempts": 0,
-        "max_attempts": 3,
-        "run_after": moment,
-        "last_error": "",
-        "created_at": moment,
-    }
+    row = job_row("pinned:1", moment, payload={"n": 1, "text": "é"})
     assert insert.execute(connection, row) == 1
     session.expire_all()
     job = session.scalars(select(Job).where(Job.idempotency_key == "pinned:1")).one()
