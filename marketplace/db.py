@@ -54,8 +54,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, scoped_session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -316,10 +316,62 @@ def connection_of(bind: Session | Connection) -> Connection:
     return bind.connection()
 
 
-class PreparedGet(Generic[T]):
+class InstanceLoader(Generic[T]):
+    """The ORM's own instances of one mapped class, put together from the values of its
+    ``columns`` that a ``Prepared`` statement read: persistent in the session (their changes
+    flush, their relationships load lazily), the session's own where it holds one already, as
+    the ORM's loading gives them.
+
+    Through the ORM's query, loading a row's instance cost two to three times what reading the
+    row did (docs/performance.md, "What limits them"). ``only`` reads some of the columns, as
+    ``load_only`` does: the first of the others read loads them all, in one statement.
+    """
+
+    def __init__(self, cls: type[T], only: Iterable[Any] | None = None):
+        mapper = inspect(cls)
+        (key,) = mapper.primary_key
+        self._mapper = mapper
+        every = [attribute.key for attribute in mapper.column_attrs]
+        self._keys = every if only is None else [attribute.key for attribute in only]
+        self._key_at = self._keys.index(mapper.get_property_by_column(key).key)
+        self._unloaded = frozenset(every) - set(self._keys)
+        self.columns: list[ColumnElement[Any]] = [mapper.column_attrs[name].columns[0] for name in self._keys]
+
+    def columns_of(self, entity: Any) -> list[Any]:
+        """``columns`` as ``entity`` names them: an alias of the class (``aliased(User)``), for
+        a statement that reads the class's rows twice, as a referral's holder and recipient."""
+        return [getattr(entity, key) for key in self._keys]
+
+    def instance(self, session: Session, values: Sequence[Any]) -> T:
+        """The instance of a row of ``columns``' values, converted as ``Prepared`` converts them;
+        the session's own, if it holds that one already."""
+        identity = self._mapper.identity_key_from_primary_key((values[self._key_at],))
+        held = session.identity_map.get(identity)
+        if held is not None:
+            return held
+        # As the ORM's loader puts a new row's instance in the session (``loading._instance``):
+        # its loaded values, the identity it is known by, and its place in the identity map.
+        # Adding it as a detached instance instead walked every relationship for cascades, and
+        # cost three times as much. Like bulk reads, it fires no ``load`` event: no model has one.
+        instance = self._mapper.class_manager.new_instance()
+        instance.__dict__.update(zip(self._keys, values, strict=True))
+        state = instance_state(instance)
+        state.key = identity
+        state.identity_token = None
+        state.session_id = session.hash_key
+        if self._unloaded:
+            state.expired_attributes.update(self._unloaded)
+        session.identity_map._add_unpresent(state, identity)
+        return instance
+
+    def instance_if_any(self, session: Session, values: Sequence[Any]) -> T | None:
+        """``instance``, or None for the row an outer join did not find (its key is null)."""
+        return None if values[self._key_at] is None else self.instance(session, values)
+
+
+class PreparedGet(InstanceLoader[T]):
     """``Session.get`` of one mapped class by its integer primary key, through a ``Prepared``
-    statement: the instance it returns is the ORM's own, persistent in the session (its changes
-    flush, its relationships load lazily), put together from the row it read.
+    statement, into the ORM's own instance (``InstanceLoader``).
 
     For the member every logged-in request loads first, the ORM's query and its bookkeeping
     cost twice what this does (docs/performance.md, "What limits them"). Like ``Session.get``,
@@ -328,12 +380,8 @@ class PreparedGet(Generic[T]):
     """
 
     def __init__(self, cls: type[T]):
-        mapper = inspect(cls)
-        (key,) = mapper.primary_key
-        self._mapper = mapper
-        self._keys = [attribute.key for attribute in mapper.column_attrs]
-        self._key_at = self._keys.index(mapper.get_property_by_column(key).key)
-        self.columns: list[ColumnElement[Any]] = [attribute.columns[0] for attribute in mapper.column_attrs]
+        super().__init__(cls)
+        (key,) = self._mapper.primary_key
         self._select = Prepared(select(*self.columns).where(key == bindparam("id", type_=key.type)))
 
     def __call__(self, session: Session, id: int) -> T | None:
@@ -342,19 +390,6 @@ class PreparedGet(Generic[T]):
             return held
         row = self._select.first(connection_of(session), {"id": id})
         return None if row is None else self.instance(session, row)
-
-    def instance(self, session: Session, values: Sequence[Any]) -> T:
-        """The instance of a row of ``columns``' values, converted as ``Prepared`` converts them;
-        the session's own, if it holds that one already."""
-        held = session.identity_map.get(self._mapper.identity_key_from_primary_key((values[self._key_at],)))
-        if held is not None:
-            return held
-        instance = self._mapper.class_manager.new_instance()
-        # The loaded state, as the ORM's loader writes it; then the identity it is known by.
-        instance.__dict__.update(zip(self._keys, values, strict=True))
-        make_transient_to_detached(instance)
-        session.add(instance)
-        return instance
 
 
 def insert_of(table: Table, *columns: str) -> Prepared:

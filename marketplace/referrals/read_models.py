@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, String, bindparam, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
-from marketplace.db import Prepared, connection_of
+from marketplace.db import InstanceLoader, Prepared, connection_of
 from marketplace.errors import NotFound, ValidationError
 from marketplace.keyset import Window, seek
 from marketplace.problems.models import Problem, ProblemStatus
@@ -87,20 +88,46 @@ class ChainView:
         return [n for n in (build(root, False) for root in children.get(None, [])) if n is not None]
 
 
-# Built once: every page of a problem reads its chains (docs/performance.md, "What limits them").
-# Of each link's member, what the chain shows (``appearance``): who they are, their name and
-# whether they show it; loading the rest of their row cost a fifth of reading the chains.
-_SHOWN = (User.id, User.name, User.show_name_on_chains)
-_CHAINS_OF_PROBLEM = (
-    select(Referral)
+# Built once: every page of a problem reads its chains (docs/performance.md, "What limits them"),
+# as a ``Prepared`` statement into the ORM's own instances: through the ORM's query, loading each
+# row and its two people cost twice as much as reading them. Of each link's member, what the
+# chain shows (``appearance``): who they are, their name and whether they show it.
+_REFERRALS = InstanceLoader(Referral)
+_PEOPLE = InstanceLoader(User, only=(User.id, User.name, User.show_name_on_chains))
+_HOLDER, _RECIPIENT = aliased(User), aliased(User)
+_CHAINS_OF_PROBLEM = Prepared(
+    select(*_REFERRALS.columns, *_PEOPLE.columns_of(_HOLDER), *_PEOPLE.columns_of(_RECIPIENT))
+    .outerjoin(_HOLDER, _HOLDER.id == Referral.holder_id)
+    .outerjoin(_RECIPIENT, _RECIPIENT.id == Referral.recipient_user_id)
     .where(Referral.problem_id == bindparam("problem_id", type_=Integer))
     .order_by(Referral.id)
-    .options(joinedload(Referral.holder).load_only(*_SHOWN), joinedload(Referral.recipient_user).load_only(*_SHOWN))
 )
 
 
+def chains_of(session: Session, problem_id: int) -> list[Referral]:
+    """Every referral of the problem, oldest first, with its holder, its recipient and its
+    parent loaded: nothing a chain shows or walks up to loads on its own afterwards."""
+    holder_at = len(_REFERRALS.columns)
+    recipient_at = holder_at + len(_PEOPLE.columns)
+    referrals: dict[int, Referral] = {}
+    for row in _CHAINS_OF_PROBLEM.all(connection_of(session), {"problem_id": problem_id}):
+        referral = _REFERRALS.instance(session, row[:holder_at])
+        loaded = {
+            "holder": _PEOPLE.instance_if_any(session, row[holder_at:recipient_at]),
+            "recipient_user": _PEOPLE.instance_if_any(session, row[recipient_at:]),
+            # A parent is older than its children, so it was read first.
+            "parent": referrals.get(referral.parent_id) if referral.parent_id is not None else None,
+        }
+        for name, value in loaded.items():
+            # As the ORM's own loading does, what the session holds already is kept.
+            if name not in referral.__dict__:
+                set_committed_value(referral, name, value)
+        referrals[referral.id] = referral
+    return list(referrals.values())
+
+
 def chain_view(session: Session, viewer: User | None, problem: Problem, *, is_company: bool) -> ChainView:
-    referrals = list(session.scalars(_CHAINS_OF_PROBLEM, {"problem_id": problem.id}))
+    referrals = chains_of(session, problem.id)
     viewer_id = getattr(viewer, "id", None)
     place = next(
         (r for r in referrals if viewer_id and r.holder_id == viewer_id and r.status == ReferralStatus.CLAIMED), None

@@ -6,9 +6,11 @@ the rule lives here and not with problems (docs/architecture.md, "Layers").
 import functools
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, Select, and_, bindparam, exists, literal, or_, select
-from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace.accounts.models import Membership, Role, Skill, User
+from marketplace.accounts.models import Company, Membership, Role, Skill, User
+from marketplace.db import InstanceLoader, Prepared, connection_of
 from marketplace.errors import NotFound
 from marketplace.keyset import Window
 from marketplace.problems import service as problems
@@ -48,6 +50,15 @@ def get_visible(session: Session, user: User | None, problem_id: int) -> Problem
     return visible_with_role(session, user, problem_id)[0]
 
 
+# Each problem's columns, its company's and its skills', put together into the ORM's own
+# instances (``db.InstanceLoader``): through the ORM's query, loading the problem with its
+# company and skills cost as much as the rest of reading the problem page's chains.
+_PROBLEMS, _COMPANIES, _SKILLS = InstanceLoader(Problem), InstanceLoader(Company), InstanceLoader(Skill)
+_COMPANY_AT = len(_PROBLEMS.columns)
+_SKILL_AT = _COMPANY_AT + len(_COMPANIES.columns)
+_ROLE_AT = _SKILL_AT + len(_SKILLS.columns)
+
+
 @functools.cache
 def _problem_with_role(for_member: bool) -> Select:
     """Built once per kind of viewer: every page of a problem runs it, and building it cost twice
@@ -62,11 +73,16 @@ def _problem_with_role(for_member: bool) -> Select:
     # An alias, so that the membership test inside ``_visible_to`` is not correlated to it.
     viewer_membership = aliased(Membership)
     query = (
-        select(Problem, viewer_membership.role if for_member else literal(None))
+        select(
+            *_PROBLEMS.columns,
+            *_COMPANIES.columns,
+            *_SKILLS.columns,
+            viewer_membership.role if for_member else literal(None),
+        )
+        .join(Company, Company.id == Problem.company_id)
         .outerjoin(problem_skills, problem_skills.c.problem_id == Problem.id)
         .outerjoin(Skill, Skill.id == problem_skills.c.skill_id)
-        .where(Problem.id == bindparam("problem_id"), _visible_to(viewer_id))
-        .options(joinedload(Problem.company), contains_eager(Problem.skills))
+        .where(Problem.id == bindparam("problem_id", type_=Integer), _visible_to(viewer_id))
         .order_by(Skill.slug)
     )
     if for_member:
@@ -77,14 +93,30 @@ def _problem_with_role(for_member: bool) -> Select:
     return query
 
 
+_PROBLEM_WITH_ROLE = {for_member: Prepared(_problem_with_role(for_member)) for for_member in (False, True)}
+
+
 def visible_with_role(session: Session, user: User | None, problem_id: int) -> tuple[Problem, Role | None]:
-    """The problem if ``user`` may see it, and their role in its company (None for anyone else)."""
+    """The problem if ``user`` may see it, with its company and skills, and their role in its
+    company (None for anyone else)."""
     user_id = getattr(user, "id", None)
     params = {"problem_id": problem_id} if user_id is None else {"problem_id": problem_id, "viewer_id": user_id}
-    row = session.execute(_problem_with_role(user_id is not None), params).unique().one_or_none()
-    if row is None:
+    rows = _PROBLEM_WITH_ROLE[user_id is not None].all(connection_of(session), params)
+    if not rows:
         raise NotFound("No such problem, or it is not shared with you.")
-    problem, role = row
+    first = rows[0]
+    problem = _PROBLEMS.instance(session, first[:_COMPANY_AT])
+    loaded = {
+        "company": _COMPANIES.instance(session, first[_COMPANY_AT:_SKILL_AT]),
+        "skills": [
+            skill for row in rows if (skill := _SKILLS.instance_if_any(session, row[_SKILL_AT:_ROLE_AT])) is not None
+        ],
+    }
+    for name, value in loaded.items():
+        # As the ORM's own loading does, what the session holds already is kept.
+        if name not in problem.__dict__:
+            set_committed_value(problem, name, value)
+    role = first[_ROLE_AT]
     return problem, Role(role) if role is not None else None
 
 

@@ -6,13 +6,15 @@ fails here rather than in the ledger."""
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import aliased
 
 from marketplace.accounts.models import User
-from marketplace.db import Prepared, PreparedGet, connection_of, in_ids, insert_of
+from marketplace.db import InstanceLoader, Prepared, PreparedGet, connection_of, in_ids, insert_of
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.ledger.models import LedgerAccount
+from tests.statements import statements
 
 
 def test_the_compiled_form_has_what_prepared_reads(session):
@@ -168,3 +170,38 @@ def test_a_prepared_get_gives_the_orms_own_instance_as_session_get_would(session
     session.close()
     assert session.get(User, ann.id).headline == "Replication, mostly"
     assert get_user(session, ann.id + 1000) is None
+
+
+def test_an_instance_read_in_part_loads_the_rest_in_one_statement_when_first_read(app, session, make_user):
+    """The problem page reads each link's holder and recipient in its referrals' statement
+    (``referrals.read_models.chains_of``): the members' table twice, a few of its columns. What
+    was not read loads when first read, all of it in one statement, as after ``load_only``; the
+    row an outer join did not find is no instance."""
+    ann = make_user("Ann Example", "ann@example.com")
+    bob = make_user("Bob Example", "bob@example.com")
+    ann.headline = "Replication, mostly"
+    session.commit()
+    session.close()
+    people = InstanceLoader(User, only=(User.id, User.name))
+    first, second = aliased(User), aliased(User)
+    pair = Prepared(
+        select(*people.columns_of(first), *people.columns_of(second))
+        .select_from(first)
+        .outerjoin(second, second.id == bindparam("other", type_=Integer))
+        .where(first.id == bindparam("id", type_=Integer))
+    )
+
+    row = pair.first(connection_of(session), {"id": ann.id, "other": bob.id})
+    assert row is not None
+    loaded_ann, loaded_bob = people.instance(session, row[:2]), people.instance_if_any(session, row[2:])
+
+    assert loaded_bob is not None and (loaded_ann.name, loaded_bob.name) == ("Ann Example", "Bob Example")
+    assert inspect(loaded_ann).persistent and not session.dirty
+    with statements(app) as log:
+        assert (loaded_ann.email, loaded_ann.headline) == ("ann@example.com", "Replication, mostly")
+        assert loaded_ann.email_verified_at is not None and loaded_ann.created_at is not None
+    assert len(log) == 1, log
+    row = pair.first(connection_of(session), {"id": ann.id, "other": bob.id + 1000})
+    assert row is not None
+    assert people.instance(session, row[:2]) is loaded_ann, "the session's own instance"
+    assert people.instance_if_any(session, row[2:]) is None
