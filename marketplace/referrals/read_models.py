@@ -3,12 +3,12 @@
 Names follow each member's privacy choice (``referrals.appearance``).
 """
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, String, bindparam, literal, or_, select, union_all
+from sqlalchemy import Connection, Integer, Select, String, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -338,29 +338,37 @@ _LISTS: dict[str, dict[bool, Prepared]] = {
 }
 
 
-def _newest_of(names: tuple[str, ...], verified: bool) -> Prepared:
-    """The newest ``limit`` rows of each of ``names``, lists of one kind of row, in one statement:
-    each list's own statement as it reads its first page, all under ``UNION ALL``, each row
-    named by its list (``row.list``). On PostgreSQL every statement is a round trip."""
-    parts = [
-        select(
-            _WHERE[name][verified]
-            .newest_first()
-            .add_columns(literal(name, String).label("list"))
-            .limit(_LIMIT)
-            .subquery()
-        )
-        for name in names
+# The dashboard's five lists, by the kind of row each shows.
+_DASHBOARD_LISTS = {
+    "referral": ("places", "received", "sent"),
+    "introduction": ("introductions-made", "introductions-received"),
+}
+_KIND_OF_LIST = {name: kind for kind, names in _DASHBOARD_LISTS.items() for name in names}
+_ROW_COLUMNS = {"referral": _REFERRAL_ROWS.selected_columns, "introduction": _INTRODUCTION_ROWS.selected_columns}
+# Where each kind's columns sit in a row of the dashboard's statement, and its rows' type, named
+# as a page of one of its lists names them (``row.title``).
+_WIDTH = len(_ROW_COLUMNS["referral"])
+_SLICE_OF = {"referral": slice(0, _WIDTH), "introduction": slice(_WIDTH, _WIDTH + len(_ROW_COLUMNS["introduction"]))}
+_ROW_OF = {kind: namedtuple(f"{kind.title()}Row", columns.keys())._make for kind, columns in _ROW_COLUMNS.items()}
+
+
+def _dashboard_part(name: str, verified: bool) -> Select:
+    """The newest ``limit`` rows of one list as its first page reads them, in the columns of
+    both kinds of row (the other kind's null), named by their list (``row.list``)."""
+    own = _WHERE[name][verified].newest_first().limit(_LIMIT).subquery()
+    kind = _KIND_OF_LIST[name]
+    columns = [
+        own.c[column.key] if of == kind else cast(null(), column.type)
+        for of, of_columns in _ROW_COLUMNS.items()
+        for column in of_columns
     ]
-    return Prepared(union_all(*parts))
+    return select(*columns, literal(name, String).label("list"))
 
 
-# The dashboard's five lists in two statements, one per kind of row (built once, as ``_LISTS``).
-_DASHBOARD: dict[bool, tuple[Prepared, ...]] = {
-    verified: (
-        _newest_of(("places", "received", "sent"), verified),
-        _newest_of(("introductions-made", "introductions-received"), verified),
-    )
+# The dashboard's five lists in one statement, all under ``UNION ALL``: on PostgreSQL every
+# statement is a round trip. Built once, as ``_LISTS``.
+_DASHBOARD: dict[bool, Prepared] = {
+    verified: Prepared(union_all(*(_dashboard_part(name, verified) for name in _KIND_OF_LIST)))
     for verified in (False, True)
 }
 
@@ -394,13 +402,13 @@ def member_list_after(session: Session, user: User, name: str, window: Window) -
 
 
 def dashboard(session: Session, user: User) -> Dashboard:
-    """The newest ``DASHBOARD_PREVIEW`` rows of each of the member's lists, in two statements."""
-    connection = connection_of(session)
+    """The newest ``DASHBOARD_PREVIEW`` rows of each of the member's lists, in one statement."""
     parameters = {"member_id": user.id, "address": user.email, "limit": DASHBOARD_PREVIEW + 1}
     found: dict[str, list[Any]] = defaultdict(list)
-    for statement in _DASHBOARD[bool(user.email_verified)]:
-        for row in statement.all(connection, parameters):
-            found[row.list].append(row)
+    for row in _DASHBOARD[bool(user.email_verified)].all(connection_of(session), parameters):
+        name = row[-1]
+        kind = _KIND_OF_LIST[name]
+        found[name].append(_ROW_OF[kind](row[_SLICE_OF[kind]]))
 
     def newest(name: str) -> MemberList:
         # A union keeps no order of its parts' rows: each list is put back in its own.
