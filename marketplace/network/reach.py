@@ -183,25 +183,36 @@ class ReachIndex:
             raise ValueError("k must not be negative")
         _check_hops(max_hops)
         snapshot = self._snapshot
-        found = snapshot.members.lookup(sources)
-        indices = _unique(found[found >= 0])
-        skills = [s for s in set(skill_ids) if snapshot.holders.get(s, _NO_MEMBERS).size]
-        if k == 0 or not indices.size or not skills:
-            return []
-        question = (tuple(sources), tuple(sorted(skills)), k, max_hops, frozenset(exclude or ()))
+        question = (tuple(sources), tuple(sorted(set(skill_ids))), k, max_hops, frozenset(exclude or ()))
         kept_for, answers = self._answers
         if kept_for is not snapshot:
             answers = {}
             self._answers = (snapshot, answers)
         answer = answers.get(question)
         if answer is None:
-            excluded = snapshot.members.lookup(list(exclude or ()))
-            excluded = _unique(np.concatenate([indices, excluded[excluded >= 0]]))
-            answer = tuple(_ExpertSearch(snapshot, self._stamps, indices, skills, excluded).run(k, max_hops))
+            answer = tuple(self._search(snapshot, sources, skill_ids, k, max_hops, exclude or set()))
             if len(answers) >= ANSWERS_KEPT:
                 answers.clear()
             answers[question] = answer
         return list(answer)
+
+    def _search(
+        self,
+        snapshot: _Snapshot,
+        sources: Sequence[int],
+        skill_ids: Sequence[int],
+        k: int,
+        max_hops: int,
+        exclude: set[int],
+    ) -> list[Reach]:
+        found = snapshot.members.lookup(sources)
+        indices = _unique(found[found >= 0])
+        skills = [s for s in set(skill_ids) if snapshot.holders.get(s, _NO_MEMBERS).size]
+        if k == 0 or not indices.size or not skills:
+            return []
+        excluded = snapshot.members.lookup(list(exclude))
+        excluded = _unique(np.concatenate([indices, excluded[excluded >= 0]]))
+        return _ExpertSearch(snapshot, self._stamps, indices, skills, excluded).run(k, max_hops)
 
     def degree_counts(self, source: int, max_hops: int = 3) -> tuple[int, ...]:
         """Number of members at exactly 1, 2, ..., ``max_hops`` hops from ``source``."""
