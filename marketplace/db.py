@@ -291,14 +291,22 @@ class Prepared:
         fields are the statement's column names (``row.title``), as a ``Row`` reads."""
         rows = self._run(connection, params)[1]
         results = self._compile(connection.dialect)[4]
+        make = self._named_row()
+        if not any(results):
+            return [make(row) for row in rows]
+        return [make(_converted(results, row)) for row in rows]
+
+    def row_of(self, dialect: Dialect, values: Sequence[Any]) -> Any:
+        """The row ``all`` gives for ``values`` of this statement's columns that another
+        statement read (the dashboard reads five lists' rows under one ``UNION ALL``)."""
+        return self._named_row()(_converted(self._compile(dialect)[4], values))
+
+    def _named_row(self) -> Callable[[Iterable[Any]], Any]:
         if self._make_row is None:
             # A column without a name (an unlabelled expression) is named by its position, ``_1``.
             names = self.statement.selected_columns.keys()  # type: ignore[attr-defined]
             self._make_row = namedtuple("Row", names, rename=True)._make  # type: ignore[attr-defined]
-        make = self._make_row
-        if not any(results):
-            return [make(row) for row in rows]
-        return [make(_converted(results, row)) for row in rows]
+        return self._make_row
 
 
 def _converted(results: list, row: Sequence[Any]) -> list[Any]:

@@ -3,7 +3,7 @@
 Names follow each member's privacy choice (``referrals.appearance``).
 """
 
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -338,35 +338,36 @@ _LISTS: dict[str, dict[bool, Prepared]] = {
 }
 
 
-# The dashboard's five lists, by the kind of row each shows.
+# The dashboard's five lists, by the kind of row each shows, and where each kind's columns sit
+# in a row of the dashboard's statement.
 _DASHBOARD_LISTS = {
     "referral": ("places", "received", "sent"),
     "introduction": ("introductions-made", "introductions-received"),
 }
 _KIND_OF_LIST = {name: kind for kind, names in _DASHBOARD_LISTS.items() for name in names}
 _ROW_COLUMNS = {"referral": _REFERRAL_ROWS.selected_columns, "introduction": _INTRODUCTION_ROWS.selected_columns}
-# Where each kind's columns sit in a row of the dashboard's statement, and its rows' type, named
-# as a page of one of its lists names them (``row.title``).
 _WIDTH = len(_ROW_COLUMNS["referral"])
 _SLICE_OF = {"referral": slice(0, _WIDTH), "introduction": slice(_WIDTH, _WIDTH + len(_ROW_COLUMNS["introduction"]))}
-_ROW_OF = {kind: namedtuple(f"{kind.title()}Row", columns.keys())._make for kind, columns in _ROW_COLUMNS.items()}
 
 
 def _dashboard_part(name: str, verified: bool) -> Select:
     """The newest ``limit`` rows of one list as its first page reads them, in the columns of
-    both kinds of row (the other kind's null), named by their list (``row.list``)."""
+    both kinds of row, the other kind's null, and the list's name last."""
     own = _WHERE[name][verified].newest_first().limit(_LIMIT).subquery()
     kind = _KIND_OF_LIST[name]
+    # Typed nulls: PostgreSQL matches the types of a union's branches two at a time.
     columns = [
         own.c[column.key] if of == kind else cast(null(), column.type)
         for of, of_columns in _ROW_COLUMNS.items()
         for column in of_columns
     ]
-    return select(*columns, literal(name, String).label("list"))
+    return select(*columns, literal(name, String))
 
 
 # The dashboard's five lists in one statement, all under ``UNION ALL``: on PostgreSQL every
-# statement is a round trip. Built once, as ``_LISTS``.
+# statement is a round trip. Built once, as ``_LISTS``. Its rows are read as they come and each
+# list's own columns converted by its own statement (``Prepared.row_of``): converting the other
+# kind's nulls too cost more than the round trip saves on SQLite.
 _DASHBOARD: dict[bool, Prepared] = {
     verified: Prepared(union_all(*(_dashboard_part(name, verified) for name in _KIND_OF_LIST)))
     for verified in (False, True)
@@ -405,10 +406,10 @@ def dashboard(session: Session, user: User) -> Dashboard:
     """The newest ``DASHBOARD_PREVIEW`` rows of each of the member's lists, in one statement."""
     parameters = {"member_id": user.id, "address": user.email, "limit": DASHBOARD_PREVIEW + 1}
     found: dict[str, list[Any]] = defaultdict(list)
-    for row in _DASHBOARD[bool(user.email_verified)].all(connection_of(session), parameters):
+    connection, verified = connection_of(session), bool(user.email_verified)
+    for row in _DASHBOARD[verified].fetchall(connection, parameters):
         name = row[-1]
-        kind = _KIND_OF_LIST[name]
-        found[name].append(_ROW_OF[kind](row[_SLICE_OF[kind]]))
+        found[name].append(_LISTS[name][verified].row_of(connection.dialect, row[_SLICE_OF[_KIND_OF_LIST[name]]]))
 
     def newest(name: str) -> MemberList:
         # A union keeps no order of its parts' rows: each list is put back in its own.

@@ -3,10 +3,10 @@ settlement's hot path, docs/performance.md). It relies on parts of SQLAlchemy's 
 that are not a promise of its public API; these tests pin them, so an upgrade that changes them
 fails here rather than in the ledger."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Integer, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, inspect, select, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
@@ -205,3 +205,19 @@ def test_an_instance_read_in_part_loads_the_rest_in_one_statement_when_first_rea
     assert row is not None
     assert people.instance(session, row[:2]) is loaded_ann, "the session's own instance"
     assert people.instance_if_any(session, row[2:]) is None
+
+
+def test_a_row_another_statement_read_is_converted_as_its_own_statement_converts_it(session, make_user):
+    """The dashboard reads five lists' rows under one ``UNION ALL`` and converts each list's
+    columns by that list's own statement (``referrals.read_models.dashboard``): the row must be
+    the one the list's own ``all`` gives, an aware ``datetime`` where SQLite stores text."""
+    ann = make_user("Ann Example", "ann@example.com")
+    session.commit()
+    own = Prepared(select(User.id, User.name, User.created_at).where(User.id == bindparam("id", type_=Integer)))
+    connection = connection_of(session)
+    (raw,) = Prepared(union_all(own.statement)).fetchall(connection, {"id": ann.id})
+
+    row = own.row_of(connection.dialect, raw)
+
+    assert row == own.all(connection, {"id": ann.id})[0]
+    assert (row.id, row.name, row.created_at.utcoffset()) == (ann.id, "Ann Example", timedelta(0))
