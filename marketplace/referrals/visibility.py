@@ -82,7 +82,7 @@ def _problem_with_role(for_member: bool) -> Select:
         .join(Company, Company.id == Problem.company_id)
         .outerjoin(problem_skills, problem_skills.c.problem_id == Problem.id)
         .outerjoin(Skill, Skill.id == problem_skills.c.skill_id)
-        .where(Problem.id == bindparam("problem_id", type_=Integer), _visible_to(viewer_id))
+        .where(Problem.id == bindparam("problem_id"), _visible_to(viewer_id))
         .order_by(Skill.slug)
     )
     if for_member:
