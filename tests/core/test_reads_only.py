@@ -4,6 +4,8 @@ by mistake fails before anything is stored, and on PostgreSQL a page's reads run
 without the BEGIN and COMMIT round trips of a transaction. A view that must record something on a
 GET says so and writes as a POST does."""
 
+import re
+
 import pytest
 from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -135,9 +137,15 @@ def test_a_page_whose_connection_the_server_closed_is_read_again_on_a_new_one(ap
 
     again = member.get("/dashboard")
 
-    assert again.status_code == 200 and again.text == first.text
+    assert again.status_code == 200 and without_csrf_tokens(again.text) == without_csrf_tokens(first.text)
     assert db.read_engine.pool is not stale_pool, "the page ran again on a new pool"
     assert member.get("/dashboard").status_code == 200
+
+
+def without_csrf_tokens(page: str) -> str:
+    """The page without its CSRF tokens, which carry the second they were signed in: on a busy
+    machine the same page rendered again may fall in the next second."""
+    return re.sub(r"[\w-]+\.[\w-]{6}\.[\w-]{27}", "<csrf token>", page)
 
 
 @pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
