@@ -357,9 +357,9 @@ def _dashboard_part(name: str, verified: bool) -> Select:
     kind = _KIND_OF_LIST[name]
     # Typed nulls: PostgreSQL matches the types of a union's branches two at a time.
     columns = [
-        own.c[column.key] if of == kind else cast(null(), column.type)
+        own.c[key] if of == kind else cast(null(), column.type)
         for of, of_columns in _ROW_COLUMNS.items()
-        for column in of_columns
+        for key, column in of_columns.items()
     ]
     return select(*columns, literal(name, String))
 
