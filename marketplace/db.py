@@ -376,6 +376,15 @@ class InstanceLoader(Generic[T]):
         """``instance``, or None for the row an outer join did not find (its key is null)."""
         return None if values[self._key_at] is None else self.instance(session, values)
 
+    @staticmethod
+    def relate(instance: Any, **related: Any) -> None:
+        """Set the relationships the same statement read as loaded (``problem.company``, a
+        referral's ``holder``), so that reading them runs no statement. As the ORM's own
+        loading does, a relationship the session holds loaded already is kept."""
+        for name, value in related.items():
+            if name not in instance.__dict__:
+                set_committed_value(instance, name, value)
+
 
 class PreparedGet(InstanceLoader[T]):
     """``Session.get`` of one mapped class by its integer primary key, through a ``Prepared``

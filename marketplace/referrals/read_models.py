@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, String, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
@@ -112,16 +111,13 @@ def chains_of(session: Session, problem_id: int) -> list[Referral]:
     referrals: dict[int, Referral] = {}
     for row in _CHAINS_OF_PROBLEM.all(connection_of(session), {"problem_id": problem_id}):
         referral = _REFERRALS.instance(session, row[:holder_at])
-        loaded = {
-            "holder": _PEOPLE.instance_if_any(session, row[holder_at:recipient_at]),
-            "recipient_user": _PEOPLE.instance_if_any(session, row[recipient_at:]),
+        _REFERRALS.relate(
+            referral,
+            holder=_PEOPLE.instance_if_any(session, row[holder_at:recipient_at]),
+            recipient_user=_PEOPLE.instance_if_any(session, row[recipient_at:]),
             # A parent is older than its children, so it was read first.
-            "parent": referrals.get(referral.parent_id) if referral.parent_id is not None else None,
-        }
-        for name, value in loaded.items():
-            # As the ORM's own loading does, what the session holds already is kept.
-            if name not in referral.__dict__:
-                set_committed_value(referral, name, value)
+            parent=referrals.get(referral.parent_id) if referral.parent_id is not None else None,
+        )
         referrals[referral.id] = referral
     return list(referrals.values())
 

@@ -7,7 +7,6 @@ import functools
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, Select, and_, bindparam, exists, literal, or_, select
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Company, Membership, Role, Skill, User
 from marketplace.db import InstanceLoader, Prepared, connection_of
@@ -106,16 +105,13 @@ def visible_with_role(session: Session, user: User | None, problem_id: int) -> t
         raise NotFound("No such problem, or it is not shared with you.")
     first = rows[0]
     problem = _PROBLEMS.instance(session, first[:_COMPANY_AT])
-    loaded = {
-        "company": _COMPANIES.instance(session, first[_COMPANY_AT:_SKILL_AT]),
-        "skills": [
+    _PROBLEMS.relate(
+        problem,
+        company=_COMPANIES.instance(session, first[_COMPANY_AT:_SKILL_AT]),
+        skills=[
             skill for row in rows if (skill := _SKILLS.instance_if_any(session, row[_SKILL_AT:_ROLE_AT])) is not None
         ],
-    }
-    for name, value in loaded.items():
-        # As the ORM's own loading does, what the session holds already is kept.
-        if name not in problem.__dict__:
-            set_committed_value(problem, name, value)
+    )
     role = first[_ROLE_AT]
     return problem, Role(role) if role is not None else None
 

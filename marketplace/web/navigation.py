@@ -7,7 +7,7 @@ from sqlalchemy import BindParameter, Integer, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Company, Membership, Role, User
-from marketplace.db import Prepared, PreparedGet, connection_of
+from marketplace.db import InstanceLoader, Prepared, connection_of
 from marketplace.notifications.models import Notification
 
 
@@ -21,7 +21,7 @@ class CompanyLink(NamedTuple):
 
 _MEMBER: BindParameter[int] = bindparam("member_id", type_=Integer)
 _UNREAD = select(func.count()).where(Notification.user_id == _MEMBER, Notification.read_at.is_(None))
-_MEMBERS = PreparedGet(User)
+_MEMBERS = InstanceLoader(User)
 # The member's row with their unread count and each of their companies: one row per company, or
 # one without a company for a member of none. Built and compiled once, and run on the driver's
 # cursor: it runs on every page a member sees, where building it, then SQLAlchemy's execution,
