@@ -1,17 +1,20 @@
 """The layout's Bootstrap files come from the app itself, never a CDN, and follow wherever the
 app is mounted (the tags are built once per mount point, ``marketplace.web.bootstrap_tags``), as
 do the links the templates build and remember (``remembered_url_for``). The templates' globals
-are fixed once the app is built (``marketplace.web.templating``)."""
+are fixed once the app is built, and every kind of callable a template calls gets what it asks
+for (``marketplace.web.templating``)."""
 
 import re
 
 import pytest
 from flask import url_for
-from markupsafe import escape
+from jinja2 import pass_context, pass_environment, pass_eval_context
+from markupsafe import Markup, escape
 
 from marketplace.accounts.models import User
 from marketplace.db import db
 from marketplace.notifications import service as notifications
+from marketplace.web.templating import TemplateContext
 from tests import builders as build
 from tests.statements import statements
 
@@ -61,6 +64,45 @@ def test_no_global_can_be_added_once_the_app_is_built_and_templates_hold_every_g
     assert type(layout.globals) is dict
     assert layout.globals == dict(app.jinja_env.globals)
     assert {"url_for", "csrf_token", "bootstrap", "name_of"} <= layout.globals.keys()
+
+
+def test_each_kind_of_callable_a_template_calls_gets_the_context_it_asks_for(app):
+    """``TemplateContext.call`` calls macros, plain functions and built-in methods straight; what
+    each receives must stay what Jinja's own dispatch gives it, in a loop and out of one, and
+    callables marked to take the context, the evaluation context or the environment still get
+    it through Jinja's dispatch."""
+
+    class Greeter:
+        @pass_context
+        def __call__(self, context, name):
+            return f"{context['greeting']} {name}"
+
+    def plain(*args, **kwargs):
+        return f"{args} {' '.join(f'{k}={v}' for k, v in kwargs.items())}"
+
+    def stops():
+        raise StopIteration
+
+    template = app.jinja_env.from_string(
+        "{% macro wrap(text, tag='b') %}<{{ tag }}>{{ text }}</{{ tag }}>{% endmacro %}"
+        "{% macro with_caller() %}[{{ caller() }}]{% endmacro %}"
+        "{% for n in [1, 2] %}{{ plain(n, key=n) }};{{ wrap('<x>', tag='i') }};{{ greeter('Ann') }};"
+        "{{ in_context(n) }};{{ escaping() }};{{ env() }};{{ 'a b'.split()|join('+') }}|{% endfor %}"
+        "{% call with_caller() %}inner{% endcall %}{{ wrap('<y>') }}{{ stops() is undefined }}"
+    )
+    html = template.render(
+        greeting="Hello",
+        plain=plain,
+        greeter=Greeter(),
+        in_context=pass_context(lambda context, n: f"{context['greeting']}{n}"),
+        escaping=pass_eval_context(lambda eval_ctx: eval_ctx.autoescape),
+        env=pass_environment(lambda environment: environment is app.jinja_env),
+        stops=stops,
+    )
+    assert type(template.new_context()) is TemplateContext
+    loop = "({n},) key={n};<i>&lt;x&gt;</i>;Hello Ann;Hello{n};True;True;a+b|"
+    assert html == loop.format(n=1) + loop.format(n=2) + "[inner]<b>&lt;y&gt;</b>True"
+    assert isinstance(app.jinja_env.from_string("{% macro m() %}<p>{% endmacro %}{{ m() }}").module.m(), Markup)
 
 
 def test_the_navigation_is_read_with_the_member_and_never_kept_past_its_request(app, session, world, browser):
