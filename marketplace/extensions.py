@@ -2,7 +2,7 @@
 
 from typing import cast
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from flask_bootstrap import Bootstrap5
 from flask_caching import Cache
 from flask_limiter import Limiter
@@ -25,31 +25,23 @@ login_manager.login_message_category = "info"
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
-# Set by the app's first own before-request function, which runs after Flask-Limiter's.
-_VIEW_PHASE = "rate_limits_checked_by_view"
-
-
-@limiter.request_filter
-def _before_the_view() -> bool:
-    """Exempts Flask-Limiter's check before every request, which runs before ``_VIEW_PHASE`` is
-    set. Every limit of this app is on its view (no default, application or blueprint limit),
-    and a limited view checks its limits itself when it runs, so that first check can only find
-    nothing, at a tenth of the cost of a member's lightest page (docs/performance.md)."""
-    return not g.get(_VIEW_PHASE, False)
-
-
-def _mark_view_phase() -> None:
-    setattr(g, _VIEW_PHASE, True)
 
 
 def init_rate_limits(app: Flask) -> None:
-    """Flask-Limiter on the app, its limits checked by each limited view alone (``_before_the_view``),
-    which is why a limit for every view at once is refused rather than silently never checked."""
+    """Flask-Limiter on the app, its limits checked by each limited view alone.
+
+    Every limit of this app is on its view (no default, application or blueprint limit), and a
+    limited view checks its limits itself when it runs. The check Flask-Limiter adds before every
+    request could only find nothing, and it cost a tenth of a member's lightest page, so it is
+    taken off again (docs/security.md); a limit for every view at once is refused rather than
+    silently never checked."""
     for key in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"):
         if app.config.get(key):
             raise RuntimeError(f"{key} is not supported: put the limit on each view it is for.")
     limiter.init_app(app)
-    app.before_request(_mark_view_phase)
+    before_request = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in before_request:  # not there when limits are switched off
+        before_request.remove(limiter._check_request_limit)
 
 
 # Rendered pages for visitors who are not logged in (``marketplace.caching``): SimpleCache in each

@@ -16,6 +16,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import ApiToken, Company, Invitation, Membership, PasswordReset, Role, User
 from marketplace.db import db, utcnow
 from marketplace.errors import ValidationError
+from marketplace.extensions import limiter
 from marketplace.jobs.models import Job
 from tests.builders import count
 from tests.conftest import FAST_PASSWORD_HASH, PASSWORD, Browser
@@ -537,6 +538,8 @@ def test_fourth_login_post_within_a_minute_is_429(limited_app):
     assert statuses == [200, 200, 200, 429]
     assert person.get("/login").status_code == 200, "only POSTs are limited"
     assert person.get("/problems").status_code == 200, "a view without a limit is never refused"
+    # The limited view checked its own limit: Flask-Limiter's check before every request is off.
+    assert limiter._check_request_limit not in limited_app.before_request_funcs.get(None, [])
 
 
 @pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
