@@ -29,6 +29,7 @@ from marketplace.web.payments import bp as payments_bp
 from marketplace.web.problems import bp as problems_bp
 from marketplace.web.referrals import bp as referrals_bp
 from marketplace.web.request_limits import check_json_body, check_url
+from marketplace.web.session_cookies import SignedCookieSessions
 from marketplace.web.stripe_webhooks import bp as webhooks_bp
 from marketplace.web.webhooks import bp as company_webhooks_bp
 
@@ -105,6 +106,7 @@ def init_app(app: Flask) -> None:
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_filters(app)
+    app.session_interface = SignedCookieSessions()
     app.wsgi_app = VisitorFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request

@@ -90,6 +90,23 @@ def test_a_cookie_from_before_session_versions_names_no_one(session, ann):
     assert accounts.user_for_session(session, "x:1") is None
 
 
+def test_a_session_cookie_is_checked_against_the_secret_key_in_force(app, ann):
+    """The cookie's signing serializer is built once per set of keys
+    (``marketplace.web.session_cookies``): a rotated key must still refuse a cookie signed with
+    an old key that is no longer among the fallbacks, and accept one whose key still is."""
+    copied = {SESSION: cookies(logged_in(app))[SESSION]}
+    assert dashboard_with(app, SESSION, copied[SESSION]).status_code == 200, "signed with the key in force"
+    old_key, old_fallbacks = app.secret_key, app.config["SECRET_KEY_FALLBACKS"]
+    try:
+        app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = "a-rotated-key", [old_key]
+        assert dashboard_with(app, SESSION, copied[SESSION]).status_code == 200, "the old key is a fallback"
+        app.config["SECRET_KEY_FALLBACKS"] = []
+        assert_cookies_refused(app, copied)
+    finally:
+        app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = old_key, old_fallbacks
+    assert dashboard_with(app, SESSION, copied[SESSION]).status_code == 200, "the first key again"
+
+
 # Password reset --------------------------------------------------------------------------------
 
 
