@@ -1,13 +1,14 @@
 """The HTML side: blueprints, the one error handler, security headers and template helpers."""
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from flask import Flask, flash, g, has_request_context, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Request, flash, g, has_request_context, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
+from werkzeug.local import LocalProxy
 
 from marketplace import origin
 from marketplace.accounts.service import user_for_session
@@ -96,6 +97,9 @@ def _describe_field_errors(errors, path: str = ""):
 
 
 LOCATIONS = {"json", "query", "form", "headers", "files", "cookies", "view_args"}
+
+# ``url_for``'s own options: a link that names one is built by Flask every time.
+_URL_OPTIONS = frozenset({"_anchor", "_method", "_scheme", "_external"})
 
 
 def init_app(app: Flask) -> None:
@@ -198,12 +202,18 @@ def init_app(app: Flask) -> None:
         """Flask's ``url_for`` for the templates, each link remembered once built: building one
         took 6 µs, as long as the rest of a list's row, and a member's page builds dozens (one a
         row, fourteen in the navigation; docs/performance.md, "Instructions per request").
-        Relative endpoints, ``_external``/``_anchor``-style options and values that cannot be a
-        key (a list) are built as Flask builds them, as is any link outside a request."""
-        if endpoint[0] == "." or not has_request_context() or any(name[0] == "_" for name in values):
+        Relative endpoints, Flask's own options (``_external``, ``_anchor``...) and values that
+        cannot be a key (a list) are built as Flask builds them, as is any link outside a
+        request. The request is taken from its proxy once: each attribute read through the
+        proxy looks the request up again, and that was a third of a remembered link's cost."""
+        if endpoint[0] == "." or not _URL_OPTIONS.isdisjoint(values):
             return url_for(endpoint, **values)
         try:
-            return url_under(request.script_root, endpoint, tuple(values.items()))
+            script_root = cast("LocalProxy[Request]", request)._get_current_object().script_root
+        except RuntimeError:  # outside a request
+            return url_for(endpoint, **values)
+        try:
+            return url_under(script_root, endpoint, tuple(values.items()))
         except TypeError:  # an unhashable value; a wrong one fails again, as Flask's own
             return url_for(endpoint, **values)
 

@@ -50,6 +50,14 @@ def test_a_link_in_a_template_is_the_link_flask_builds_wherever_the_app_is_mount
             expected = "".join(f"{escape(url_for(endpoint, **values))}\n" for endpoint, values in links)
             assert template.render(links=links) == expected
             assert template.render(links=links).startswith(f"{script_root}/problems/7\n")
+    # Outside a request (a command, the worker), Flask builds every link, from ``SERVER_NAME``.
+    app.config["SERVER_NAME"] = "market.example"
+    try:
+        with app.app_context():
+            assert template.render(links=links) == "".join(f"{escape(url_for(e, **v))}\n" for e, v in links)
+            assert template.render(links=links).startswith("http://market.example/problems/7\n")
+    finally:
+        app.config["SERVER_NAME"] = None
 
 
 def test_no_global_can_be_added_once_the_app_is_built_and_templates_hold_every_global(app):
