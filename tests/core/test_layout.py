@@ -1,14 +1,16 @@
 """The layout's Bootstrap files come from the app itself, never a CDN, and follow wherever the
 app is mounted (the tags are built once per mount point, ``marketplace.web.bootstrap_tags``), as
 do the links the templates build and remember (``remembered_url_for``). The templates' globals
-are fixed once the app is built, and every kind of callable a template calls gets what it asks
-for (``marketplace.web.templating``)."""
+are fixed once the app is built, every kind of callable a template calls gets what it asks for,
+and every value a template writes is escaped as Jinja escapes it (``marketplace.web.templating``)."""
 
 import re
 
 import pytest
 from flask import url_for
-from jinja2 import pass_context, pass_environment, pass_eval_context
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jinja2 import Environment, pass_context, pass_environment, pass_eval_context
 from markupsafe import Markup, escape
 
 from marketplace.accounts.models import User
@@ -111,6 +113,43 @@ def test_each_kind_of_callable_a_template_calls_gets_the_context_it_asks_for(app
     loop = "({n},) key={n};<i>&lt;x&gt;</i>;Hello Ann;Hello{n};True;True;a+b|"
     assert html == loop.format(n=1) + loop.format(n=2) + "[inner]<b>&lt;y&gt;</b>True"
     assert isinstance(app.jinja_env.from_string("{% macro m() %}<p>{% endmacro %}{{ m() }}").module.m(), Markup)
+
+
+class _Safe:
+    def __html__(self):
+        return "<b>safe</b>"
+
+
+class _Shouting:
+    def __str__(self):
+        return "<A & B>"
+
+
+# Every kind of value a page writes, and every way a template writes it: in a loop, through a
+# macro, a ``set`` block and a filter, with autoescaping switched off, and switched by a value
+# (Jinja then decides on each write, with its own code).
+_WRITES = (
+    "{% macro m(v) %}<{{ v }}>{% endmacro %}{% set block %}[{{ value }}]{% endset %}"
+    "{{ value }}|{{ m(value) }}|{{ block }}|{{ value|string|upper }}|{{ missing }}|{{ value ~ '&' }}|"
+    "{% for v in values %}{{ v }},{% endfor %}|{% autoescape false %}{{ value }}{% endautoescape %}|"
+    "{% autoescape flag %}{{ value }}{% endautoescape %}"
+)
+_JINJAS_OWN = Environment(autoescape=True).from_string(_WRITES)
+_VALUES = ["plain", 3, 2.5, None, True, Markup("<i>kept</i>"), _Safe(), _Shouting(), "<x>&'\""]
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text())
+def test_a_page_writes_every_value_as_jinjas_own_escaping_writes_it(app, text):
+    """The app's templates escape each written value to text (``escape_text``) instead of to
+    ``Markup``: the characters written must be the ones Jinja's own code writes, for any text
+    and every kind of value, wherever the template writes it."""
+    assert "escape_text(" in app.jinja_env.compile("{{ value }}", raw=True)
+    ours = app.jinja_env.from_string(_WRITES)
+    for value in [text, *_VALUES]:
+        for flag in (True, False):
+            context = {"value": value, "values": _VALUES, "flag": flag}
+            assert ours.render(context) == _JINJAS_OWN.render(context)
 
 
 def test_the_navigation_is_read_with_the_member_and_never_kept_past_its_request(app, session, world, browser):
