@@ -5,18 +5,23 @@ The picture is an outline drawn top to bottom, one row per link, each row indent
 parent, so that it reads on a phone: the tree grows downwards, never sideways. Its width is
 fixed; a deep tree indents each level less, so that a box is never narrower than
 ``MIN_BOX_WIDTH``.
+
+Every position and size is a whole number of the picture's units, a three-hundred-and-fortieth
+of its width: finer than a phone's pixel, and written into the SVG as a short integer. A float
+was written with all its digits ("22.857142857142858"), and writing each one cost as much as the
+rest of its box's markup (docs/performance.md, "What limits them").
 """
 
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 340.0  # the picture's own units; it is drawn at the width of its column (viewBox)
-BOX_HEIGHT = 38.0
-ROW_GAP = 10.0
-STEP = 22.0  # the indent of one level in a shallow tree
-MIN_BOX_WIDTH = 180.0
+WIDTH = 340  # the picture's own units; it is drawn at the width of its column (viewBox)
+BOX_HEIGHT = 38
+ROW_GAP = 10
+STEP = 22  # the indent of one level in a shallow tree
+MIN_BOX_WIDTH = 180
 CHAR_WIDTH = 6.6  # an average character of the picture's 12-unit sans-serif text
-TEXT_PADDING = 8.0
+TEXT_PADDING = 8
 
 
 @dataclass(frozen=True)
@@ -31,18 +36,18 @@ class Branch:
 class Box:
     key: Hashable
     level: int
-    x: float
-    y: float
-    width: float
-    height: float = BOX_HEIGHT
+    x: int
+    y: int
+    width: int
+    height: int = BOX_HEIGHT
 
     @property
-    def bottom(self) -> float:
+    def bottom(self) -> int:
         return self.y + self.height
 
     @property
-    def middle(self) -> float:
-        return self.y + self.height / 2
+    def middle(self) -> int:
+        return self.y + self.height // 2
 
 
 @dataclass(frozen=True)
@@ -51,17 +56,17 @@ class Edge:
 
     parent: Hashable
     child: Hashable
-    points: tuple[tuple[float, float], ...]
+    points: tuple[tuple[int, int], ...]
 
     @property
     def path(self) -> str:
-        return "M" + " L".join(f"{x:g} {y:g}" for x, y in self.points)
+        return "M" + " L".join(f"{x} {y}" for x, y in self.points)
 
 
 @dataclass(frozen=True)
 class Layout:
-    width: float
-    height: float
+    width: int
+    height: int
     boxes: tuple[Box, ...]
     edges: tuple[Edge, ...]
 
@@ -79,7 +84,8 @@ def layout(root: Branch) -> Layout:
     """Boxes one row each in depth-first order, indented by level; edges from each parent."""
     order = list(_walk(root))
     deepest = max(level for _, level in order)
-    step = STEP if deepest == 0 else min(STEP, (WIDTH - MIN_BOX_WIDTH) / deepest)
+    # At least one unit, the deepest chain a problem allows being 100 links.
+    step = STEP if deepest == 0 else max(1, min(STEP, (WIDTH - MIN_BOX_WIDTH) // deepest))
     boxes: dict[Hashable, Box] = {}
     for row, (branch, level) in enumerate(order):
         x = level * step
@@ -87,7 +93,7 @@ def layout(root: Branch) -> Layout:
     edges = []
     for branch, _ in order:
         parent = boxes[branch.key]
-        elbow_x = parent.x + step / 2
+        elbow_x = parent.x + max(1, step // 2)
         for child in branch.children:
             below = boxes[child.key]
             edges.append(

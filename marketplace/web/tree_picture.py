@@ -51,7 +51,7 @@ class TreePicture:
     nodes: tuple[PictureNode, ...]
     edges: tuple[PictureEdge, ...]
     description: str
-    text_x: float = TEXT_PADDING
+    text_x: int = TEXT_PADDING
 
 
 def _walk(nodes: Sequence[TreeNode]) -> Iterator[TreeNode]:

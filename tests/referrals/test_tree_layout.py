@@ -1,6 +1,7 @@
 """The referral tree's picture is laid out so that it can be read on a phone, whatever the
 tree's shape (marketplace/referrals/tree_layout.py): no two boxes overlap, every edge joins its
-parent to its child, and the picture never grows wider than its fixed width."""
+parent to its child, the picture never grows wider than its fixed width, and every position
+is a whole number of its units."""
 
 import itertools
 
@@ -40,6 +41,7 @@ def test_no_two_boxes_overlap_and_every_box_fits_the_width(root):
     drawn = layout(root)
     assert drawn.width == WIDTH
     for box in drawn.boxes:
+        assert all(type(n) is int for n in (box.x, box.y, box.width, box.height, drawn.height)), box
         assert box.x >= 0 and box.x + box.width <= WIDTH + 1e-9
         assert box.width >= MIN_BOX_WIDTH - 1e-9
         assert box.y >= 0 and box.bottom <= drawn.height + 1e-9
@@ -62,6 +64,7 @@ def test_every_edge_joins_a_parent_to_its_child(root):
     for edge in drawn.edges:
         parent, child = boxes[edge.parent], boxes[edge.child]
         (start_x, start_y), *_, (end_x, end_y) = edge.points
+        assert all(type(n) is int for point in edge.points for n in point), edge
         assert parent.x < start_x < parent.x + parent.width and start_y == parent.bottom
         assert end_x == child.x and child.y < end_y < child.bottom
         assert child.level == parent.level + 1 and child.y > parent.y
@@ -73,6 +76,7 @@ def test_a_chain_as_deep_as_any_problem_allows_stays_within_the_width():
     assert len(drawn.boxes) == 101
     assert max(box.x + box.width for box in drawn.boxes) <= WIDTH
     assert min(box.width for box in drawn.boxes) >= MIN_BOX_WIDTH
+    assert all(b.x < c.x for b, c in itertools.pairwise(drawn.boxes)), "each link indented below its parent"
 
 
 @given(st.text(max_size=200), st.floats(min_value=MIN_BOX_WIDTH, max_value=WIDTH))

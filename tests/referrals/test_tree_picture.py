@@ -30,6 +30,9 @@ def test_the_company_sees_the_paid_chain_with_each_share(session, world, open_pr
         assert f"paid {format_money(share.amount, problem.currency)}" in picture
     assert picture.count('class="tree-node paid') == 3  # the company and both links
     assert "introduction accepted" in picture
+    # Positions and sizes are whole units: written without a decimal point.
+    geometry = re.findall(r' (?:x|y|width|height|viewBox|transform|d)="([^"]*)"', picture)
+    assert len(geometry) > 20 and not any("." in value for value in geometry), geometry
     # The text tree stays on the page as the accessible alternative.
     assert "<details><summary" in html and "The tree as a list" in html
 
