@@ -84,8 +84,9 @@ def layout(root: Branch) -> Layout:
     """Boxes one row each in depth-first order, indented by level; edges from each parent."""
     order = list(_walk(root))
     deepest = max(level for _, level in order)
-    # At least one unit, the deepest chain a problem allows being 100 links.
-    step = STEP if deepest == 0 else max(1, min(STEP, (WIDTH - MIN_BOX_WIDTH) // deepest))
+    # In whole units, so that no box is narrower than ``MIN_BOX_WIDTH``: past 160 levels (a
+    # problem's chains have at most 12 links) the levels are no longer indented.
+    step = STEP if deepest == 0 else min(STEP, (WIDTH - MIN_BOX_WIDTH) // deepest)
     boxes: dict[Hashable, Box] = {}
     for row, (branch, level) in enumerate(order):
         x = level * step
