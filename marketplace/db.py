@@ -19,10 +19,11 @@ import json
 import sqlite3
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 from flask import Flask, Response, g, request
 from flask.globals import _cv_app, _cv_request
@@ -188,9 +189,14 @@ class Base(DeclarativeBase):
     }
 
 
-# Who wants to hear of each ``Prepared`` statement (they skip SQLAlchemy's events): the tests
-# that count a page's statements. Empty in production, so the hot path loops over nothing.
-prepared_statement_listeners: list[Callable[[str], None]] = []
+# Who wants to hear of the ``Prepared`` statements (they skip SQLAlchemy's events), each call
+# with those sent to the server in one round trip: the tests that count a page's statements and
+# round trips. Empty in production, so the hot path loops over nothing.
+prepared_statement_listeners: list[Callable[[Sequence[str]], None]] = []
+
+# The rows ``reading_ahead`` read for the current view, each entry ``[statement, params, rows]``
+# waiting for its statement's next run with those parameters; None outside such a block.
+_rows_read_ahead: ContextVar[list[list[Any]] | None] = ContextVar("rows_read_ahead", default=None)
 
 
 class Prepared:
@@ -239,34 +245,37 @@ class Prepared:
             )
         return self._compiled[dialect.name]
 
+    def _bind(self, dialect: Dialect, given: dict) -> Any:
+        """The driver's parameters for the caller's values, each through its type's conversion."""
+        _, positional, fixed, plan, _, _ = self._compile(dialect)
+        values = fixed | given if fixed else given
+        if positional:
+            return tuple([process(values[name]) if process else values[name] for name, process in plan])
+        return {name: process(values[name]) if process else values[name] for name, process in plan}
+
     def _run(self, connection: Connection, params: dict | list[dict]) -> tuple[int, Sequence[Any]]:
-        sql, positional, fixed, plan, _, returns_rows = self._compile(connection.dialect)
-
-        def bind(given: dict) -> Any:
-            values = fixed | given if fixed else given
-            if positional:
-                return tuple([process(values[name]) if process else values[name] for name, process in plan])
-            return {name: process(values[name]) if process else values[name] for name, process in plan}
-
+        if (read_ahead := _rows_read_ahead.get()) is not None and isinstance(params, dict):
+            rows = _take_read_ahead(read_ahead, self, params)
+            if rows is not None:
+                return len(rows), rows
+        sql, _, _, _, _, returns_rows = self._compile(connection.dialect)
         for listener in prepared_statement_listeners:
-            listener(sql)
+            listener((sql,))
         cursor = connection.connection.cursor()
         try:
             if isinstance(params, list):
-                cursor.executemany(sql, [bind(row) for row in params])
+                cursor.executemany(sql, [self._bind(connection.dialect, row) for row in params])
                 return cursor.rowcount, []
-            cursor.execute(sql, bind(params))
+            cursor.execute(sql, self._bind(connection.dialect, params))
             return cursor.rowcount, cursor.fetchall() if returns_rows else []
         except connection.dialect.loaded_dbapi.Error as error:
-            # As SQLAlchemy's own execution would: a connection the server closed is dropped.
-            lost = connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                sql, None, error, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost
-            ) from error
+            raise _database_error(connection, error, cursor, sql) from error
         finally:
             cursor.close()
+
+    def read(self, **params: Any) -> "Read":
+        """This statement with these parameters, to be sent ahead (``reading_ahead``)."""
+        return Read(self, params)
 
     def execute(self, connection: Connection, params: dict) -> int:
         """Run it once; returns the number of rows it changed."""
@@ -307,6 +316,82 @@ class Prepared:
             names = self.statement.selected_columns.keys()  # type: ignore[attr-defined]
             self._make_row = namedtuple("Row", names, rename=True)._make  # type: ignore[attr-defined]
         return self._make_row
+
+
+class Read(NamedTuple):
+    """A ``Prepared`` statement that only reads, with its parameters (``Prepared.read``)."""
+
+    statement: Prepared
+    params: dict[str, Any]
+
+    def all(self, connection: Connection) -> list[Any]:
+        return self.statement.all(connection, self.params)
+
+    def fetchall(self, connection: Connection) -> Sequence[tuple]:
+        return self.statement.fetchall(connection, self.params)
+
+
+@contextmanager
+def reading_ahead(session: Session, reads: Callable[[], Sequence[Read]]) -> Iterator[None]:
+    """Send the statements ``reads()`` gives to PostgreSQL together, in one round trip, before
+    the block; inside it, the next run of each with the same parameters gets the rows that came
+    back instead of asking the server again (once: a second run asks anew).
+
+    On PostgreSQL every statement is a round trip to the server, during which a sync worker
+    waits; a page whose statements depend only on its address and its member can ask for them
+    all at once (psycopg's pipeline mode) and keep its code as it reads (docs/performance.md,
+    "Round trips"). Only in a request that only reads, so that nothing the request writes can
+    make what was read ahead out of date; elsewhere, and on SQLite (whose statements run in the
+    process), ``reads`` is not even called and the block runs as it would without this."""
+    wanted = request_reads_only.get() and session.get_bind().dialect.name == "postgresql"
+    ahead = reads() if wanted else ()
+    if not ahead:
+        yield
+        return
+    rows_of_each = _sent_together(connection_of(session), ahead)
+    token = _rows_read_ahead.set(
+        [[read.statement, read.params, rows] for read, rows in zip(ahead, rows_of_each, strict=True)]
+    )
+    try:
+        yield
+    finally:
+        _rows_read_ahead.reset(token)
+
+
+def _sent_together(connection: Connection, reads: Sequence[Read]) -> list[Sequence[Any]]:
+    """The rows of each of ``reads``, asked in one pipeline on ``connection``'s psycopg connection."""
+    sqls = [read.statement._compile(connection.dialect)[0] for read in reads]
+    for listener in prepared_statement_listeners:
+        listener(sqls)
+    cursors = [connection.connection.cursor() for _ in reads]
+    try:
+        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            for cursor, sql, read in zip(cursors, sqls, reads, strict=True):
+                cursor.execute(sql, read.statement._bind(connection.dialect, read.params))
+        return [cursor.fetchall() for cursor in cursors]
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _database_error(connection, error, cursors[0], "; ".join(sqls)) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _take_read_ahead(read_ahead: list[list[Any]], statement: Prepared, params: dict) -> Sequence[Any] | None:
+    """The rows read ahead for ``statement`` with ``params``, given once; None if there are none."""
+    for at, (read_statement, read_params, rows) in enumerate(read_ahead):
+        if read_statement is statement and read_params == params:
+            del read_ahead[at]
+            return rows
+    return None
+
+
+def _database_error(connection: Connection, error: Any, cursor: Any, sql: str) -> Exception:
+    """The driver's ``error`` as SQLAlchemy's own execution raises it; as it does, a connection
+    the server closed is dropped (``Database.run_reads_only`` runs a page that only reads again)."""
+    lost = connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate(error)
+    return DBAPIError.instance(sql, None, error, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost)
 
 
 def _converted(results: list, row: Sequence[Any]) -> list[Any]:

@@ -1,6 +1,7 @@
-"""Counting the SQL statements a request runs, ``Prepared`` ones included (docs/performance.md)."""
+"""Counting the SQL statements a request runs, ``Prepared`` ones included, and the round trips
+they take to the server (docs/performance.md)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import event
@@ -11,6 +12,15 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
 class StatementLog(list[str]):
+    """The statements, in order; ``round_trips`` counts how many times they went to the server
+    (statements read ahead together go in one, ``db.reading_ahead``)."""
+
+    round_trips: int = 0
+
+    def sent(self, sqls: Sequence[str]) -> None:
+        self.extend(sqls)
+        self.round_trips += 1
+
     def __str__(self) -> str:
         return "\n".join(f"{n:3}. {sql.splitlines()[0][:160]}" for n, sql in enumerate(self, start=1))
 
@@ -23,16 +33,16 @@ def statements(app) -> Iterator[StatementLog]:
 
     def record(conn, cursor, sql, params, context, executemany) -> None:
         if not sql.lstrip().upper().startswith(TRANSACTION_CONTROL):
-            log.append(sql)
+            log.sent([sql])
 
     with app.app_context():
         engines = db.engines
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
-    prepared_statement_listeners.append(log.append)
+    prepared_statement_listeners.append(log.sent)
     try:
         yield log
     finally:
-        prepared_statement_listeners.remove(log.append)
+        prepared_statement_listeners.remove(log.sent)
         for engine in engines:
             event.remove(engine, "before_cursor_execute", record)

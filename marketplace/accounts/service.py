@@ -348,13 +348,28 @@ def user_for_session(
     """The user a session or remember cookie names (``User.get_id``: "<id>:<session version>"),
     or None when that user's sessions have been ended since the cookie was made. ``load``, when
     given, reads the user by id instead (a page reads its navigation bar in the same statement)."""
+    named = _named_in(session_id)
+    if named is None:
+        return None
+    user = (load or _user_by_id)(session, named[0])
+    if user is None or user.session_version != named[1]:
+        return None
+    return user
+
+
+def user_id_named_in(session_id: str | None) -> int | None:
+    """The id of the user a session id names, before anything is read: whether its sessions
+    are still current is ``user_for_session``'s to say."""
+    named = _named_in(session_id)
+    return named[0] if named else None
+
+
+def _named_in(session_id: str | None) -> tuple[int, int] | None:
+    """The user's id and session version a session id (``User.get_id``) is made of, if it is one."""
     user_id, separator, version = (session_id or "").partition(":")
     if not (separator and user_id.isdigit() and version.isdigit()):
         return None
-    user = (load or _user_by_id)(session, int(user_id))
-    if user is None or user.session_version != int(version):
-        return None
-    return user
+    return int(user_id), int(version)
 
 
 def end_sessions(session: Session, user_id: int, *, revoke_tokens: bool = False) -> User:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from marketplace.accounts.models import User
 from marketplace.audit.models import AuditEntry
-from marketplace.db import Prepared, connection_of
+from marketplace.db import Prepared, Read, connection_of
 from marketplace.errors import ValidationError
 from marketplace.ledger.disputes import require_platform_admin
 from marketplace.referrals import appearance
@@ -92,6 +92,11 @@ _PROBLEM_ENTRIES = Prepared(
 )
 
 
+def problem_entries_read(problem_id: int) -> Read:
+    """The statement ``problem_history`` runs, to be read ahead with the page's others."""
+    return _PROBLEM_ENTRIES.read(problem_id=problem_id)
+
+
 def problem_history(session: Session, page: ProblemPage) -> list[HistoryLine]:
     """The problem's entries, oldest first, for the people involved (``ProblemPage.involved``):
     the company's members and the members holding a place in one of its chains; nobody else sees
@@ -99,7 +104,7 @@ def problem_history(session: Session, page: ProblemPage) -> list[HistoryLine]:
     details stay with admins."""
     if not page.involved:
         return []
-    entries = _PROBLEM_ENTRIES.all(connection_of(session), {"problem_id": page.problem.id})
+    entries = problem_entries_read(page.problem.id).all(connection_of(session))
     return [
         HistoryLine(
             entry.at,

@@ -14,7 +14,7 @@ from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User, user_skills
-from marketplace.db import Prepared, connection_of, in_ids
+from marketplace.db import Prepared, Read, connection_of, in_ids
 from marketplace.network.models import ChangeKind, Connection, NetworkChange
 from marketplace.network.reach import Reach, ReachIndex
 
@@ -49,6 +49,11 @@ class AcceptedCount(Protocol):
 TrackRecords = Callable[[Session, list[int] | None], Mapping[int, AcceptedCount]]
 
 
+def _changes_from(last: tuple | None) -> Read:
+    """The log's rows from the last one applied (``last``) on, or all of it before any."""
+    return _CHANGES_FROM.read(from_id=last[0] if last else 0)
+
+
 class ReachGraph:
     """One process's reach index over one database.
 
@@ -73,6 +78,12 @@ class ReachGraph:
                 return self._build(session)
             return self._index
 
+    def catch_up_reads(self) -> list[Read]:
+        """The statement the next search runs first (none before the index is built), to be
+        read ahead with a page's others. Read without the lock: if another thread catches up
+        meanwhile, the search asks from where it is then, and what was read ahead goes unused."""
+        return [] if self._index is None else [_changes_from(self._last_change)]
+
     def _build(self, session: Session) -> ReachIndex:
         # The log position first: changes committed while the tables are read are applied again
         # later, which is harmless because every change states a new value rather than a delta.
@@ -86,7 +97,7 @@ class ReachGraph:
         if self._index is None:
             return False
         last = self._last_change
-        rows = _CHANGES_FROM.all(connection_of(session), {"from_id": last[0] if last else 0})
+        rows = _changes_from(last).all(connection_of(session))
         if last is not None:
             if not rows or tuple(rows[0]) != last:
                 return False

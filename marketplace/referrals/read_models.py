@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.service import role_in
-from marketplace.db import InstanceLoader, Prepared, connection_of
+from marketplace.db import InstanceLoader, Prepared, Read, connection_of
 from marketplace.errors import NotFound, ValidationError
 from marketplace.keyset import Window, seek
 from marketplace.problems.models import Problem, ProblemStatus
@@ -103,13 +103,18 @@ _CHAINS_OF_PROBLEM = Prepared(
 )
 
 
+def chains_read(problem_id: int) -> Read:
+    """The statement ``chains_of`` runs, to be read ahead with a page's others."""
+    return _CHAINS_OF_PROBLEM.read(problem_id=problem_id)
+
+
 def chains_of(session: Session, problem_id: int) -> list[Referral]:
     """Every referral of the problem, oldest first, with its holder, its recipient and its
     parent loaded: nothing a chain shows or walks up to loads on its own afterwards."""
     holder_at = len(_REFERRALS.columns)
     recipient_at = holder_at + len(_PEOPLE.columns)
     referrals: dict[int, Referral] = {}
-    for row in _CHAINS_OF_PROBLEM.all(connection_of(session), {"problem_id": problem_id}):
+    for row in chains_read(problem_id).all(connection_of(session)):
         referral = _REFERRALS.instance(session, row[:holder_at])
         _REFERRALS.relate(
             referral,

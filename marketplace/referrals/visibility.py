@@ -9,7 +9,7 @@ from sqlalchemy import BindParameter, ColumnElement, Integer, Select, and_, bind
 from sqlalchemy.orm import Session, aliased
 
 from marketplace.accounts.models import Company, Membership, Role, Skill, User
-from marketplace.db import InstanceLoader, Prepared, connection_of
+from marketplace.db import InstanceLoader, Prepared, Read, connection_of
 from marketplace.errors import NotFound
 from marketplace.keyset import Window
 from marketplace.problems import service as problems
@@ -95,12 +95,17 @@ def _problem_with_role(for_member: bool) -> Select:
 _PROBLEM_WITH_ROLE = {for_member: Prepared(_problem_with_role(for_member)) for for_member in (False, True)}
 
 
+def problem_with_role_read(viewer_id: int | None, problem_id: int) -> Read:
+    """The statement ``visible_with_role`` runs, to be read ahead with a page's others."""
+    if viewer_id is None:
+        return _PROBLEM_WITH_ROLE[False].read(problem_id=problem_id)
+    return _PROBLEM_WITH_ROLE[True].read(problem_id=problem_id, viewer_id=viewer_id)
+
+
 def visible_with_role(session: Session, user: User | None, problem_id: int) -> tuple[Problem, Role | None]:
     """The problem if ``user`` may see it, with its company and skills, and their role in its
     company (None for anyone else)."""
-    user_id = getattr(user, "id", None)
-    params = {"problem_id": problem_id} if user_id is None else {"problem_id": problem_id, "viewer_id": user_id}
-    rows = _PROBLEM_WITH_ROLE[user_id is not None].all(connection_of(session), params)
+    rows = problem_with_role_read(getattr(user, "id", None), problem_id).all(connection_of(session))
     if not rows:
         raise NotFound("No such problem, or it is not shared with you.")
     first = rows[0]

@@ -7,7 +7,7 @@ from sqlalchemy import BindParameter, Integer, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Company, Membership, Role, User
-from marketplace.db import InstanceLoader, Prepared, connection_of
+from marketplace.db import InstanceLoader, Prepared, Read, connection_of
 from marketplace.notifications.models import Notification
 
 
@@ -43,8 +43,13 @@ _MEMBER_WITH_NAVIGATION = Prepared(
 Navigation = tuple[list[CompanyLink], int]
 
 
+def member_read(member_id: int) -> Read:
+    """The statement ``load_member`` runs, to be read ahead with a page's others."""
+    return _MEMBER_WITH_NAVIGATION.read(member_id=member_id)
+
+
 def _read(session: Session, member_id: int) -> tuple[list[Any], Navigation]:
-    rows = _MEMBER_WITH_NAVIGATION.all(connection_of(session), {"member_id": member_id})
+    rows = member_read(member_id).all(connection_of(session))
     companies = [CompanyLink(row.company_id, row.company_name, row.role) for row in rows if row.company_id is not None]
     return rows, (companies, rows[0].unread if rows else 0)
 

@@ -3,15 +3,15 @@
 import functools
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from marketplace.accounts.service import require_poster
+from marketplace.accounts.service import require_poster, user_id_named_in
 from marketplace.audit import history
 from marketplace.caching import cached_for_visitors
 from marketplace.config import current_settings
-from marketplace.db import db
+from marketplace.db import Read, db
 from marketplace.errors import Forbidden, MarketplaceError, ValidationError
 from marketplace.extensions import reach_graph
 from marketplace.ledger import settlement
@@ -21,10 +21,11 @@ from marketplace.problems.models import Problem, ProblemStatus
 from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
+from marketplace.web.navigation import member_read
 from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
-from marketplace.web.util import form_error, form_markup, int_arg
+from marketplace.web.util import form_error, form_markup, int_arg, reads_ahead
 from marketplace.workflows import funding
-from marketplace.workflows.reach import problem_page_reach
+from marketplace.workflows.reach import problem_page_reach, reach_reads
 
 bp = Blueprint("problems", __name__)
 
@@ -153,7 +154,27 @@ def split_preview():
     return render_template("problems/_split_preview.html", **split_preview_of(form))
 
 
+def member_page_reads(problem_id: int) -> list[Read]:
+    """What the problem page reads for a member by the ids it knows before it reads anything:
+    the member with their navigation bar, the problem with their role, its chains, its history
+    and what the reach search reads first. Asked together on PostgreSQL (``db.reading_ahead``),
+    one round trip instead of six; only the names along the reach panel's paths wait for the
+    search. None for a visitor, whose page comes from the cache."""
+    # Flask-Login keeps the member's session id (``User.get_id``) under this key.
+    member_id = user_id_named_in(session.get("_user_id"))
+    if member_id is None:
+        return []
+    return [
+        member_read(member_id),
+        visibility.problem_with_role_read(member_id, problem_id),
+        read_models.chains_read(problem_id),
+        history.problem_entries_read(problem_id),
+        *reach_reads(reach_graph(), problem_id),
+    ]
+
+
 @bp.get("/problems/<int:problem_id>")
+@reads_ahead(member_page_reads)
 @cached_for_visitors
 def show(problem_id: int):
     return render_problem_page(problem_id)

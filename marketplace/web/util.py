@@ -1,5 +1,7 @@
 """Small helpers shared by the views."""
 
+from collections.abc import Callable, Sequence
+from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -8,7 +10,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
-from marketplace.db import db
+from marketplace.db import Read, db, reading_ahead
 from marketplace.errors import MarketplaceError, ValidationError
 
 
@@ -78,3 +80,19 @@ def int_arg(name: str) -> int | None:
     if number is None:
         raise ValidationError(f"'{name}' must be a whole number.", code="invalid_query")
     return number
+
+
+def reads_ahead(reads: Callable[..., Sequence[Read]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run the view inside ``db.reading_ahead`` of ``reads(**view_args)``: the statements its
+    page will run, by what its address and its member say. Put it right under the route, above
+    every decorator that reads (``cached_for_visitors`` loads the member)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(**view_args: Any) -> Any:
+            with reading_ahead(db.session, lambda: reads(**view_args)):
+                return view(**view_args)
+
+        return wrapper
+
+    return decorate

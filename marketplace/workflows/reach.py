@@ -13,16 +13,26 @@ from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Membership, User
-from marketplace.db import Prepared, connection_of
+from marketplace.db import Prepared, Read, connection_of
 from marketplace.network.reach import Reach
 from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph, people_as_seen
 from marketplace.problems.models import Problem
 
 # Built once: a member's problem page runs it on every request, and building it cost more than
-# running it (docs/performance.md, "What limits them").
+# running it (docs/performance.md, "What limits them"). By the problem's id, which the page knows
+# before it reads anything, so that it can be read ahead with the page's other statements.
 _COMPANY_MEMBERS = Prepared(
-    select(Membership.user_id).where(Membership.company_id == bindparam("company_id", type_=Integer))
+    select(Membership.user_id).where(
+        Membership.company_id
+        == select(Problem.company_id).where(Problem.id == bindparam("problem_id", type_=Integer)).scalar_subquery()
+    )
 )
+
+
+def reach_reads(graph: ReachGraph, problem_id: int) -> list[Read]:
+    """The statements a search for the problem runs before it searches, whoever the viewer: the
+    company's members and the network's log since the index last caught up (``db.reading_ahead``)."""
+    return [_COMPANY_MEMBERS.read(problem_id=problem_id), *graph.catch_up_reads()]
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,7 @@ def _reach(
     session: Session, graph: ReachGraph, viewer: User, problem: Problem, k: int
 ) -> tuple[list[ReachResult], set[int]]:
     """The results and the ids of the company's members."""
-    company = {row[0] for row in _COMPANY_MEMBERS.fetchall(connection_of(session), {"company_id": problem.company_id})}
+    company = {row[0] for row in _COMPANY_MEMBERS.read(problem_id=problem.id).fetchall(connection_of(session))}
     index = graph.index(session)
     skill_ids = [skill.id for skill in problem.skills]
     if viewer.id in company:

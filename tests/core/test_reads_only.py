@@ -124,20 +124,22 @@ def close_every_connection_from_the_server() -> None:
 
 
 @pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
-def test_a_page_whose_connection_the_server_closed_is_read_again_on_a_new_one(app, world, browser):
+@pytest.mark.parametrize("page", ["the dashboard", "a problem page, whose reads go ahead together"])
+def test_a_page_whose_connection_the_server_closed_is_read_again_on_a_new_one(app, world, browser, open_problem, page):
     """The read engine does not ping before each checkout (one round trip less on every page):
     a page that finds its connection closed drops that pool and runs once more, unseen."""
+    address = "/dashboard" if page == "the dashboard" else f"/problems/{open_problem().id}"
     member = build.logged_in(browser, world.ann)
-    first = member.get("/dashboard")
+    first = member.get(address)
     assert first.status_code == 200  # the read engine's pool now holds a connection
     stale_pool = db.read_engine.pool
     close_every_connection_from_the_server()
 
-    again = member.get("/dashboard")
+    again = member.get(address)
 
     assert again.status_code == 200 and without_csrf_tokens(again.text) == without_csrf_tokens(first.text)
     assert db.read_engine.pool is not stale_pool, "the page ran again on a new pool"
-    assert member.get("/dashboard").status_code == 200
+    assert member.get(address).status_code == 200
 
 
 def without_csrf_tokens(page: str) -> str:
