@@ -8,6 +8,7 @@ from flask import request_started
 from redis import Redis
 from sqlalchemy import text
 
+from marketplace import caching
 from marketplace.accounts import service as accounts
 from marketplace.db import db
 from marketplace.referrals import chains
@@ -125,6 +126,30 @@ def test_a_cookieless_visitor_is_answered_before_the_request_cycle(page, app, cl
     assert again.status_code == 200 and again.data == first.data
     assert {k: v for k, v in again.headers.items()} == {k: v for k, v in first.headers.items()}
     assert unchanged.status_code == 304 and unchanged.data == b"" and unchanged.headers["ETag"] == first.headers["ETag"]
+
+
+def test_the_fast_path_remembers_where_each_path_goes_and_no_more_paths_than_its_bound(app, problem, monkeypatch):
+    """It matches a path against the app's rules once, then remembers the answer, whether the
+    path is a visitor's cached page or not; anyone can ask for any path, so it forgets them all
+    when it holds ``KEPT_PATHS``."""
+    monkeypatch.setattr(caching, "KEPT_PATHS", 3)
+    fast_path = app.wsgi_app
+    client = app.test_client(use_cookies=False)  # a visitor who keeps no cookie, the login form's neither
+    page, login, nowhere = f"/problems/{problem.id}", "/login", "/no/such/page"
+    first = client.get(page)
+    for _ in range(2):
+        with requests_started(app) as started:
+            assert client.get(page).data == first.data
+            assert client.get(login).status_code == 200
+            assert client.get(nowhere).status_code == 404
+        assert started == [app, app], "the login form and the 404 through the app, the page from the fast path"
+    assert set(fast_path._stamp_readers) == {page, login, nowhere}
+
+    client.get("/problems/999999")
+    assert set(fast_path._stamp_readers) == {"/problems/999999"}, "forgotten at the bound, then the new one kept"
+    with requests_started(app) as started:
+        assert client.get(page).data == first.data
+    assert started == []
 
 
 @pytest.mark.skipif(not POSTGRES, reason="SQLite has no connection to close")
