@@ -245,9 +245,11 @@ class Prepared:
             )
         return self._compiled[dialect.name]
 
-    def _bind(self, dialect: Dialect, given: dict) -> Any:
-        """The driver's parameters for the caller's values, each through its type's conversion."""
-        _, positional, fixed, plan, _, _ = self._compile(dialect)
+    @staticmethod
+    def _bind(compiled: tuple, given: dict) -> Any:
+        """The driver's parameters for the caller's values, each through its type's conversion
+        (``compiled``: what ``_compile`` gave for the connection's dialect)."""
+        _, positional, fixed, plan, _, _ = compiled
         values = fixed | given if fixed else given
         if positional:
             return tuple([process(values[name]) if process else values[name] for name, process in plan])
@@ -258,15 +260,16 @@ class Prepared:
             rows = _take_read_ahead(read_ahead, self, params)
             if rows is not None:
                 return len(rows), rows
-        sql, _, _, _, _, returns_rows = self._compile(connection.dialect)
+        compiled = self._compile(connection.dialect)
+        sql, returns_rows = compiled[0], compiled[5]
         for listener in prepared_statement_listeners:
             listener((sql,))
         cursor = connection.connection.cursor()
         try:
             if isinstance(params, list):
-                cursor.executemany(sql, [self._bind(connection.dialect, row) for row in params])
+                cursor.executemany(sql, [self._bind(compiled, row) for row in params])
                 return cursor.rowcount, []
-            cursor.execute(sql, self._bind(connection.dialect, params))
+            cursor.execute(sql, self._bind(compiled, params))
             return cursor.rowcount, cursor.fetchall() if returns_rows else []
         except connection.dialect.loaded_dbapi.Error as error:
             raise _database_error(connection, error, cursor, sql) from error
@@ -360,14 +363,15 @@ def reading_ahead(session: Session, reads: Callable[[], Sequence[Read]]) -> Iter
 
 def _sent_together(connection: Connection, reads: Sequence[Read]) -> list[Sequence[Any]]:
     """The rows of each of ``reads``, asked in one pipeline on ``connection``'s psycopg connection."""
-    sqls = [read.statement._compile(connection.dialect)[0] for read in reads]
+    compiled = [read.statement._compile(connection.dialect) for read in reads]
+    sqls = [each[0] for each in compiled]
     for listener in prepared_statement_listeners:
         listener(sqls)
     cursors = [connection.connection.cursor() for _ in reads]
     try:
         with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-            for cursor, sql, read in zip(cursors, sqls, reads, strict=True):
-                cursor.execute(sql, read.statement._bind(connection.dialect, read.params))
+            for cursor, each, read in zip(cursors, compiled, reads, strict=True):
+                cursor.execute(each[0], Prepared._bind(each, read.params))
         return [cursor.fetchall() for cursor in cursors]
     except connection.dialect.loaded_dbapi.Error as error:
         raise _database_error(connection, error, cursors[0], "; ".join(sqls)) from error
