@@ -78,6 +78,21 @@ def test_the_wsgi_entry_point_refuses_to_start_without_secret_key(tmp_path, clea
     assert "ConfigurationError" in result.stderr and "SECRET_KEY is not set" in result.stderr
 
 
+def test_the_wsgi_entry_point_keeps_what_lives_as_long_as_the_process_out_of_the_collectors_sight(tmp_path):
+    """A full collection walks only what was made after the app: the modules, their functions and
+    the app itself are frozen (``gc.freeze``), so a collection no longer stops every thread of a
+    worker for the whole heap (docs/performance.md, "Garbage collection")."""
+    env = dict(os.environ, APP_ENV="production", SECRET_KEY="s3cret" * 8)
+    env.update(INSTANCE_PATH=str(tmp_path / "instance"), DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    probe = "import gc, wsgi; print(gc.get_freeze_count(), any(o is wsgi.app for o in gc.get_objects()))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, app_still_walked = result.stdout.split()
+    assert int(frozen) > 50_000 and app_still_walked == "False"
+
+
 def test_an_unknown_app_env_is_refused_by_name(make_app):
     with pytest.raises(ConfigurationError, match="APP_ENV must be one of development, production, test"):
         make_app(APP_ENV="staging", SECRET_KEY="s3cret")
