@@ -32,7 +32,7 @@ from typing import Any
 from cachelib import BaseCache
 from flask import Flask, Response, make_response, request, session
 from flask_login import current_user
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -66,6 +66,32 @@ def _newest(stamp: Stamp) -> datetime | None:
     return max((time for time in times if time is not None), default=None)
 
 
+# The tables whose newest ``updated_at`` the stamps read.
+STAMPED_TABLES = ("problems", "referrals", "users")
+_STAMPED_RELATIONS = ", ".join(f"'{table}'::regclass" for table in STAMPED_TABLES)
+_WRITERS_IN_FLIGHT = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation' AND mode = 'RowExclusiveLock'"
+    " AND pid <> pg_backend_pid()"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    f" AND relation IN ({_STAMPED_RELATIONS}))"
+)
+
+
+def writers_in_flight(session: Session) -> bool:
+    """Whether, on PostgreSQL, another transaction has written a stamped table and not yet
+    committed. Asked after the stamp is read and before the page is rendered: a page rendered
+    meanwhile is answered but not kept (docs/performance.md, "Caching").
+
+    Such a writer got its row's time from the database's clock before this was asked
+    (``db.database_clock_statements``), so a later write may have committed with a newer time,
+    and the stamp already reads that one: kept under it, the page would lack the first write
+    even after it commits. A writer that takes its lock after this question gets a time newer
+    than any the stamp read, so its commit moves the stamp. SQLite has one writer at a time."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return bool(session.execute(_WRITERS_IN_FLIGHT).scalar())
+
+
 def _is_visitor() -> bool:
     """Nobody to tell apart: not logged in, no API token, no message waiting."""
     return not (current_user.is_authenticated or session.get("_flashes") or "Authorization" in request.headers)
@@ -85,26 +111,33 @@ def cached_for_visitors(view: Callable[..., Any] | None = None, /, *, stamp: Sta
         version = stamp(db.session)
         etag = visitor_etag(version, request.full_path)
         if request.if_none_match.contains(etag):
-            response = Response(status=304)
-        else:
-            kept = page_cache.get(etag)
-            if kept is None:
-                rendered = make_response(view(*args, **kwargs))
-                if rendered.status_code != 200:
-                    return rendered
-                kept = (rendered.get_data(), rendered.mimetype)
-                page_cache.set(etag, kept, timeout=KEEP_SECONDS)
-            body, mimetype = kept
-            response = Response(body, mimetype=mimetype)
-        response.set_etag(etag)
-        if (newest := _newest(version)) is not None:
-            response.last_modified = newest
-        response.headers["Cache-Control"] = VISITOR_CACHE_CONTROL
-        response.vary.add("Cookie")
-        return response
+            return _for_visitors(Response(status=304), etag, version)
+        kept = page_cache.get(etag)
+        if kept is None:
+            settled = not writers_in_flight(db.session)
+            rendered = make_response(view(*args, **kwargs))
+            if rendered.status_code != 200:
+                return rendered
+            kept = (rendered.get_data(), rendered.mimetype)
+            if not settled:  # answered, but neither kept nor given a validator to come back with
+                return _for_visitors(Response(kept[0], mimetype=kept[1]))
+            page_cache.set(etag, kept, timeout=KEEP_SECONDS)
+        body, mimetype = kept
+        return _for_visitors(Response(body, mimetype=mimetype), etag, version)
 
     wrapper.cached_for_visitors = stamp  # type: ignore[attr-defined]  # what VisitorFastPath looks for
     return wrapper
+
+
+def _for_visitors(response: Response, etag: str | None = None, version: Stamp = None) -> Response:
+    """Any cache may keep it but must ask again; under ``etag`` when it may be asked for by it."""
+    if etag is not None:
+        response.set_etag(etag)
+        if (newest := _newest(version)) is not None:
+            response.last_modified = newest
+    response.headers["Cache-Control"] = VISITOR_CACHE_CONTROL
+    response.vary.add("Cookie")
+    return response
 
 
 StartResponse = Callable[..., Any]

@@ -57,8 +57,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.pool import Pool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.schema import ColumnElementColumnDefault
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -109,6 +112,44 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+class write_time(FunctionElement[datetime]):
+    """The time of the write, for the ``updated_at`` the visitors' page stamps read: on
+    PostgreSQL the database's own clock (``clock_timestamp()``), read while the statement holds
+    its table's lock; on SQLite, where one writer at a time holds the database from its first
+    statement, the app's clock, through a function every SQLite connection registers. As a SQL
+    expression, the ORM reads the value back rather than assuming one (``database_clock_statements``
+    says why the time must come from there)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+# SQLAlchemy's own text for a datetime on SQLite (``UTCDateTime`` stores it in UTC).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@compiles(write_time, "postgresql")
+def _write_time_postgresql(element: write_time, compiler: SQLCompiler, **kw: Any) -> str:
+    return "clock_timestamp()"
+
+
+@compiles(write_time, "sqlite")
+def _write_time_sqlite(element: write_time, compiler: SQLCompiler, **kw: Any) -> str:
+    return "write_time()"
+
+
+def _sqlite_write_time() -> str:
+    return datetime.now(UTC).strftime(_SQLITE_DATETIME)
+
+
+@event.listens_for(Pool, "connect")
+def _register_write_time(dbapi_connection: Any, _record: Any) -> None:
+    """Every SQLite connection any engine of this process opens can write ``write_time()``, not
+    only the app's (``make_engine``): a script's or a test's own engine too."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("write_time", 0, _sqlite_write_time)
 
 
 class IdList(TypeDecorator[Sequence[int]]):
@@ -525,7 +566,8 @@ def _guarded_update(table: Table, states: int, names: tuple[str, ...]) -> Prepar
 def guarded_update(session: Session, instance: Guarded, expected: Iterable, **values: Any) -> bool:
     """``UPDATE … SET values WHERE id = instance.id AND status IN expected``: of two racing
     requests only one can win. On success the instance holds the values without reading its row
-    back; on failure it is refreshed, so the caller can say what state it is in.
+    back (a column the database computes, ``write_time``, is read back when asked for); on
+    failure it is refreshed, so the caller can say what state it is in.
     """
     expected = list(expected)
     statement = _guarded_update(instance.__table__, len(expected), tuple(sorted(values)))
@@ -535,7 +577,15 @@ def guarded_update(session: Session, instance: Guarded, expected: Iterable, **va
         return False
     for name, value in values.items():
         set_committed_value(instance, name, value)
+    if computed := _computed_on_update(instance.__table__):
+        session.expire(instance, computed)  # read back if asked for, as the ORM's own flush does
     return True
+
+
+@functools.cache
+def _computed_on_update(table: FromClause) -> list[str]:
+    """The columns an UPDATE of ``table`` sets by a SQL expression of their own (``write_time``)."""
+    return [column.key for column in table.columns if isinstance(column.onupdate, ColumnElementColumnDefault)]
 
 
 def append_only_statements(table: str) -> dict[str, list[str]]:
@@ -581,10 +631,57 @@ def append_only_drop_statements(table: str) -> dict[str, list[str]]:
 
 def make_append_only(table: Table) -> None:
     """Create ``append_only_statements`` with the table (``metadata.create_all``)."""
-    for dialect, statements in append_only_statements(table.name).items():
-        for statement in statements:
+    _create_with(table, append_only_statements(table.name))
+
+
+def database_clock_statements(table: str) -> dict[str, list[str]]:
+    """On PostgreSQL, the trigger that sets a row's ``updated_at`` from the database's own clock
+    each time the row is written, whatever the app put there.
+
+    The visitors' pages are kept under the newest ``updated_at`` (docs/performance.md,
+    "Caching"), so a write must never get an older time than one committed before it. A time a
+    statement brings (from a web host's clock, or typed into it) was taken before the row's
+    table was locked, and two hosts' clocks differ; ``clock_timestamp()`` inside the write comes
+    after the writer holds its table lock, from the one clock every writer shares. The app's own
+    writes already use it (``write_time``); the trigger makes it so for every statement. On
+    SQLite one writer at a time holds the database from its first statement (``BEGIN
+    IMMEDIATE``), on one host, so the app's time already follows the order of commits."""
+    return {
+        "postgresql": [
+            f"""
+            CREATE OR REPLACE FUNCTION {table}_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              NEW.updated_at := clock_timestamp();
+              RETURN NEW;
+            END $$
+            """,
+            f"""
+            CREATE TRIGGER {table}_updated_at BEFORE INSERT OR UPDATE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION {table}_updated_at()
+            """,
+        ]
+    }
+
+
+def database_clock_drop_statements(table: str) -> dict[str, list[str]]:
+    return {
+        "postgresql": [
+            f"DROP TRIGGER IF EXISTS {table}_updated_at ON {table}",
+            f"DROP FUNCTION IF EXISTS {table}_updated_at()",
+        ]
+    }
+
+
+def _create_with(table: Table, statements: dict[str, list[str]]) -> None:
+    for dialect, texts in statements.items():
+        for statement in texts:
             # DDL runs its text through %-formatting; the statements' own % must survive it.
             event.listen(table, "after_create", DDL(statement.replace("%", "%%")).execute_if(dialect=dialect))
+
+
+def stamp_with_database_clock(table: Table) -> None:
+    """Create ``database_clock_statements`` with the table (``metadata.create_all``)."""
+    _create_with(table, database_clock_statements(table.name))
 
 
 def utcnow() -> datetime:

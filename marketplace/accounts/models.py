@@ -2,13 +2,14 @@
 
 import enum
 from datetime import datetime
+from typing import cast
 
 from flask_login import UserMixin
 from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from marketplace.accounts.addresses import skeleton
-from marketplace.db import Base, str_enum, utcnow
+from marketplace.db import Base, stamp_with_database_clock, str_enum, utcnow, write_time
 
 
 class Skill(Base):
@@ -63,7 +64,7 @@ class User(UserMixin, Base):
     email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Moved by every write (the landing page's version stamp, docs/performance.md "Caching").
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=write_time(), onupdate=write_time(), index=True)
 
     skills: Mapped[list[Skill]] = relationship(secondary=user_skills, order_by=Skill.slug)
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
@@ -84,6 +85,10 @@ class User(UserMixin, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+# Landing pages are kept under the newest ``updated_at`` of members among others (their names).
+stamp_with_database_clock(cast(Table, User.__table__))
 
 
 class Company(Base):

@@ -3,12 +3,13 @@ and escrow")."""
 
 import enum
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import DDL, JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, event, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Company, Skill, User
-from marketplace.db import Base, str_enum, utcnow
+from marketplace.db import Base, stamp_with_database_clock, str_enum, utcnow, write_time
 
 problem_skills = Table(
     "problem_skills",
@@ -69,7 +70,7 @@ class Problem(Base):
     )
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=write_time(), onupdate=write_time(), index=True)
     published_at: Mapped[datetime | None]
     funded_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
@@ -98,3 +99,6 @@ for _column in ("title", "description"):
         postgresql_using="gin",
         postgresql_ops={f"{_column}_lower": "gin_trgm_ops"},
     ).ddl_if(dialect="postgresql")
+
+# Visitors' pages are kept under the newest ``updated_at`` (``problems.service.last_change``).
+stamp_with_database_clock(cast(Table, Problem.__table__))

@@ -159,7 +159,7 @@ def transition(
 
     Two requests racing for the same change cannot both win; the loser gets a clear conflict.
     """
-    if not guarded_update(session, problem, expected, status=new, updated_at=utcnow(), **values):
+    if not guarded_update(session, problem, expected, status=new, **values):  # and ``updated_at``
         raise ProblemError(
             f"This problem is {problem.status.value.replace('_', ' ')}; it cannot become {new.value.replace('_', ' ')}."
         )
@@ -257,8 +257,9 @@ _LAST_CHANGE = Prepared(LAST_CHANGE)
 
 def last_change(bind: Session | Connection) -> datetime | None:
     """When any problem last changed: every write to a problem sets its ``updated_at`` (the
-    ORM's ``onupdate``, and ``transition`` for guarded updates), so this stamp moves whenever
-    anything a visitor's page shows of problems does (docs/performance.md, "Caching")."""
+    column's ``onupdate``, ``db.write_time``, which the ORM's flush and the guarded updates of
+    ``transition`` both apply), so this stamp moves whenever anything a visitor's page shows of
+    problems does (docs/performance.md, "Caching")."""
     (newest,) = _LAST_CHANGE.first(connection_of(bind), {}) or (None,)
     return newest
 

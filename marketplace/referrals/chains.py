@@ -159,8 +159,8 @@ def last_change(bind: Session | Connection) -> tuple[datetime | None, ...]:
     """When anything a visitor's landing page shows last changed, in one statement of three
     indexed reads: its problem (and the company's name, which never changes), the referral's
     state, and the names and anonymity of the people on its chain. Every write to a problem, a
-    referral or a member moves its ``updated_at`` (the ORM's ``onupdate`` covers the guarded
-    ``UPDATE``s of claims and expiries too), so the stamp moves with any of them."""
+    referral or a member moves its ``updated_at`` (the column's ``onupdate``, ``db.write_time``,
+    covers the guarded ``UPDATE``s of claims and expiries too), so the stamp moves with any of them."""
     return _LANDING_CHANGE.first(connection_of(bind), {}) or (None, None, None)
 
 

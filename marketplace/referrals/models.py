@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Table, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db import Base, make_append_only, str_enum, utcnow
+from marketplace.db import Base, make_append_only, stamp_with_database_clock, str_enum, utcnow, write_time
 from marketplace.problems.models import Problem
 
 
@@ -61,7 +61,7 @@ class Referral(Base):
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None]
     # Moved by every write (the landing page's version stamp, docs/performance.md "Caching").
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=write_time(), onupdate=write_time(), index=True)
 
     problem: Mapped[Problem] = relationship()
     parent: Mapped["Referral | None"] = relationship(remote_side=[id])
@@ -159,3 +159,5 @@ class AttributionRecord(Base):
 
 
 make_append_only(cast(Table, AttributionRecord.__table__))
+# A referral's landing page is kept under the newest ``updated_at`` (``chains.last_change``).
+stamp_with_database_clock(cast(Table, Referral.__table__))

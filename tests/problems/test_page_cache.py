@@ -6,11 +6,12 @@ from contextlib import contextmanager
 import pytest
 from flask import request_started
 from redis import Redis
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from marketplace import caching
 from marketplace.accounts import service as accounts
-from marketplace.db import db
+from marketplace.db import db, utcnow
+from marketplace.problems.models import Problem
 from marketplace.referrals import chains
 from marketplace.workflows import funding
 from tests import builders as build
@@ -173,6 +174,54 @@ def test_a_visitor_is_answered_when_the_database_closed_the_fast_paths_connectio
     assert closed.status_code == 200 and closed.data == first.data
     assert again.status_code == 200 and again.data == first.data
     assert started == [app], "the first through the app, the next from the fast path again"
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite lets one writer at a time hold the database")
+def test_a_write_that_commits_after_a_newer_one_still_reaches_the_visitors(app, client, session, world, problem):
+    """Two writers at once, each with the time the app's clock gave it: the first writes its
+    problem, the second writes another and commits first. The board a visitor gets in between
+    is answered but neither kept nor given an ETag, so once the first commits the board shows
+    it, though the newest time was already the second's (marketplace/caching.py,
+    ``writers_in_flight``)."""
+    other = build.problem(session, world.owner, world.company.id, "open", title="Speed up our CI")
+    assert client.get("/problems").headers["ETag"]  # kept
+    write = text("UPDATE problems SET title = :title, updated_at = :at WHERE id = :id")
+    with db.engine.connect() as first, db.engine.connect() as second:
+        first.execute(write, {"title": "Retitled while in flight", "at": utcnow(), "id": problem.id})
+        second.execute(write, {"title": "Speed up our CI builds", "at": utcnow(), "id": other.id})
+        second.commit()
+        during = client.get("/problems")
+        first.commit()
+    after = client.get("/problems")
+
+    assert "Speed up our CI builds" in during.text and "Retitled while in flight" not in during.text
+    assert "Retitled while in flight" in after.text and after.headers["ETag"]
+    assert "ETag" not in during.headers and "Last-Modified" not in during.headers
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite's writers take turns, on one host's clock")
+def test_a_rows_time_comes_from_the_databases_clock_not_from_what_the_app_sent(session, world, problem):
+    """A write gets the time of the moment it holds its lock, from the clock every writer shares
+    (``db.database_clock_statements``): not an older one from a web host's clock."""
+    (referral,) = build.chain(session, problem, [world.ann])
+    with db.engine.connect() as connection:
+        before = connection.execute(text("SELECT clock_timestamp()")).scalar()
+        for table, row in (("problems", problem.id), ("referrals", referral.id), ("users", world.ann.id)):
+            connection.execute(text(f"UPDATE {table} SET updated_at = '2000-01-01Z' WHERE id = :id"), {"id": row})
+            written = connection.execute(text(f"SELECT updated_at FROM {table} WHERE id = :id"), {"id": row}).scalar()
+            assert written >= before, table
+        connection.rollback()
+
+
+def test_a_guarded_status_change_moves_the_time_and_reads_it_back_from_the_database(session, world, problem):
+    """The guarded ``UPDATE`` of a status change sets ``updated_at`` by the column's own
+    expression (``db.write_time``), as the ORM's flush does, and the instance reads the value the
+    database wrote instead of one of its own."""
+    before = problem.updated_at
+    funding.cancel_problem(session, world.owner, problem.id)
+    session.commit()
+    stored = session.scalar(select(Problem.updated_at).where(Problem.id == problem.id))
+    assert problem.updated_at == stored > before
 
 
 def test_a_visitor_with_a_session_cookie_still_gets_the_cached_body_through_the_app(app, client, problem):
