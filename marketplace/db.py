@@ -604,28 +604,19 @@ def append_only_statements(table: str) -> dict[str, list[str]]:
             """
             for verb in ("update", "delete")
         ],
-        "postgresql": [
-            f"""
-            CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              RAISE EXCEPTION '{table} is append-only (% refused)', TG_OP USING ERRCODE = 'restrict_violation';
-            END $$
-            """,
-            f"""
-            CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-            FOR EACH ROW EXECUTE FUNCTION {table}_append_only()
-            """,
-        ],
+        "postgresql": _row_trigger(
+            table,
+            "append_only",
+            "UPDATE OR DELETE",
+            f"RAISE EXCEPTION '{table} is append-only (% refused)', TG_OP USING ERRCODE = 'restrict_violation';",
+        ),
     }
 
 
 def append_only_drop_statements(table: str) -> dict[str, list[str]]:
     return {
         "sqlite": [f"DROP TRIGGER IF EXISTS {table}_no_{verb}" for verb in ("update", "delete")],
-        "postgresql": [
-            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-            f"DROP FUNCTION IF EXISTS {table}_append_only()",
-        ],
+        "postgresql": _row_trigger_drop(table, "append_only"),
     }
 
 
@@ -647,29 +638,35 @@ def database_clock_statements(table: str) -> dict[str, list[str]]:
     SQLite one writer at a time holds the database from its first statement (``BEGIN
     IMMEDIATE``), on one host, so the app's time already follows the order of commits."""
     return {
-        "postgresql": [
-            f"""
-            CREATE OR REPLACE FUNCTION {table}_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              NEW.updated_at := clock_timestamp();
-              RETURN NEW;
-            END $$
-            """,
-            f"""
-            CREATE TRIGGER {table}_updated_at BEFORE INSERT OR UPDATE ON {table}
-            FOR EACH ROW EXECUTE FUNCTION {table}_updated_at()
-            """,
-        ]
+        "postgresql": _row_trigger(
+            table, "updated_at", "INSERT OR UPDATE", "NEW.updated_at := clock_timestamp(); RETURN NEW;"
+        )
     }
 
 
 def database_clock_drop_statements(table: str) -> dict[str, list[str]]:
-    return {
-        "postgresql": [
-            f"DROP TRIGGER IF EXISTS {table}_updated_at ON {table}",
-            f"DROP FUNCTION IF EXISTS {table}_updated_at()",
-        ]
-    }
+    return {"postgresql": _row_trigger_drop(table, "updated_at")}
+
+
+def _row_trigger(table: str, name: str, events: str, body: str) -> list[str]:
+    """A PostgreSQL function ``{table}_{name}`` running ``body``, and the trigger that runs it
+    before ``events`` on each row of ``table``."""
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION {table}_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          {body}
+        END $$
+        """,
+        f"""
+        CREATE TRIGGER {table}_{name} BEFORE {events} ON {table}
+        FOR EACH ROW EXECUTE FUNCTION {table}_{name}()
+        """,
+    ]
+
+
+def _row_trigger_drop(table: str, name: str) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}", f"DROP FUNCTION IF EXISTS {table}_{name}()"]
 
 
 def _create_with(table: Table, statements: dict[str, list[str]]) -> None:
