@@ -26,20 +26,20 @@ the message is shown once and never stored.
 import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from functools import partial, wraps
+from functools import cache, partial, wraps
 from typing import Any
 
 from cachelib import BaseCache
 from flask import Flask, Response, make_response, request, session
 from flask_login import current_user
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_etags, quote_etag
 from werkzeug.wrappers import Request
 
-from marketplace.db import db
+from marketplace.db import DATABASE_CLOCK_TABLES, db
 from marketplace.extensions import page_cache
 from marketplace.problems import service as problems
 
@@ -66,15 +66,17 @@ def _newest(stamp: Stamp) -> datetime | None:
     return max((time for time in times if time is not None), default=None)
 
 
-# The tables whose newest ``updated_at`` the stamps read.
-STAMPED_TABLES = ("problems", "referrals", "users")
-_STAMPED_RELATIONS = ", ".join(f"'{table}'::regclass" for table in STAMPED_TABLES)
-_WRITERS_IN_FLIGHT = text(
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation' AND mode = 'RowExclusiveLock'"
-    " AND pid <> pg_backend_pid()"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    f" AND relation IN ({_STAMPED_RELATIONS}))"
-)
+@cache
+def _writers_in_flight_query() -> TextClause:
+    """Over the tables whose ``updated_at`` the stamps read: those on the database's clock
+    (``db.DATABASE_CLOCK_TABLES``, complete once the models are loaded)."""
+    relations = ", ".join(f"'{table}'::regclass" for table in DATABASE_CLOCK_TABLES)
+    return text(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation' AND mode = 'RowExclusiveLock'"
+        " AND pid <> pg_backend_pid()"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        f" AND relation IN ({relations}))"
+    )
 
 
 def writers_in_flight(session: Session) -> bool:
@@ -89,7 +91,7 @@ def writers_in_flight(session: Session) -> bool:
     than any the stamp read, so its commit moves the stamp. SQLite has one writer at a time."""
     if session.get_bind().dialect.name != "postgresql":
         return False
-    return bool(session.execute(_WRITERS_IN_FLIGHT).scalar())
+    return bool(session.execute(_writers_in_flight_query()).scalar())
 
 
 def _is_visitor() -> bool:

@@ -676,8 +676,13 @@ def _create_with(table: Table, statements: dict[str, list[str]]) -> None:
             event.listen(table, "after_create", DDL(statement.replace("%", "%%")).execute_if(dialect=dialect))
 
 
+# The tables whose ``updated_at`` is the database's clock (``stamp_with_database_clock``).
+DATABASE_CLOCK_TABLES: list[str] = []
+
+
 def stamp_with_database_clock(table: Table) -> None:
     """Create ``database_clock_statements`` with the table (``metadata.create_all``)."""
+    DATABASE_CLOCK_TABLES.append(table.name)
     _create_with(table, database_clock_statements(table.name))
 
 
