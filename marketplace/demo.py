@@ -55,9 +55,10 @@ def seed(session: Session) -> bool:
         email = next(e for e, _ in LOGINS if e.startswith(key + "@"))
         user = accounts.register(session, email=email, password=PASSWORD, name=name)
         accounts.mark_email_verified(session, user)  # The demo's addresses are made up: taken as confirmed.
-        accounts.update_profile(session, user, name=name, headline=headline, skills=skills, show_name_on_chains=True)
+        # Bob keeps his name off chains, and is paid all the same.
+        shown = key != "bob"
+        accounts.update_profile(session, user, name=name, headline=headline, skills=skills, show_name_on_chains=shown)
         users[key] = user
-    users["bob"].show_name_on_chains = False  # Bob keeps his name off chains, and is paid all the same.
     for a, b, note in CONNECTIONS:
         request = network.request_connection(session, users[a], user_id=users[b].id, note=note)
         network.answer_request(session, users[b], request.id, "confirm")

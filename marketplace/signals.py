@@ -28,6 +28,13 @@ member_skills_changed = _signals.signal(
     change log, so every process's reach index follows.""",
 )
 
+member_appearance_changed = _signals.signal(
+    "member-appearance-changed",
+    doc="""A member changed how others see them on chains and paths: their name, or whether they
+    show it. Sender: the ``User``. The network records it in its change log, so that the names
+    every process keeps for the reach's paths follow.""",
+)
+
 invitation_created = _signals.signal(
     "invitation-created",
     doc="""A company invited an e-mail address. Sender: the ``Invitation``; ``token``: the raw

@@ -129,6 +129,7 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
 def update_profile(
     session: Session, user: User, *, name: str, headline: str, skills: str | Iterable[str], show_name_on_chains: bool
 ) -> User:
+    appearance = (user.name, user.show_name_on_chains)
     user.name = _check_name(name)
     headline = text.single_line(headline, "The headline").strip()
     if len(headline) > 200:
@@ -137,6 +138,8 @@ def update_profile(
     set_member_skills(session, user, skills)
     user.show_name_on_chains = bool(show_name_on_chains)
     session.flush()
+    if (user.name, user.show_name_on_chains) != appearance:
+        signals.member_appearance_changed.send(user, session=session)
     return user
 
 

@@ -45,6 +45,7 @@ RECEIVERS: dict[Signal, Callable[..., Any]] = {
 # recorded when it happens), an echo of an audited change, or a message to people.
 NOT_RECORDED: dict[Signal, str] = {
     signals.member_skills_changed: "a profile edit; the network's change log keeps it",
+    signals.member_appearance_changed: "a profile edit; the network's change log keeps it",
     signals.password_reset_requested: "a request; nothing changes until the password does",
     signals.email_verification_requested: "a request; member.email_verified records the change",
     signals.chain_grew: "the same event as referral.forwarded or referral.claimed",

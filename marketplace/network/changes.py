@@ -1,15 +1,16 @@
 """The network change log: how every process's in-memory reach index follows the database.
 
-SQL is the source of truth. Each change to connections, skills or track records appends a
-``network_changes`` row in the same transaction as the change, and each process applies the rows
-newer than the last one it applied before it answers a query (``reach_service.ReachGraph``).
+SQL is the source of truth. Each change to connections, skills, track records or how a member
+appears (their name, or whether they show it) appends a ``network_changes`` row in the same
+transaction as the change, and each process applies the rows newer than the last one it applied
+before it answers a query (``reach_service.ReachGraph``).
 
 That works only if a process never sees a change before an older one that commits later. Writers
 therefore serialise on one lock for the rest of their transaction: on SQLite every writer already
 holds the database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL they take a transaction-level
 advisory lock before reading what they will change. So ids are handed out in commit order, and a
-reader that sees id n has seen every committed change below n. Connection changes are rare human
-actions, so the serialisation costs nothing noticeable.
+reader that sees id n has seen every committed change below n. Connection and profile changes
+are rare human actions, so the serialisation costs nothing noticeable.
 """
 
 from datetime import timedelta
@@ -44,6 +45,11 @@ def record_change(session: Session, kind: ChangeKind, a: int, b: int | None = No
 def skills_changed(user: User, *, session: Session, **_: object) -> None:
     """Receiver of ``member_skills_changed``: the reach index re-reads that member's skills."""
     record_change(session, ChangeKind.SKILLS, user.id)
+
+
+def appearance_changed(user: User, *, session: Session, **_: object) -> None:
+    """Receiver of ``member_appearance_changed``: every process reads that member's name again."""
+    record_change(session, ChangeKind.APPEARANCE, user.id)
 
 
 def track_record_changed(session: Session, job: Job) -> dict[str, int]:

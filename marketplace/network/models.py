@@ -102,13 +102,16 @@ class ChangeKind(enum.StrEnum):
     DISCONNECT = "disconnect"
     SKILLS = "skills"
     TRACK_RECORD = "track_record"
+    APPEARANCE = "appearance"
 
 
 class NetworkChange(Base):
     """The change log each process's reach index catches up from (see ``changes.py``).
 
     ``connect``/``disconnect`` carry both members and state the pair's new state; ``skills`` and
-    ``track_record`` name one member whose current values are read from their tables.
+    ``track_record`` name one member whose current values are read from their tables;
+    ``appearance`` names one member whose name, or whether they show it, changed (the names a
+    process keeps for the reach's paths are read again).
     """
 
     __tablename__ = "network_changes"

@@ -214,6 +214,12 @@ class ReachIndex:
         excluded = _unique(np.concatenate([indices, excluded[excluded >= 0]]))
         return _ExpertSearch(snapshot, self._stamps, indices, skills, excluded).run(k, max_hops)
 
+    def connected(self, a: int, b: int) -> bool:
+        """Whether members ``a`` and ``b`` are connected."""
+        snapshot = self._snapshot
+        rows = snapshot.members.lookup([a, b])
+        return bool(min(rows) >= 0 and snapshot.adjacency.has_edge(int(rows[0]), int(rows[1])))
+
     def degree_counts(self, source: int, max_hops: int = 3) -> tuple[int, ...]:
         """Number of members at exactly 1, 2, ..., ``max_hops`` hops from ``source``."""
         _check_hops(max_hops)

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Integer, and_, bindparam, select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User, user_skills
-from marketplace.db import Prepared, Read, connection_of, in_ids
-from marketplace.network.models import ChangeKind, Connection, NetworkChange
+from marketplace.db import Prepared, Read, connection_of, in_ids, request_reads_only
+from marketplace.network.models import ChangeKind, NetworkChange
 from marketplace.network.reach import Reach, ReachIndex
 
 MAX_HOPS = 3
@@ -29,14 +29,10 @@ _NEWEST_CHANGE = Prepared(_CHANGES.order_by(NetworkChange.id.desc()).limit(1))
 _CHANGES_FROM = Prepared(
     _CHANGES.where(NetworkChange.id >= bindparam("from_id", type_=Integer)).order_by(NetworkChange.id)
 )
-_PEOPLE_AS_SEEN = Prepared(
-    select(User.id, User.name, User.show_name_on_chains, Connection.peer_id.is_not(None))
-    .outerjoin(
-        Connection,
-        and_(Connection.user_id == bindparam("viewer_id", type_=Integer), Connection.peer_id == User.id),
-    )
-    .where(in_ids(User.id, "user_ids"))
-)
+_APPEARANCES = Prepared(select(User.id, User.name, User.show_name_on_chains).where(in_ids(User.id, "user_ids")))
+# How many members' names a process keeps for the paths it shows (about 200 bytes each): enough
+# for the paths its members see, bounded however large the network.
+APPEARANCES_KEPT = 20_000
 
 
 class AcceptedCount(Protocol):
@@ -54,6 +50,17 @@ def _changes_from(last: tuple | None) -> Read:
     return _CHANGES_FROM.read(from_id=last[0] if last else 0)
 
 
+@dataclass(frozen=True)
+class Person:
+    """A member as the viewer may see them: no id and no name when they keep their name private."""
+
+    user_id: int | None
+    name: str
+
+
+_UNNAMED = Person(None, ANONYMOUS)
+
+
 class ReachGraph:
     """One process's reach index over one database.
 
@@ -62,6 +69,10 @@ class ReachGraph:
     ids follow commit order (see ``changes.py``), so after catching up the index answers exactly
     as the database would at that moment, whichever process made the changes. When the log no
     longer holds the last applied row (pruned, or the database was restored) it rebuilds.
+
+    It also keeps the names of the members its paths showed last (``people_as_seen``), which the
+    same log keeps current: a member's change of name, or of whether they show it, is an
+    ``appearance`` row, and applying it forgets what was kept of them.
     """
 
     def __init__(self, track_records: TrackRecords, **options: float) -> None:
@@ -70,6 +81,9 @@ class ReachGraph:
         self._lock = threading.Lock()
         self._index: ReachIndex | None = None
         self._last_change: tuple | None = None  # the whole row: ids alone may be reused after a restore
+        # By member: their name and whether they show it on chains, as of ``_last_change`` or
+        # later; emptied when full, as the index's answers are.
+        self._appearances: dict[int, tuple[str, bool]] = {}
 
     def index(self, session: Session) -> ReachIndex:
         """The index, caught up with every change committed before this call."""
@@ -88,6 +102,7 @@ class ReachGraph:
         # The log position first: changes committed while the tables are read are applied again
         # later, which is harmless because every change states a new value rather than a delta.
         self._last_change = _NEWEST_CHANGE.first(connection_of(session), {})
+        self._appearances.clear()
         accepted = {user_id: record.accepted for user_id, record in self._track_records(session, None).items()}
         self._index = ReachIndex.from_db(session.connection(), accepted, **self._options)
         return self._index
@@ -110,6 +125,8 @@ class ReachGraph:
                 self._index.remove_connection(change.a, change.b)
             elif change.kind == ChangeKind.SKILLS:
                 skills_changed.add(change.a)
+            elif change.kind == ChangeKind.APPEARANCE:
+                self._appearances.pop(change.a, None)
             else:
                 records_changed.add(change.a)
         if skills_changed:
@@ -126,27 +143,61 @@ class ReachGraph:
             self._last_change = tuple(rows[-1])
         return True
 
+    def people_as_seen(
+        self, session: Session, viewer: User, found: list[Reach], always_named: set[int]
+    ) -> dict[int, Person]:
+        """Names along the paths of ``found``, which the caller searched in ``index(session)``:
+        the viewer's own connections and ``always_named`` are named, others as they allow.
 
-@dataclass(frozen=True)
-class Person:
-    """A member as the viewer may see them: no id and no name when they keep their name private."""
+        The names are the ones this process keeps; only those it does not keep are read, in one
+        statement. What was read is kept only in a request that only reads (one that writes may
+        have read its own rename, which could yet roll back), and only if no change was applied
+        meanwhile (a read that started before a rename was applied could otherwise put the old
+        name back after the change had made the process forget it).
+        """
+        ids = {user_id for reach in found for user_id in reach.path}
+        if not ids:
+            return {}
+        viewer_id = viewer.id
+        appearances = self._appearances
+        with self._lock:
+            kept = {user_id: appearances[user_id] for user_id in ids if user_id in appearances}
+            read_after = self._last_change
+            connected = _connections_on_paths(self._index, viewer_id, found)
+        missing = ids - kept.keys()
+        if missing:
+            rows = _APPEARANCES.fetchall(connection_of(session), {"user_ids": sorted(missing)})
+            read = {user_id: (name, shown) for user_id, name, shown in rows}
+            if request_reads_only.get():
+                with self._lock:
+                    if self._last_change == read_after:
+                        if len(appearances) + len(read) > APPEARANCES_KEPT:
+                            appearances.clear()
+                        appearances.update(read)
+            kept.update(read)
+        close = always_named | connected
+        close.add(viewer_id)
+        people = dict.fromkeys(ids, _UNNAMED)
+        for user_id, (name, shown) in kept.items():
+            if shown or user_id in close:
+                people[user_id] = Person(user_id, name)
+        return people
 
-    user_id: int | None
-    name: str
 
+def _connections_on_paths(index: ReachIndex | None, viewer_id: int, found: list[Reach]) -> set[int]:
+    """The viewer's own connections among the members on the paths of ``found``.
 
-def people_as_seen(session: Session, viewer: User, found: list[Reach], always_named: set[int]) -> dict[int, Person]:
-    """Names along the paths: the viewer's own connections are named, others as they allow."""
-    ids = {user_id for reach in found for user_id in reach.path}
-    if not ids:
-        return {}
-    rows = _PEOPLE_AS_SEEN.fetchall(connection_of(session), {"viewer_id": viewer.id, "user_ids": sorted(ids)})
-    close = always_named | {viewer.id}
-    people = {user_id: Person(None, ANONYMOUS) for user_id in ids}
-    for user_id, name, shown, connected in rows:
-        if shown or connected or user_id in close:
-            people[user_id] = Person(user_id, name)
-    return people
+    The viewer is one of the search's sources and every path is a shortest one from them, so a
+    member one hop from the viewer can only stand right after a path's source: after the viewer
+    they are the viewer's connection; after a colleague (a company's search) the index is asked.
+    """
+    connected = set()
+    for reach in found:
+        if len(reach.path) > 1:
+            source, first = reach.path[0], reach.path[1]
+            if source == viewer_id or (index is not None and index.connected(viewer_id, first)):
+                connected.add(first)
+    return connected
 
 
 def degree_counts(session: Session, graph: ReachGraph, user: User) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""What the network adds to the app: its change log follows skills and track records, large
+"""What the network adds to the app: its change log follows skills, track records and names, large
 contact imports run as jobs, stale previews and old changes are pruned, and an invitation to join
 becomes a connection request once the address is proven (docs/network.md)."""
 
@@ -11,6 +11,7 @@ from marketplace.network import changes, imports, service
 
 def init_app(app: Flask) -> None:
     signals.member_skills_changed.connect(changes.skills_changed, weak=False)
+    signals.member_appearance_changed.connect(changes.appearance_changed, weak=False)
     signals.email_verified.connect(service.join_invitations_to_requests, weak=False)
     register_handler(changes.TRACK_RECORD_JOB, changes.track_record_changed)
     register_handler(imports.JOB_KIND, imports.confirm_in_chunks)

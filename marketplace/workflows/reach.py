@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Membership, User
 from marketplace.db import Prepared, Read, connection_of
 from marketplace.network.reach import Reach
-from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph, people_as_seen
+from marketplace.network.reach_service import MAX_HOPS, Person, ReachGraph
 from marketplace.problems.models import Problem
 
 # Built once: a member's problem page runs it on every request, and building it cost more than
@@ -110,9 +110,9 @@ def _reach(
     skill_ids = [skill.id for skill in problem.skills]
     if viewer.id in company:
         found = index.experts_from_many(sorted(company), skill_ids, k, MAX_HOPS, exclude=company)
-        return _results(found, people_as_seen(session, viewer, found, company)), company
+        return _results(found, graph.people_as_seen(session, viewer, found, company)), company
     found = index.experts(viewer.id, skill_ids, k, MAX_HOPS, exclude=company)
-    return _results(found, people_as_seen(session, viewer, found, set())), company
+    return _results(found, graph.people_as_seen(session, viewer, found, set())), company
 
 
 def problem_reach(

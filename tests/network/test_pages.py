@@ -15,6 +15,10 @@ from marketplace.referrals.models import Referral
 from tests.builders import connection as connect
 from tests.builders import logged_in
 from tests.network.test_imports import LINKEDIN, TRUNCATED_IN_QUOTES, large_file
+from tests.statements import statements
+
+# The statement that reads the names along the reach's paths a process does not keep.
+NAMES_ON_PATHS = "SELECT users.id, users.name, users.show_name_on_chains \nFROM users"
 
 
 def test_asking_to_connect_and_confirming(browser, session, world):
@@ -189,3 +193,35 @@ def test_names_on_the_problem_page_follow_each_members_choice(browser, session, 
     chain = re.search(r'<ul class="chain d-inline">(.*?)</ul>', page.text, re.S).group(1)
     assert re.findall(r"<li>(.*?)</li>", chain) == ["you", "Bob Martins", "a member", "Dev Sharma"]
     assert "Cleo" not in page.text
+
+
+def test_a_name_hidden_or_changed_on_the_profile_shows_on_the_next_page_every_process_serves(
+    app, browser, session, world, open_problem
+):
+    """Each process keeps the names along the reach panel's paths (docs/network.md, "Names on
+    paths") and reads them only once; a member who hides their name or changes it is shown as
+    they chose on the very next page, not as the process kept them."""
+    problem = open_problem()
+    for a, b in [(world.ann, world.bob), (world.bob, world.cleo), (world.cleo, world.dev)]:
+        connect(session, a, b)
+    ann, cleo = logged_in(browser, world.ann), logged_in(browser, world.cleo)
+
+    def path_on_the_page() -> list[str]:
+        page = ann.get(f"/problems/{problem.id}")
+        return re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="chain d-inline">(.*?)</ul>', page.text, re.S)[1])
+
+    assert path_on_the_page() == ["you", "Bob Martins", "Cleo Duarte", "Dev Sharma"]
+    with statements(app) as log:
+        assert path_on_the_page() == ["you", "Bob Martins", "Cleo Duarte", "Dev Sharma"]
+    assert not [sql for sql in log if sql.startswith(NAMES_ON_PATHS)], str(log)  # kept, not read again
+
+    # The privacy box left unticked: Cleo hides her name on chains and paths.
+    assert "Profile saved." in cleo.submit("/profile", {"name": "Cleo Duarte", "headline": "", "skills": ""}).text
+    assert path_on_the_page() == ["you", "Bob Martins", "a member", "Dev Sharma"]
+    assert "Cleo" not in ann.get(f"/problems/{problem.id}").text
+
+    cleo.submit("/profile", {"name": "Cleo D. Duarte", "headline": "", "skills": "", "show_name_on_chains": "y"})
+    assert path_on_the_page() == ["you", "Bob Martins", "Cleo D. Duarte", "Dev Sharma"]
+    # Bob is Ann's own connection: named whatever he chooses, under the name he chose last.
+    logged_in(browser, world.bob).submit("/profile", {"name": "Robert Martins", "headline": "", "skills": ""})
+    assert path_on_the_page() == ["you", "Robert Martins", "Cleo D. Duarte", "Dev Sharma"]

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
 from marketplace.accounts.models import User
+from marketplace.accounts.service import update_profile
 from marketplace.accounts.skills import set_member_skills
-from marketplace.db import utcnow
+from marketplace.db import request_reads_only, utcnow
 from marketplace.network import changes, reach_service, service
 from marketplace.network.models import ChangeKind, Connection, ConnectionRequest, NetworkChange, RequestStatus
-from marketplace.network.reach_service import ReachGraph
+from marketplace.network.reach_service import ANONYMOUS, ReachGraph
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains, read_models, records
 from marketplace.referrals.models import Introduction, IntroductionStatus
@@ -325,3 +326,75 @@ def test_the_reach_panel_groups_by_connection_and_offers_forwards_where_they_can
     assert holders() == {world.bob.id}
     reach = reach_search.problem_page_reach(session, graph, world.ann, problem, holders())
     assert [v.can_forward for v in reach.via] == [False, False]
+
+
+def test_names_read_while_a_change_was_applied_are_not_kept(session, world, open_problem, monkeypatch):
+    """Two requests of one process: the first reads Cleo's name; before it can keep it, the second
+    applies her change of name. Kept, the old name would be shown until she changed it again."""
+    problem = open_problem()
+    for a, b in [(world.ann, world.bob), (world.bob, world.cleo), (world.cleo, world.dev)]:
+        connect(session, a, b)
+    graph = ReachGraph(track_records=records.track_records)
+    read_names = reach_service._APPEARANCES
+
+    class RenamedWhileReading:
+        """The names as read; then, before they are kept, Cleo's change commits and is applied."""
+
+        def fetchall(self, connection, params):
+            rows = read_names.fetchall(connection, params)
+            monkeypatch.setattr(reach_service, "_APPEARANCES", read_names)
+            update_profile(session, world.cleo, name="Cleo D.", headline="", skills="", show_name_on_chains=True)
+            session.commit()
+            graph.index(session)
+            return rows
+
+    def path_names() -> list[str]:
+        (result,) = reach_search.problem_reach(session, graph, world.ann, problem)
+        return [person.name for person in result.path]
+
+    token = request_reads_only.set(True)  # as in a page that only reads, whose names may be kept
+    try:
+        monkeypatch.setattr(reach_service, "_APPEARANCES", RenamedWhileReading())
+        assert path_names() == ["Ann Li", "Bob Martins", "Cleo Duarte", "Dev Sharma"]  # as it was read
+        assert path_names() == ["Ann Li", "Bob Martins", "Cleo D.", "Dev Sharma"]
+    finally:
+        request_reads_only.reset(token)
+
+
+def test_names_a_request_that_writes_read_are_not_kept(session, world, open_problem):
+    """A request that writes may read its own change of name, which could yet roll back."""
+    problem = open_problem()
+    for a, b in [(world.ann, world.bob), (world.bob, world.dev)]:
+        connect(session, a, b)
+    graph = ReachGraph(track_records=records.track_records)
+    world.bob.name = "Bob, renamed and rolled back"
+    session.flush()
+    (result,) = reach_search.problem_reach(session, graph, world.ann, problem)
+    assert result.path[1].name == "Bob, renamed and rolled back"
+    session.rollback()
+    token = request_reads_only.set(True)
+    try:
+        (result,) = reach_search.problem_reach(session, graph, world.ann, problem)
+    finally:
+        request_reads_only.reset(token)
+    assert result.path[1].name == "Bob Martins"
+
+
+def test_a_companys_people_see_their_own_connections_named_on_any_colleagues_path(session, world, open_problem):
+    """Bob hides his name and is connected to two of the company's people, the admin and the
+    employee; Dev, behind Bob, is reached through one of them. Whichever it is, both see Bob named,
+    as their own connection; the owner, who does not know Bob, sees "a member"."""
+    problem = open_problem()
+    world.bob.show_name_on_chains = False
+    session.commit()
+    for a, b in [(world.admin, world.bob), (world.employee, world.bob), (world.bob, world.dev)]:
+        connect(session, a, b)
+    graph = ReachGraph(track_records=records.track_records)
+    for viewer, bob_as_seen in [
+        (world.admin, "Bob Martins"),
+        (world.employee, "Bob Martins"),
+        (world.owner, ANONYMOUS),
+    ]:
+        (result,) = reach_search.problem_reach(session, graph, viewer, problem)
+        assert result.path[0].user_id in (world.admin.id, world.employee.id)
+        assert (result.path[1].name, result.name) == (bob_as_seen, "Dev Sharma"), viewer.name

@@ -4,6 +4,7 @@ services: who may do what, and that nobody sees another member's cards or reques
 import pytest
 from sqlalchemy import func, select
 
+from marketplace.accounts.service import update_profile
 from marketplace.accounts.skills import parse_skill_list, skill_slug
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationError
 from marketplace.network import service
@@ -275,3 +276,21 @@ def test_skill_names_keep_the_case_they_were_given(session):
     names = [s.name for s in resolve_skills(session, "gdpr, FinOps, Data Mesh, data-governance, golang, MLflow")]
 
     assert names == ["GDPR", "FinOps", "Data Mesh", "Data governance", "Go", "MLflow"]
+
+
+def test_a_change_of_name_or_of_showing_it_is_logged_for_the_reach_and_no_other_profile_edit_is(session, world):
+    """Every process forgets the name it kept of a member the log names (``ReachGraph``)."""
+
+    def appearance_changes() -> list[int]:
+        kind = ChangeKind.APPEARANCE
+        return list(
+            session.scalars(select(NetworkChange.a).where(NetworkChange.kind == kind).order_by(NetworkChange.id))
+        )
+
+    ann = world.ann
+    skills = ", ".join(skill.name for skill in ann.skills)
+    update_profile(session, ann, name=ann.name, headline="DBA for hire", skills=skills, show_name_on_chains=True)
+    assert appearance_changes() == []
+    update_profile(session, ann, name=ann.name, headline="", skills=skills, show_name_on_chains=False)
+    update_profile(session, ann, name="Ann Li-Park", headline="", skills=skills, show_name_on_chains=False)
+    assert appearance_changes() == [ann.id, ann.id]
