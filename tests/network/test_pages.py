@@ -17,6 +17,14 @@ from tests.builders import logged_in
 from tests.network.test_imports import LINKEDIN, TRUNCATED_IN_QUOTES, large_file
 from tests.statements import statements
 
+
+def first_reach_path(page: str) -> list[str]:
+    """The people on the first path the reach panel lists, as the page names them."""
+    path = re.search(r'<ul class="chain d-inline">(.*?)</ul>', page, re.S)
+    assert path is not None, "no path in the reach panel"
+    return re.findall(r"<li>(.*?)</li>", path[1])
+
+
 # The statement that reads the names along the reach's paths a process does not keep.
 NAMES_ON_PATHS = "SELECT users.id, users.name, users.show_name_on_chains \nFROM users"
 
@@ -190,8 +198,7 @@ def test_names_on_the_problem_page_follow_each_members_choice(browser, session, 
     connect(session, world.bob, world.cleo)
     connect(session, world.cleo, world.dev)
     page = logged_in(browser, world.ann).get(f"/problems/{problem.id}")
-    chain = re.search(r'<ul class="chain d-inline">(.*?)</ul>', page.text, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", chain) == ["you", "Bob Martins", "a member", "Dev Sharma"]
+    assert first_reach_path(page.text) == ["you", "Bob Martins", "a member", "Dev Sharma"]
     assert "Cleo" not in page.text
 
 
@@ -207,8 +214,7 @@ def test_a_name_hidden_or_changed_on_the_profile_shows_on_the_next_page_every_pr
     ann, cleo = logged_in(browser, world.ann), logged_in(browser, world.cleo)
 
     def path_on_the_page() -> list[str]:
-        page = ann.get(f"/problems/{problem.id}")
-        return re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="chain d-inline">(.*?)</ul>', page.text, re.S)[1])
+        return first_reach_path(ann.get(f"/problems/{problem.id}").text)
 
     assert path_on_the_page() == ["you", "Bob Martins", "Cleo Duarte", "Dev Sharma"]
     with statements(app) as log:
