@@ -65,6 +65,8 @@ from sqlalchemy.sql.schema import ColumnElementColumnDefault
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from marketplace import pg_pipeline
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -383,16 +385,19 @@ def reading_ahead(session: Session, reads: Callable[[], Sequence[Read]]) -> Iter
 
     On PostgreSQL every statement is a round trip to the server, during which a sync worker
     waits; a page whose statements depend only on its address and its member can ask for them
-    all at once (psycopg's pipeline mode) and keep its code as it reads (docs/performance.md,
-    "Round trips"). Only in a request that only reads, so that nothing the request writes can
-    make what was read ahead out of date; elsewhere, and on SQLite (whose statements run in the
-    process), ``reads`` is not even called and the block runs as it would without this."""
+    all at once (libpq's pipeline mode, ``pg_pipeline``) and keep its code as it reads
+    (docs/performance.md, "Round trips"). Only in a request that only reads, so that nothing the
+    request writes can make what was read ahead out of date; elsewhere, and on SQLite (whose
+    statements run in the process), ``reads`` is not even called and the block runs as it would
+    without this. Nor on a connection that would first begin a transaction (the read engine's
+    never does: it is in autocommit)."""
     wanted = request_reads_only.get() and session.get_bind().dialect.name == "postgresql"
     ahead = reads() if wanted else ()
-    if not ahead:
+    connection = connection_of(session) if ahead else None
+    if connection is None or not pg_pipeline.can_read_together(_driver_connection(connection)):
         yield
         return
-    rows_of_each = _sent_together(connection_of(session), ahead)
+    rows_of_each = _sent_together(connection, ahead)
     token = _rows_read_ahead.set(
         [[read.statement, read.params, rows] for read, rows in zip(ahead, rows_of_each, strict=True)]
     )
@@ -402,23 +407,24 @@ def reading_ahead(session: Session, reads: Callable[[], Sequence[Read]]) -> Iter
         _rows_read_ahead.reset(token)
 
 
+def _driver_connection(connection: Connection) -> Any:
+    return connection.connection.driver_connection
+
+
 def _sent_together(connection: Connection, reads: Sequence[Read]) -> list[Sequence[Any]]:
-    """The rows of each of ``reads``, asked in one pipeline on ``connection``'s psycopg connection."""
+    """The rows of each of ``reads``, asked in one pipeline on ``connection``'s psycopg
+    connection (``pg_pipeline``)."""
     compiled = [read.statement._compile(connection.dialect) for read in reads]
     sqls = [each[0] for each in compiled]
     for listener in prepared_statement_listeners:
         listener(sqls)
-    cursors = [connection.connection.cursor() for _ in reads]
     try:
-        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-            for cursor, each, read in zip(cursors, compiled, reads, strict=True):
-                cursor.execute(each[0], Prepared._bind(each, read.params))
-        return [cursor.fetchall() for cursor in cursors]
+        return pg_pipeline.read_together(
+            _driver_connection(connection),
+            [(each[0], Prepared._bind(each, read.params)) for each, read in zip(compiled, reads, strict=True)],
+        )
     except connection.dialect.loaded_dbapi.Error as error:
-        raise _database_error(connection, error, cursors[0], "; ".join(sqls)) from error
-    finally:
-        for cursor in cursors:
-            cursor.close()
+        raise _database_error(connection, error, None, "; ".join(sqls)) from error
 
 
 def _take_read_ahead(read_ahead: list[list[Any]], statement: Prepared, params: dict) -> Sequence[Any] | None:

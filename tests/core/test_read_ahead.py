@@ -72,6 +72,20 @@ def test_nothing_is_read_ahead_where_the_request_may_write_nor_on_sqlite(app, wo
             request_reads_only.reset(token)
 
 
+@pytest.mark.skipif(not POSTGRES, reason="SQLite runs statements in the process: nothing is read ahead")
+def test_nothing_is_read_ahead_on_a_connection_that_would_first_begin_a_transaction(app, world, reading_request):
+    """Statements sent ahead run where they are sent: on the engine that writes, whose
+    connection would first begin a transaction, each runs in its turn, inside it."""
+    session = db.session_factory(bind=db.engine)
+    try:
+        with statements(app) as log, reading_ahead(session, lambda: [NAME_OF.read(id=world.ann.id)]):
+            assert log == []
+            assert NAME_OF.fetchall(connection_of(session), {"id": world.ann.id}) == [(world.ann.name,)]
+            assert log.round_trips == 1
+    finally:
+        session.close()
+
+
 def test_a_chain_members_problem_page_asks_postgresql_in_one_round_trip(app, session, world, open_problem, browser):
     """Everything it reads by its address and its member at once; the names along the reach
     panel's paths, which wait for the search, are the process's own once read (docs/network.md,
