@@ -55,7 +55,8 @@ class _ConnectionState:
 
 
 _STATES: "weakref.WeakKeyDictionary[psycopg.Connection, _ConnectionState]" = weakref.WeakKeyDictionary()
-# By SQL and the connection's encoding: the statement as libpq takes it, and its parameters' names.
+# By SQL and the connection's encoding: the statement as libpq takes it, and its parameters' names
+# (a fixed set: the SQL of the app's ``db.Prepared`` statements).
 _POSITIONAL: dict[tuple[str, str], tuple[bytes, tuple[str, ...]]] = {}
 
 
