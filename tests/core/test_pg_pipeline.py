@@ -142,6 +142,29 @@ def test_reads_run_in_the_transaction_a_connection_is_in_and_never_begin_one(con
 
 
 @postgres_only
+def test_a_connection_the_server_ends_while_answering_fails_at_once_and_is_closed(connect):
+    """So that SQLAlchemy takes it for lost and the page runs again on a new one."""
+    connection = connect(autocommit=True)
+    backend = connection.info.backend_pid
+
+    def end_it() -> None:
+        time.sleep(0.2)
+        with connect(autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    ender = threading.Thread(target=end_it)
+    ender.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            read_together(connection, [("SELECT 1", {}), ("SELECT pg_sleep(5)::TEXT", {}), ("SELECT 2", {})])
+    finally:
+        ender.join()
+    assert time.monotonic() - started < 4, "it waited for the sleep the server never finished"
+    assert connection.closed
+
+
+@postgres_only
 def test_other_threads_run_while_the_server_answers(connect):
     connection = connect(autocommit=True)
     finished = threading.Event()
