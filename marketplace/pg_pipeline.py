@@ -66,8 +66,8 @@ class _Statement:
     values: Sequence[Any]
     types: tuple[int, ...]
     formats: Sequence[pq.Format]
-    prepare_as: bytes | None = None  # sent with a Parse first, under this name
     run_as: bytes | None = None  # the prepared statement's name; None: run unnamed
+    prepare: bool = False  # sent with a Parse under that name first
 
 
 def can_read_together(connection: psycopg.Connection) -> bool:
@@ -93,8 +93,8 @@ def read_together(
     pgconn.enter_pipeline_mode()
     try:
         for statement in planned:
-            if statement.prepare_as is not None:
-                pgconn.send_prepare(statement.prepare_as, statement.query, param_types=statement.types)
+            if statement.prepare and statement.run_as is not None:
+                pgconn.send_prepare(statement.run_as, statement.query, param_types=statement.types)
             if statement.run_as is None:
                 pgconn.send_query_params(
                     statement.query, statement.values, param_types=statement.types, param_formats=statement.formats
@@ -126,11 +126,11 @@ def _planned(
     statement = _Statement(query, values, tuple(transformer.types or ()), list(transformer.formats or ()))
     if threshold is None:
         return statement
-    key = (query, statement.types)
-    statement.run_as = state.prepared.get(key)
+    statement.run_as = state.prepared.get((query, statement.types))
     if statement.run_as is None:
         state.next_number += 1
-        statement.prepare_as = statement.run_as = state.prepared[key] = b"_marketplace_%d" % state.next_number
+        statement.run_as = state.prepared[query, statement.types] = b"_marketplace_%d" % state.next_number
+        statement.prepare = True
     return statement
 
 
@@ -143,11 +143,11 @@ def _answers(
     rows: list[Sequence[Any]] = []
     error = None
     for statement in planned:
-        if statement.prepare_as is not None:
+        if statement.prepare:
             prepared = _next_result(pgconn)
             if prepared.status != pq.ExecStatus.COMMAND_OK:
                 error = error or _error_in(prepared)
-                state.prepared = {key: name for key, name in state.prepared.items() if name != statement.prepare_as}
+                del state.prepared[statement.query, statement.types]
         result = _next_result(pgconn)
         if result.status == pq.ExecStatus.TUPLES_OK:
             transformer.set_pgresult(result)
