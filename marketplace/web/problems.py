@@ -1,6 +1,5 @@
 """The board, posting and editing problems, and the problem page."""
 
-import functools
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -22,8 +21,8 @@ from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
 from marketplace.web.navigation import member_read
-from marketplace.web.tree_picture import AFTER_ACCEPTANCE, tree_picture
-from marketplace.web.util import form_error, form_markup, int_arg, reads_ahead
+from marketplace.web.tree_picture import AFTER_ACCEPTANCE, sketch, tree_section
+from marketplace.web.util import form_error, form_markup, int_arg, reads_ahead, rendered_once
 from marketplace.workflows import funding
 from marketplace.workflows.reach import problem_page_reach, reach_reads
 
@@ -189,6 +188,7 @@ def render_problem_page(
     page = read_models.problem_page(db.session, viewer, problem_id)
     problem, role, place = page.problem, page.role, page.chains.place
     chain = page.chains.members_to(place)
+    tree = page.chains.tree() if role is not None or place is not None else []
     context: dict[str, Any] = {
         "problem": problem,
         "role": role,
@@ -208,7 +208,6 @@ def render_problem_page(
         "seen_by": page.chains.seen_by,
         "introductions": page.introductions,
         "records": page.records,
-        "tree": page.chains.tree() if role is not None or place is not None else [],
         "chains": {i.id: page.chains.members_to(i.referral) for i in page.introductions},
         "reach": None,
         "payments_configured": payments_configured(),
@@ -224,14 +223,20 @@ def render_problem_page(
     paid = books.settlement if books else None
     context["money"] = problem_money(problem, role, books) if role is not None else None
     context["chain_fingerprint"] = attribution.fingerprint(paid.chain_head) if paid else None
-    context["tree_picture"] = tree_picture(
-        problem,
-        context["tree"],
-        place=place,
-        introductions=page.introductions,
-        shares={line.user_id: line.amount for line in paid.shares}
-        if paid and context["tree"] and problem.status in AFTER_ACCEPTANCE
-        else {},
+    context["tree_section"] = (
+        tree_section(
+            sketch(
+                problem,
+                tree,
+                place_id=place.id if place else None,
+                introductions=page.introductions,
+                shares={line.user_id: line.amount for line in paid.shares}
+                if paid and problem.status in AFTER_ACCEPTANCE
+                else {},
+            )
+        )
+        if tree
+        else None
     )
     if viewer is not None and problem.is_open:
         context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem, page.chains.holders)
@@ -242,12 +247,11 @@ def split_table(problem: Problem, highlight: int | None) -> Markup:
     """The problem's table of shares for each length of chain, ``highlight`` the viewer's row.
     It follows from the bounty's terms alone, so each process renders it once for each terms and
     row instead of on every view."""
-    render = _render_split_table.__wrapped__ if current_app.jinja_env.auto_reload else _render_split_table
-    return render(service.BountyTerms.of(problem), highlight)
+    return _rendered_split_table(service.BountyTerms.of(problem), highlight)
 
 
-@functools.lru_cache(maxsize=1024)
-def _render_split_table(terms: service.BountyTerms, highlight: int | None) -> Markup:
+@rendered_once(maxsize=1024)
+def _rendered_split_table(terms: service.BountyTerms, highlight: int | None) -> Markup:
     rows = terms.preview()
     return Markup(render_template("problems/_preview.html", preview=rows, currency=terms.currency, highlight=highlight))
 

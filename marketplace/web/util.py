@@ -1,8 +1,9 @@
 """Small helpers shared by the views."""
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Hashable, Sequence
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import current_app, request
@@ -12,6 +13,8 @@ from markupsafe import Markup, escape
 
 from marketplace.db import Read, db, reading_ahead
 from marketplace.errors import MarketplaceError, ValidationError
+
+Rendering = TypeVar("Rendering", bound=Callable[..., Markup])
 
 
 def form_error(form: FlaskForm, error: MarketplaceError) -> None:
@@ -49,6 +52,23 @@ def _form_with_errors(form: FlaskForm, action: str) -> Markup:
 _ACTION_MARK = "address-of-the-form"
 _TOKEN_MARK = "csrf-token-of-the-request"
 _BLANK_FORMS: dict[type[FlaskForm], str] = {}
+
+
+def rendered_once(*, maxsize: int) -> Callable[[Rendering], Rendering]:
+    """Each process renders a fragment once for each value of its arguments, which must be
+    everything the fragment shows and hashable; while templates reload (development), on every
+    call, so that an edit to a template shows at once."""
+
+    def decorate(render: Rendering) -> Rendering:
+        kept = functools.lru_cache(maxsize=maxsize)(render)
+
+        @wraps(render)
+        def rendered(*args: Hashable) -> Markup:
+            return (render if current_app.jinja_env.auto_reload else kept)(*args)
+
+        return cast(Rendering, rendered)
+
+    return decorate
 
 
 def safe_next() -> str | None:

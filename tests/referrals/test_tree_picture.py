@@ -4,8 +4,11 @@ an accessible name and description, and the text tree kept beside it."""
 
 import re
 
+from marketplace.accounts import service as accounts
 from marketplace.money import format_money
 from marketplace.referrals import chains
+from marketplace.referrals.models import ReferralStatus
+from marketplace.web.tree_picture import Link, Sketch, tree_section
 from tests import builders as build
 
 
@@ -65,3 +68,38 @@ def test_an_unclaimed_forward_is_drawn_as_sent(session, world, open_problem, bro
 def test_no_picture_for_a_visitor(world, open_problem, client):
     problem = open_problem()
     assert 'role="img"' not in client.get(f"/problems/{problem.id}").text
+
+
+def test_a_tree_is_drawn_once_for_each_sketch_of_it(app):
+    """Each process draws the section once for what it shows (``tree_section``): an equal
+    sketch, made anew on another view, gets the same markup; one that differs in anything it
+    shows is drawn anew."""
+    link = Link(7, "Ann Example", ReferralStatus.CLAIMED, 3, ())
+    sketch = Sketch("Fix our replication", "Acme", "USD", (link,), 7, (), ())
+    with app.test_request_context():
+        drawn = tree_section(sketch)
+        assert tree_section(Sketch(*sketch)) is drawn
+        assert "Ann Example (you)" in drawn and "The tree as a list" in drawn
+        elsewhere = tree_section(sketch._replace(place_id=None))
+        assert "Ann Example (you)" not in elsewhere and "Ann Example" in elsewhere
+
+
+def test_each_change_to_a_tree_shows_the_next_time_it_is_seen(session, world, open_problem, browser):
+    """No drawing outlives what it shows: a forward, its claim and a change of name each show
+    on the next view of the same page by the same member."""
+    problem = open_problem()
+    build.chain(session, problem, [world.ann])
+    ann = browser()
+    ann.login(world.ann.email)
+    page = f"/problems/{problem.id}"
+    assert "forwarded" not in picture_in(ann.get(page).text)
+    referral = chains.forward(session, world.ann, problem.id, to_email=world.bob.email)
+    session.commit()
+    assert "sent, not claimed yet" in picture_in(ann.get(page).text)
+    chains.claim(session, world.bob, referral.token)
+    session.commit()
+    claimed = picture_in(ann.get(page).text)
+    assert world.bob.name in claimed and "sent, not claimed yet" not in claimed
+    accounts.update_profile(session, world.bob, name="Robert Renamed", headline="", skills=[], show_name_on_chains=True)
+    session.commit()
+    assert "Robert Renamed" in picture_in(ann.get(page).text)
