@@ -21,6 +21,7 @@ from marketplace.referrals import attribution, read_models, visibility
 from marketplace.web.forms.problems import ForwardForm, IntroduceForm, ProblemForm
 from marketplace.web.ledger import problem_money
 from marketplace.web.navigation import member_read
+from marketplace.web.reach_panel import reach_panel
 from marketplace.web.tree_picture import AFTER_ACCEPTANCE, sketch, tree_section
 from marketplace.web.util import form_error, form_markup, int_arg, reads_ahead, rendered_once
 from marketplace.workflows import funding
@@ -209,7 +210,7 @@ def render_problem_page(
         "introductions": page.introductions,
         "records": page.records,
         "chains": {i.id: page.chains.members_to(i.referral) for i in page.introductions},
-        "reach": None,
+        "reach_panel": None,
         "payments_configured": payments_configured(),
         # Checkout's cancel address (marketplace.links.checkout_urls) comes back here.
         "payment_cancelled": viewer is not None and request.args.get("payment") == "cancelled",
@@ -239,7 +240,8 @@ def render_problem_page(
         else None
     )
     if viewer is not None and problem.is_open:
-        context["reach"] = problem_page_reach(db.session, reach_graph(), viewer, problem, page.chains.holders)
+        reach = problem_page_reach(db.session, reach_graph(), viewer, problem, page.chains.holders)
+        context["reach_panel"] = reach_panel(problem, reach)
     return render_template("problems/show.html", **context)
 
 

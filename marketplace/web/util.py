@@ -38,9 +38,19 @@ def form_markup(form: FlaskForm | None, blank: type[FlaskForm], action: str) -> 
         return _form_with_errors(blank(formdata=None), action)
     markup = _BLANK_FORMS.get(blank)
     if markup is None:
-        rendered = str(_form_with_errors(blank(formdata=None), _ACTION_MARK))
-        markup = _BLANK_FORMS[blank] = rendered.replace(generate_csrf(), _TOKEN_MARK)
-    return Markup(markup.replace(_ACTION_MARK, str(escape(action))).replace(_TOKEN_MARK, generate_csrf()))
+        markup = _BLANK_FORMS[blank] = token_marked(_form_with_errors(blank(formdata=None), _ACTION_MARK))
+    return with_request_token(markup.replace(_ACTION_MARK, str(escape(action))))
+
+
+def token_marked(rendered: Markup) -> str:
+    """Markup rendered in this request, as text to keep between requests: the request's CSRF
+    token (its session's) stands as a mark that ``with_request_token`` fills."""
+    return str(rendered).replace(generate_csrf(), _TOKEN_MARK)
+
+
+def with_request_token(kept: str) -> Markup:
+    """Markup ``token_marked`` kept, with this request's CSRF token."""
+    return Markup(str(kept).replace(_TOKEN_MARK, generate_csrf()))
 
 
 def _form_with_errors(form: FlaskForm, action: str) -> Markup:

@@ -8,6 +8,7 @@ it is a workflow.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
@@ -47,9 +48,9 @@ class ReachResult:
     track_record: int
 
 
-@dataclass(frozen=True)
-class Via:
-    """One of the viewer's connections, and how many of the results lie through them."""
+class Via(NamedTuple):
+    """One of the viewer's connections, and how many of the results lie through them (a tuple:
+    the reach panel is kept by what it shows, ``web.reach_panel``)."""
 
     user_id: int
     name: str
@@ -63,8 +64,7 @@ class Via:
         return f"{self.name} ({self.reaches})"
 
 
-@dataclass(frozen=True)
-class Starter:
+class Starter(NamedTuple):
     """A member of the company, and the results their network reaches first."""
 
     user_id: int

@@ -3,6 +3,7 @@ table: same members, hops and mutual counts, the documented ranking, valid paths
 connections only; and after connections and skills change through the services, every process's
 index (built before or after the changes) answers what the database says."""
 
+import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,9 +23,10 @@ from marketplace.network.models import ChangeKind, Connection, ConnectionRequest
 from marketplace.network.reach_service import ANONYMOUS, ReachGraph
 from marketplace.problems.models import Problem
 from marketplace.referrals import chains, read_models, records
-from marketplace.referrals.models import Introduction, IntroductionStatus
+from marketplace.referrals.models import Introduction, IntroductionStatus, Referral
 from marketplace.workflows import reach as reach_search
 from tests.builders import connection as connect
+from tests.conftest import csrf_token
 
 POOL = 9  # members 0..7 are outsiders; 8 is the company's employee, who is never a result
 SKILL_NAMES = ["postgres", "kafka", "go"]  # the problem asks for PostgreSQL or Kafka
@@ -398,3 +400,41 @@ def test_a_companys_people_see_their_own_connections_named_on_any_colleagues_pat
         (result,) = reach_search.problem_reach(session, graph, viewer, problem)
         assert result.path[0].user_id in (world.admin.id, world.employee.id)
         assert (result.path[1].name, result.name) == (bob_as_seen, "Dev Sharma"), viewer.name
+
+
+def _panel_token(html: str) -> str:
+    """The CSRF token of the reach panel's form (the page's other forms carry their own field)."""
+    found = re.search(
+        r'<form method="post" class="mb-2">\s*<input type="hidden" name="csrf_token" value="([^"]+)"', html
+    )
+    assert found, "no reach panel with forwards on the page"
+    return found.group(1)
+
+
+def test_the_reach_panel_is_drawn_once_for_what_it_shows_with_each_sessions_own_token(
+    session, world, open_problem, browser
+):
+    """Each process draws the panel once for what it shows (``web.reach_panel``): two sessions
+    that see the same panel each get their own CSRF token in it, a forward posted with it goes
+    through, and once the connection holds a place the next view offers no forward to them."""
+    problem = open_problem()
+    connect(session, world.ann, world.bob)
+    connect(session, world.bob, world.dev)
+    session.commit()
+    page = f"/problems/{problem.id}"
+    first, second = browser(), browser()
+    first.login(world.ann.email)
+    second.login(world.ann.email)
+    one, other = first.get(page).text, second.get(page).text
+    assert "Forward to Bob Martins" in one and "Forward to Bob Martins" in other
+    assert _panel_token(one) == csrf_token(one) and _panel_token(other) == csrf_token(other)
+    assert _panel_token(one) != _panel_token(other)
+    forwarded = second.client.post(f"{page}/forward-to/{world.bob.id}", data={"csrf_token": _panel_token(other)})
+    assert forwarded.status_code == 302
+    chains.claim(
+        session,
+        world.bob,
+        session.scalars(select(Referral).where(Referral.recipient_user_id == world.bob.id)).one().token,
+    )
+    session.commit()
+    assert "Bob Martins" in first.get(page).text and "Forward to Bob Martins" not in first.get(page).text
