@@ -17,6 +17,7 @@ from marketplace.config import settings_of
 from marketplace.db import db, request_reads_only
 from marketplace.errors import MarketplaceError, TooManyRequests
 from marketplace.extensions import login_manager
+from marketplace.web import csrf_tokens
 from marketplace.web.accounts import bp as accounts_bp
 from marketplace.web.admin import bp as admin_bp
 from marketplace.web.filters import register_filters
@@ -110,6 +111,7 @@ def init_app(app: Flask) -> None:
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_filters(app)
+    csrf_tokens.init_app(app)
     app.session_interface = SignedCookieSessions()
     app.wsgi_app = VisitorFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 

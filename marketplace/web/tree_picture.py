@@ -7,7 +7,7 @@ draws it.
 Everything the section shows is first written down in plain values (``Sketch``), and the
 section is drawn from those alone, so each process draws it once for each sketch: a tree is
 drawn again only when a link, a name, a state, a share or the place it is seen from changes
-(docs/performance.md, "The tree drawn once for each state").
+(docs/performance.md, "The tree and the reach panel drawn once for each state").
 """
 
 from collections.abc import Iterator, Sequence

@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from marketplace.db import Read, db, reading_ahead
 from marketplace.errors import MarketplaceError, ValidationError
+from marketplace.web.csrf_tokens import request_token
 
 Rendering = TypeVar("Rendering", bound=Callable[..., Markup])
 
@@ -45,12 +45,12 @@ def form_markup(form: FlaskForm | None, blank: type[FlaskForm], action: str) -> 
 def token_marked(rendered: Markup) -> str:
     """Markup rendered in this request, as text to keep between requests: the request's CSRF
     token (its session's) stands as a mark that ``with_request_token`` fills."""
-    return str(rendered).replace(generate_csrf(), _TOKEN_MARK)
+    return str(rendered).replace(request_token(), _TOKEN_MARK)
 
 
 def with_request_token(kept: str) -> Markup:
     """Markup ``token_marked`` kept, with this request's CSRF token."""
-    return Markup(str(kept).replace(_TOKEN_MARK, generate_csrf()))
+    return Markup(str(kept).replace(_TOKEN_MARK, request_token()))
 
 
 def _form_with_errors(form: FlaskForm, action: str) -> Markup:

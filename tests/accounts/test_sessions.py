@@ -3,13 +3,14 @@ leave a copy of an old session cookie or "remember me" cookie worthless (and, wh
 tokens); API tokens listed and revoked over the API; the profile page after creating a token."""
 
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import ApiToken, User
-from tests.conftest import PASSWORD, Browser
+from tests.conftest import PASSWORD, Browser, csrf_token
 
 NEW_PASSWORD = "a-brand-new-secret"
 SESSION, REMEMBER = "session", "remember_token"
@@ -311,3 +312,22 @@ def test_api_revokes_own_token_and_another_users_token_is_404(api, client, sessi
 def test_api_token_routes_need_a_token(api):
     for response in (api().get("/me/tokens"), api().delete("/me/tokens/1")):
         assert response.status_code == 401 and set(response.json["error"]) == {"code", "message"}
+
+
+# CSRF tokens -----------------------------------------------------------------------------------
+
+
+def test_a_session_keeps_its_csrf_token_and_another_session_has_its_own(app, ann):
+    """Each process signs a session's CSRF token once (``web.csrf_tokens``): a page a second
+    later carries the same token, a form posted with it goes through, and another session's
+    token differs and is refused in this one."""
+    person, other = logged_in(app), logged_in(app)
+    first = csrf_token(person.get("/profile").text)
+    time.sleep(1.1)  # a token signed anew would carry a later timestamp
+    assert csrf_token(person.get("/notifications").text) == first
+    theirs = csrf_token(other.get("/profile").text)
+    assert theirs != first
+    profile = {"name": "Ann Li", "headline": "DBA", "skills": "PostgreSQL"}
+    assert person.client.post("/profile", data={"csrf_token": theirs, **profile}).status_code == 400
+    saved = person.client.post("/profile", data={"csrf_token": first, **profile}, follow_redirects=True)
+    assert saved.status_code == 200 and 'value="DBA"' in saved.text
