@@ -10,7 +10,7 @@ each state").
 
 from typing import NamedTuple
 
-from flask import render_template
+from flask import render_template, request
 from markupsafe import Markup
 
 from marketplace.problems.models import Problem
@@ -21,6 +21,7 @@ from marketplace.workflows.reach import ProblemReach, Starter, Via
 class ReachSketch(NamedTuple):
     """Everything the panel shows: the panel is drawn from these alone."""
 
+    root: str  # where the app is mounted, under which its links are written
     problem_id: int
     skills: str  # the problem's skills, as the panel names them
     found: int  # how many members the search found
@@ -33,6 +34,7 @@ class ReachSketch(NamedTuple):
 def reach_panel(problem: Problem, reach: ProblemReach) -> Markup:
     """The panel for ``reach``, found for ``problem``, with this request's CSRF token."""
     sketch = ReachSketch(
+        request.script_root,
         problem.id,
         ", ".join(skill.name for skill in problem.skills),
         len(reach.results),
@@ -46,4 +48,4 @@ def reach_panel(problem: Problem, reach: ProblemReach) -> Markup:
 
 @rendered_once(maxsize=1024)
 def _drawn(sketch: ReachSketch) -> Markup:
-    return Markup(token_marked(Markup(render_template("network/_reach.html", panel=sketch))))
+    return Markup(token_marked(render_template("network/_reach.html", panel=sketch)))

@@ -42,7 +42,7 @@ def form_markup(form: FlaskForm | None, blank: type[FlaskForm], action: str) -> 
     return with_request_token(markup.replace(_ACTION_MARK, str(escape(action))))
 
 
-def token_marked(rendered: Markup) -> str:
+def token_marked(rendered: str) -> str:
     """Markup rendered in this request, as text to keep between requests: the request's CSRF
     token (its session's) stands as a mark that ``with_request_token`` fills."""
     return str(rendered).replace(request_token(), _TOKEN_MARK)
