@@ -620,7 +620,7 @@ def report(label: str, results: Results, targets: list[Target]) -> None:
         fixed = results.fixed[name]
         errors = sum(m.errors for m in measures) + fixed.errors
         print(
-            f"{name:<30} {rate:7.0f} {p50:7.1f} {p99:7.1f} {ratio:6.0%} {mark:>7} {of_floor:>6}"
+            f"{name:<30} {rate:7.0f} {p50:7.1f} {p99:7.1f} {ratio:6.1%} {mark:>7} {of_floor:>6}"
             f"   {fixed.rate:8.0f}/s {fixed.p50_ms:7.1f} {fixed.p99_ms:7.1f} {'ok' if fixed.p99_ms <= 100 else 'NO':>4}"
             f" {fixed.send_lag_ms:6.1f}  {errors}"
         )
