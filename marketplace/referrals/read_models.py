@@ -38,7 +38,6 @@ class TreeNode:
     referral: Referral
     label: str
     children: list["TreeNode"] = field(default_factory=list)
-    hidden_below: int = 0
 
 
 @dataclass
